@@ -1,0 +1,72 @@
+# ngx_thim: build, run and test.
+#
+#   make run     nginx with the module on https://127.0.0.1:8443
+#   make test    everything: deps, build, unit and integration tests
+#
+# Everything built lands in build/ (ignored by git).
+
+BUILD      := $(CURDIR)/build
+OBJS       := $(BUILD)/objs
+MODULE     := $(OBJS)/ngx_http_thim_module.so
+NGX_SRC    := $(BUILD)/nginx-src
+
+# Debian packages: what the build, the tests and the benchmarks use
+DEB_PKGS   := nginx nginx-dev libssl-dev libjansson-dev libcurl4-openssl-dev \
+              libio-socket-ssl-perl libnet-ssleay-perl perl openssl wrk curl \
+              gcc make
+
+SRCS       := ngx_thim_module.c $(wildcard src/*.c src/*.h)
+
+# pure parsers with C unit tests (TAP), linked without the nginx runtime
+UNIT_SRCS  := $(wildcard t/unit/test_*.c)
+UNIT_BINS  := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
+UNIT_INCS  := -I $(NGX_SRC)/src/core -I $(NGX_SRC)/src/event \
+              -I $(NGX_SRC)/src/event/modules -I $(NGX_SRC)/src/os/unix \
+              -I $(OBJS) -I src -I t/unit
+UNIT_CFLAGS := -g -O1 -Wall -Wextra -Wno-unused-parameter -Werror \
+               -fsanitize=address,undefined -fno-omit-frame-pointer
+
+PROVE      := prove
+
+.PHONY: all deps run test unit integration bench clean
+
+all: $(MODULE) $(UNIT_BINS)
+
+# Install exactly the packages that are missing (needs root when any is).
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+	      | grep -q '^install ok installed$$' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:" $$missing; \
+	    if [ "$$(id -u)" != 0 ]; then \
+	        echo "missing packages and not root: run 'sudo make deps'"; \
+	        exit 1; \
+	    fi; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends \
+	        $$missing >/dev/null; \
+	fi
+
+$(OBJS)/Makefile: config scripts/build-module.sh
+	scripts/build-module.sh $(CURDIR) $(BUILD)
+
+$(MODULE): $(OBJS)/Makefile $(SRCS)
+	$(MAKE) -s -f $(OBJS)/Makefile -C $(NGX_SRC) modules
+
+$(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(wildcard src/*.c src/*.h) \
+                 $(OBJS)/Makefile
+	@mkdir -p $(BUILD)/unit
+	$(CC) $(UNIT_CFLAGS) $(UNIT_INCS) -o $@ $< $(UNIT_LINK_$*)
+
+run: deps all
+	scripts/run.sh
+
+test: deps all
+	$(PROVE) -r t/
+
+bench: deps all
+	bench/run.sh
+
+clean:
+	rm -rf $(BUILD)

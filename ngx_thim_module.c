@@ -1,0 +1,420 @@
+
+/*
+ * ngx_thim: an attestation-collateral edge cache for nginx.
+ *
+ * This file holds the module definition, its directives and
+ * configuration; the work is done in src/ (see src/ngx_thim.h).
+ */
+
+
+#include "ngx_thim.h"
+#include "ngx_thim_cache.h"
+#include "ngx_thim_intel.h"
+#include "ngx_thim_response.h"
+
+
+/* limit_req's floor: smaller zones cannot hold their own bookkeeping */
+#define NGX_HTTP_THIM_MIN_ZONE_PAGES   8
+
+
+static ngx_int_t ngx_http_thim_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_thim_cache_status_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static void *ngx_http_thim_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_thim_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_thim_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_thim_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_thim_cache(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_thim_intel(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_thim_origin_uri(ngx_conf_t *cf, void *post, void *data);
+
+
+static ngx_conf_post_handler_pt  ngx_http_thim_origin_uri_p =
+    ngx_http_thim_origin_uri;
+
+
+static ngx_command_t  ngx_http_thim_commands[] = {
+
+    { ngx_string("thim_cache_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_thim_cache_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("thim_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_thim_cache,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("thim_intel"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_thim_intel,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("thim_intel_origin"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thim_loc_conf_t, intel_origin),
+      &ngx_http_thim_origin_uri_p },
+
+    { ngx_string("thim_fetch_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thim_loc_conf_t, fetch_timeout),
+      NULL },
+
+    { ngx_string("thim_cache_valid"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thim_loc_conf_t, valid),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_thim_module_ctx = {
+    ngx_http_thim_add_variables,           /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_http_thim_create_main_conf,        /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_thim_create_loc_conf,         /* create location configuration */
+    ngx_http_thim_merge_loc_conf           /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_thim_module = {
+    NGX_MODULE_V1,
+    &ngx_http_thim_module_ctx,             /* module context */
+    ngx_http_thim_commands,                /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_variable_t  ngx_http_thim_vars[] = {
+
+    { ngx_string("thim_cache_status"), NULL,
+      ngx_http_thim_cache_status_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_int_t
+ngx_http_thim_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_thim_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_thim_cache_status_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t            *name;
+    ngx_http_thim_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_thim_module);
+
+    if (ctx == NULL || ctx->cache_status == NGX_HTTP_THIM_CACHE_NONE) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    name = ngx_http_thim_cache_status_name(ctx->cache_status);
+
+    v->len = name->len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = name->data;
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_thim_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_thim_main_conf_t  *tmcf;
+
+    tmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_thim_main_conf_t));
+    if (tmcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&tmcf->zones, cf->pool, 1, sizeof(ngx_shm_zone_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return tmcf;
+}
+
+
+static void *
+ngx_http_thim_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_thim_loc_conf_t  *tlcf;
+
+    tlcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_thim_loc_conf_t));
+    if (tlcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     tlcf->intel_origin = { 0, NULL };
+     *     tlcf->intel = 0;
+     */
+
+    tlcf->zone = NGX_CONF_UNSET_PTR;
+    tlcf->fetch_timeout = NGX_CONF_UNSET_MSEC;
+    tlcf->valid = NGX_CONF_UNSET;
+
+    return tlcf;
+}
+
+
+static char *
+ngx_http_thim_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_thim_loc_conf_t *prev = parent;
+    ngx_http_thim_loc_conf_t *conf = child;
+
+    ngx_shm_zone_t             **zones;
+    ngx_http_thim_main_conf_t   *tmcf;
+
+    ngx_conf_merge_ptr_value(conf->zone, prev->zone, NULL);
+    ngx_conf_merge_str_value(conf->intel_origin, prev->intel_origin,
+                             "/_thim/intel");
+    ngx_conf_merge_msec_value(conf->fetch_timeout, prev->fetch_timeout,
+                              15000);
+    ngx_conf_merge_sec_value(conf->valid, prev->valid, 3600);
+
+    if (conf->zone == NULL) {
+        /* the whole http block is parsed by now: a single zone is implied */
+        tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_thim_module);
+
+        if (tmcf->zones.nelts == 1) {
+            zones = tmcf->zones.elts;
+            conf->zone = zones[0];
+        }
+    }
+
+    if (conf->intel && conf->zone == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"thim_intel\" needs a zone: declare one with "
+                           "\"thim_cache_zone\" and, if there are several, "
+                           "choose it with \"thim_cache\"");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* thim_cache_zone name=NAME:SIZE; */
+
+static char *
+ngx_http_thim_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_thim_main_conf_t *tmcf = conf;
+
+    u_char                 *p;
+    ssize_t                 size;
+    ngx_str_t              *value, name, s;
+    ngx_uint_t              i;
+    ngx_shm_zone_t         *shm_zone, **zp;
+    ngx_http_thim_zone_t   *ctx;
+
+    value = cf->args->elts;
+
+    size = 0;
+    ngx_str_null(&name);
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "name=", 5) == 0) {
+
+            name.data = value[i].data + 5;
+
+            p = (u_char *) ngx_strchr(name.data, ':');
+
+            if (p == NULL) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid zone size \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            name.len = p - name.data;
+
+            s.data = p + 1;
+            s.len = value[i].data + value[i].len - s.data;
+
+            size = ngx_parse_size(&s);
+
+            if (size == NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid zone size \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            if (size < (ssize_t) (NGX_HTTP_THIM_MIN_ZONE_PAGES * ngx_pagesize))
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "zone \"%V\" is too small", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (name.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must have \"name\" parameter",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    ctx = ngx_pcalloc(cf->pool, sizeof(ngx_http_thim_zone_t));
+    if (ctx == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ctx->name = name;
+
+    shm_zone = ngx_shared_memory_add(cf, &name, size, &ngx_http_thim_module);
+    if (shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%V \"%V\" is already bound",
+                           &cmd->name, &name);
+        return NGX_CONF_ERROR;
+    }
+
+    shm_zone->init = ngx_http_thim_cache_init_zone;
+    shm_zone->data = ctx;
+
+    zp = ngx_array_push(&tmcf->zones);
+    if (zp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *zp = shm_zone;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * thim_cache NAME; the zone may be declared later in the http block: a
+ * zone never declared ends up with size 0, which nginx reports.
+ */
+
+static char *
+ngx_http_thim_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_thim_loc_conf_t *tlcf = conf;
+
+    ngx_str_t  *value;
+
+    if (tlcf->zone != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    tlcf->zone = ngx_shared_memory_add(cf, &value[1], 0,
+                                       &ngx_http_thim_module);
+    if (tlcf->zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_thim_intel(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_thim_loc_conf_t *tlcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (tlcf->intel) {
+        return "is duplicate";
+    }
+
+    tlcf->intel = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_thim_intel_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/* the origin prefix is a local URI: subrequests cannot leave the server */
+
+static char *
+ngx_http_thim_origin_uri(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_str_t  *uri = data;
+
+    if (uri->len < 2 || uri->data[0] != '/' || uri->data[uri->len - 1] == '/')
+    {
+        return "must be a local URI prefix such as /_thim/intel, "
+               "without a trailing slash";
+    }
+
+    return NGX_CONF_OK;
+}

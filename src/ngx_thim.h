@@ -1,0 +1,109 @@
+
+/*
+ * ngx_thim: shared types of the module.
+ *
+ * Request path: a route handler (ngx_thim_intel.c) validates the request
+ * and derives a canonical cache key plus the origin request; the serving
+ * core (ngx_thim_fetch.c) answers from the shared cache
+ * (ngx_thim_cache.c), fetching through an in-memory subrequest to an
+ * operator-configured internal proxy_pass location when needed; responses
+ * are written by ngx_thim_response.c.
+ */
+
+
+#ifndef _NGX_THIM_H_INCLUDED_
+#define _NGX_THIM_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_thim_record.h"
+
+
+/* $thim_cache_status values */
+#define NGX_HTTP_THIM_CACHE_NONE       0
+#define NGX_HTTP_THIM_CACHE_HIT        1
+#define NGX_HTTP_THIM_CACHE_MISS       2
+#define NGX_HTTP_THIM_CACHE_EXPIRED    3
+#define NGX_HTTP_THIM_CACHE_STALE      4
+#define NGX_HTTP_THIM_CACHE_UPDATING   5
+#define NGX_HTTP_THIM_CACHE_BYPASS     6
+
+
+typedef struct ngx_http_thim_ctx_s    ngx_http_thim_ctx_t;
+typedef struct ngx_http_thim_route_s  ngx_http_thim_route_t;
+
+
+/*
+ * Checks an origin answer before it may enter the cache.  Returns NGX_OK,
+ * or NGX_DECLINED with *reason set (the answer is then refused: never
+ * cached, never served).
+ */
+typedef ngx_int_t (*ngx_http_thim_check_pt)(ngx_http_thim_ctx_t *ctx,
+    ngx_str_t *body, char **reason);
+
+
+/* what the module knows about one kind of collateral */
+struct ngx_http_thim_route_s {
+    ngx_str_t                  name;            /* for logs */
+    ngx_str_t                  content_type;
+    ngx_str_t                  chain_header;    /* issuer chain to replay */
+    ngx_http_thim_check_pt     check;
+};
+
+
+typedef struct {
+    ngx_array_t                zones;           /* of ngx_shm_zone_t * */
+} ngx_http_thim_main_conf_t;
+
+
+typedef struct {
+    ngx_shm_zone_t            *zone;
+    ngx_str_t                  intel_origin;
+    ngx_msec_t                 fetch_timeout;
+    time_t                     valid;
+    ngx_flag_t                 intel;           /* thim_intel here */
+} ngx_http_thim_loc_conf_t;
+
+
+struct ngx_http_thim_ctx_s {
+    ngx_http_request_t        *request;
+    const ngx_http_thim_route_t  *route;
+
+    ngx_shm_zone_t            *zone;
+    ngx_str_t                  key;             /* canonical cache key */
+    ngx_str_t                  origin_uri;      /* subrequest URI */
+    ngx_str_t                  origin_args;     /* canonical origin query */
+    ngx_str_t                  request_id;
+
+    ngx_uint_t                 cache_status;    /* NGX_HTTP_THIM_CACHE_* */
+
+    /* a copy of the cached record, when there is one */
+    ngx_http_thim_record_t     record;
+    time_t                     expires;
+    unsigned                   have_record:1;
+
+    /* the outcome of our own origin fetch */
+    ngx_uint_t                 fetch_status;
+    time_t                     retry_after;
+    unsigned                   fetching:1;
+    unsigned                   fetch_done:1;
+    unsigned                   background:1;
+
+    unsigned                   cleanup_added:1;
+    unsigned                   parked:1;
+    unsigned                   waiting:1;
+
+    /* waiting for a fetch that another request owns */
+    ngx_event_t                wait;
+    ngx_msec_t                 wait_deadline;
+    ngx_uint_t                 wait_seq;
+};
+
+
+extern ngx_module_t  ngx_http_thim_module;
+
+
+#endif /* _NGX_THIM_H_INCLUDED_ */

@@ -1,0 +1,617 @@
+
+/*
+ * ngx_thim: the shared-memory collateral cache (see ngx_thim_cache.h).
+ *
+ * Locking: one ngx_shmtx_lock() per operation, held only for tree work
+ * and memcpy.  Records are copied into the request pool under the lock,
+ * so a reader never holds a pointer into shared memory after unlocking
+ * and a writer may free a replaced record at once.
+ *
+ * Eviction: stale collateral is still valuable (it is served while the
+ * origin is down), so nothing is dropped because it is old; entries are
+ * evicted least recently used first, and only when an allocation fails.
+ * An entry whose fetch is under way is never evicted.
+ */
+
+
+#include "ngx_thim_cache.h"
+
+
+typedef struct {
+    u_char                     color;
+    u_char                     dummy;
+    u_short                    key_len;
+    uint32_t                   value_len;
+    ngx_queue_t                queue;
+    u_char                    *value;          /* NULL until a fetch works */
+    time_t                     fetched;
+    time_t                     expires;
+    ngx_uint_t                 seq;            /* bumped by every fetch end */
+    ngx_uint_t                 fail_status;    /* of the last failed fetch */
+    ngx_pid_t                  fetch_owner;
+    ngx_msec_t                 fetch_deadline; /* wall clock, milliseconds */
+    u_char                     key[1];
+} ngx_http_thim_node_t;
+
+
+#define ngx_http_thim_node(n)                                                 \
+    ((ngx_http_thim_node_t *) &(n)->color)
+
+#define ngx_http_thim_rbnode(tn)                                              \
+    ((ngx_rbtree_node_t *) ((u_char *) (tn)                                   \
+                            - offsetof(ngx_rbtree_node_t, color)))
+
+
+static void ngx_http_thim_cache_rbtree_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_http_thim_node_t *ngx_http_thim_cache_lock_find(
+    ngx_shm_zone_t *shm_zone, ngx_str_t *key, uint32_t *hash);
+static ngx_http_thim_node_t *ngx_http_thim_cache_find(
+    ngx_http_thim_zone_t *ctx, ngx_str_t *key, uint32_t hash);
+static ngx_http_thim_node_t *ngx_http_thim_cache_create(
+    ngx_http_thim_zone_t *ctx, ngx_str_t *key, uint32_t hash);
+static void *ngx_http_thim_cache_alloc(ngx_http_thim_zone_t *ctx, size_t size,
+    ngx_http_thim_node_t *keep);
+static ngx_int_t ngx_http_thim_cache_evict_one(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *keep);
+static void ngx_http_thim_cache_free_node(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *tn);
+static ngx_int_t ngx_http_thim_cache_copy(ngx_http_thim_node_t *tn,
+    ngx_pool_t *pool, ngx_http_thim_lookup_t *lk);
+static ngx_int_t ngx_http_thim_cache_try_lease(ngx_http_thim_node_t *tn,
+    ngx_msec_t lease);
+static ngx_msec_t ngx_http_thim_cache_now_msec(void);
+
+
+ngx_int_t
+ngx_http_thim_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_thim_zone_t  *octx = data;
+
+    size_t                 len;
+    ngx_http_thim_zone_t  *ctx;
+
+    ctx = shm_zone->data;
+
+    if (octx) {
+        /* reload with an unchanged zone: keep everything */
+        ctx->sh = octx->sh;
+        ctx->shpool = octx->shpool;
+        return NGX_OK;
+    }
+
+    ctx->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        ctx->sh = ctx->shpool->data;
+        return NGX_OK;
+    }
+
+    ctx->sh = ngx_slab_alloc(ctx->shpool, sizeof(ngx_http_thim_shctx_t));
+    if (ctx->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(ctx->sh, sizeof(ngx_http_thim_shctx_t));
+
+    ctx->shpool->data = ctx->sh;
+
+    ngx_rbtree_init(&ctx->sh->rbtree, &ctx->sh->sentinel,
+                    ngx_http_thim_cache_rbtree_insert);
+    ngx_queue_init(&ctx->sh->lru);
+
+    len = sizeof(" in thim zone \"\"") + shm_zone->shm.name.len;
+
+    ctx->shpool->log_ctx = ngx_slab_alloc(ctx->shpool, len);
+    if (ctx->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(ctx->shpool->log_ctx, " in thim zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    /* a full zone is handled by eviction, not reported as a crit */
+    ctx->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The request path's entry point.  Copies the record when there is one,
+ * and takes the fetch lease when the entry needs fetching and nobody
+ * holds a live lease.  Returns NGX_ERROR only when memory for the copy
+ * (request pool) cannot be had; a zone too full even for the entry's key
+ * yields MISS without a lease, and the caller then fetches uncached.
+ */
+
+ngx_int_t
+ngx_http_thim_cache_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_msec_t lease, ngx_pool_t *pool, ngx_http_thim_lookup_t *lk)
+{
+    uint32_t               hash;
+    ngx_http_thim_zone_t  *ctx;
+    ngx_http_thim_node_t  *tn;
+
+    ctx = shm_zone->data;
+    tn = ngx_http_thim_cache_lock_find(shm_zone, key, &hash);
+
+    if (tn == NULL) {
+        tn = ngx_http_thim_cache_create(ctx, key, hash);
+
+        if (tn == NULL) {
+            ngx_shmtx_unlock(&ctx->shpool->mutex);
+            lk->found = NGX_HTTP_THIM_FOUND_MISS;
+            lk->seq = 0;
+            return NGX_OK;
+        }
+    }
+
+    ngx_queue_remove(&tn->queue);
+    ngx_queue_insert_head(&ctx->sh->lru, &tn->queue);
+
+    lk->seq = tn->seq;
+
+    if (tn->value) {
+        if (ngx_http_thim_cache_copy(tn, pool, lk) != NGX_OK) {
+            ngx_shmtx_unlock(&ctx->shpool->mutex);
+            return NGX_ERROR;
+        }
+
+        if (tn->expires > ngx_time()) {
+            lk->found = NGX_HTTP_THIM_FOUND_FRESH;
+
+        } else if (ngx_http_thim_cache_try_lease(tn, lease) == NGX_OK) {
+            lk->found = NGX_HTTP_THIM_FOUND_REFRESH;
+
+        } else {
+            lk->found = NGX_HTTP_THIM_FOUND_STALE;
+        }
+
+    } else if (ngx_http_thim_cache_try_lease(tn, lease) == NGX_OK) {
+        lk->found = NGX_HTTP_THIM_FOUND_MISS;
+
+    } else {
+        lk->found = NGX_HTTP_THIM_FOUND_WAIT;
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/*
+ * For a request waiting on a fetch that another request owns.  lk->seq
+ * is the generation the waiter saw; once it moved on, the fetch ended and
+ * its outcome (the record, or the failure status) is the waiter's answer.
+ * A lease that ran out without the fetch ending (its worker died) is
+ * taken over.
+ */
+
+ngx_int_t
+ngx_http_thim_cache_poll(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_msec_t lease, ngx_pool_t *pool, ngx_http_thim_lookup_t *lk)
+{
+    uint32_t               hash;
+    ngx_int_t              rc;
+    ngx_http_thim_zone_t  *ctx;
+    ngx_http_thim_node_t  *tn;
+
+    ctx = shm_zone->data;
+    rc = NGX_OK;
+    tn = ngx_http_thim_cache_lock_find(shm_zone, key, &hash);
+
+    if (tn == NULL) {
+        /* evicted meanwhile: start over as a plain lookup */
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
+        return ngx_http_thim_cache_lookup(shm_zone, key, lease, pool, lk);
+    }
+
+    if (tn->seq != lk->seq) {
+
+        if (tn->value) {
+            rc = ngx_http_thim_cache_copy(tn, pool, lk);
+            lk->found = (tn->expires > ngx_time())
+                        ? NGX_HTTP_THIM_FOUND_FRESH
+                        : NGX_HTTP_THIM_FOUND_STALE;
+
+        } else {
+            lk->found = NGX_HTTP_THIM_FOUND_FAILED;
+            lk->fail_status = tn->fail_status;
+        }
+
+    } else if (ngx_http_thim_cache_try_lease(tn, lease) == NGX_OK) {
+        lk->found = tn->value ? NGX_HTTP_THIM_FOUND_REFRESH
+                              : NGX_HTTP_THIM_FOUND_MISS;
+
+        if (tn->value) {
+            rc = ngx_http_thim_cache_copy(tn, pool, lk);
+        }
+
+    } else {
+        lk->found = NGX_HTTP_THIM_FOUND_WAIT;
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return rc;
+}
+
+
+/*
+ * A fetch worked: replace the record, end the lease, wake the waiters
+ * (they see seq move).  The old record is freed only after the new one
+ * is in place, so a failed allocation leaves the old copy served.
+ */
+
+ngx_int_t
+ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    u_char *value, size_t len, time_t expires, ngx_log_t *log)
+{
+    u_char                *p;
+    uint32_t               hash;
+    ngx_http_thim_zone_t  *ctx;
+    ngx_http_thim_node_t  *tn;
+
+    ctx = shm_zone->data;
+    tn = ngx_http_thim_cache_lock_find(shm_zone, key, &hash);
+
+    if (tn == NULL) {
+        tn = ngx_http_thim_cache_create(ctx, key, hash);
+    }
+
+    p = (tn == NULL) ? NULL : ngx_http_thim_cache_alloc(ctx, len, tn);
+
+    if (p == NULL) {
+        if (tn) {
+            tn->fetch_owner = 0;
+            tn->seq++;
+            tn->fail_status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        }
+
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "thim zone \"%V\" cannot hold %uz bytes for \"%V\" "
+                      "even after eviction; answer not cached",
+                      &ctx->name, len, key);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, value, len);
+
+    if (tn->value) {
+        ctx->sh->value_bytes -= tn->value_len;
+        ngx_slab_free_locked(ctx->shpool, tn->value);
+    }
+
+    tn->value = p;
+    tn->value_len = (uint32_t) len;
+    tn->fetched = ngx_time();
+    tn->expires = expires;
+    tn->fail_status = 0;
+    tn->fetch_owner = 0;
+    tn->seq++;
+
+    ctx->sh->value_bytes += len;
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/* a fetch failed: end the lease, keep any record, tell the waiters why */
+
+void
+ngx_http_thim_cache_fail(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_uint_t status)
+{
+    uint32_t               hash;
+    ngx_http_thim_zone_t  *ctx;
+    ngx_http_thim_node_t  *tn;
+
+    ctx = shm_zone->data;
+    tn = ngx_http_thim_cache_lock_find(shm_zone, key, &hash);
+
+    if (tn) {
+        tn->fetch_owner = 0;
+        tn->fail_status = status;
+        tn->seq++;
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
+
+
+/*
+ * The fetcher went away without an outcome: free the lease of this
+ * worker's fetch, leaving seq alone, so a waiter takes the fetch over.
+ */
+
+void
+ngx_http_thim_cache_release(ngx_shm_zone_t *shm_zone, ngx_str_t *key)
+{
+    uint32_t               hash;
+    ngx_http_thim_zone_t  *ctx;
+    ngx_http_thim_node_t  *tn;
+
+    ctx = shm_zone->data;
+    tn = ngx_http_thim_cache_lock_find(shm_zone, key, &hash);
+
+    if (tn && tn->fetch_owner == ngx_pid) {
+        tn->fetch_owner = 0;
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
+
+
+/* every operation starts here: the key's hash, the lock, the entry */
+
+static ngx_http_thim_node_t *
+ngx_http_thim_cache_lock_find(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    uint32_t *hash)
+{
+    ngx_http_thim_zone_t  *ctx;
+
+    ctx = shm_zone->data;
+    *hash = ngx_crc32_short(key->data, key->len);
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    return ngx_http_thim_cache_find(ctx, key, *hash);
+}
+
+
+static ngx_http_thim_node_t *
+ngx_http_thim_cache_find(ngx_http_thim_zone_t *ctx, ngx_str_t *key,
+    uint32_t hash)
+{
+    ngx_int_t              rc;
+    ngx_rbtree_node_t     *node, *sentinel;
+    ngx_http_thim_node_t  *tn;
+
+    node = ctx->sh->rbtree.root;
+    sentinel = ctx->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        /* hash == node->key */
+
+        tn = ngx_http_thim_node(node);
+
+        rc = ngx_memn2cmp(key->data, tn->key, key->len, (size_t) tn->key_len);
+
+        if (rc == 0) {
+            return tn;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_thim_cache_rbtree_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t     **p;
+    ngx_http_thim_node_t   *tn, *tnt;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else { /* node->key == temp->key */
+
+            tn = ngx_http_thim_node(node);
+            tnt = ngx_http_thim_node(temp);
+
+            p = (ngx_memn2cmp(tn->key, tnt->key, tn->key_len, tnt->key_len)
+                 < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+static ngx_http_thim_node_t *
+ngx_http_thim_cache_create(ngx_http_thim_zone_t *ctx, ngx_str_t *key,
+    uint32_t hash)
+{
+    size_t                 size;
+    ngx_rbtree_node_t     *node;
+    ngx_http_thim_node_t  *tn;
+
+    size = offsetof(ngx_rbtree_node_t, color)
+           + offsetof(ngx_http_thim_node_t, key)
+           + key->len;
+
+    node = ngx_http_thim_cache_alloc(ctx, size, NULL);
+    if (node == NULL) {
+        return NULL;
+    }
+
+    node->key = hash;
+
+    tn = ngx_http_thim_node(node);
+
+    ngx_memzero(&tn->dummy, offsetof(ngx_http_thim_node_t, key)
+                            - offsetof(ngx_http_thim_node_t, dummy));
+
+    tn->key_len = (u_short) key->len;
+    ngx_memcpy(tn->key, key->data, key->len);
+
+    ngx_rbtree_insert(&ctx->sh->rbtree, node);
+    ngx_queue_insert_head(&ctx->sh->lru, &tn->queue);
+    ctx->sh->entries++;
+
+    return tn;
+}
+
+
+/* slab allocation that evicts least recently used entries until it fits */
+
+static void *
+ngx_http_thim_cache_alloc(ngx_http_thim_zone_t *ctx, size_t size,
+    ngx_http_thim_node_t *keep)
+{
+    void  *p;
+
+    for ( ;; ) {
+        p = ngx_slab_alloc_locked(ctx->shpool, size);
+
+        if (p != NULL) {
+            return p;
+        }
+
+        if (ngx_http_thim_cache_evict_one(ctx, keep) != NGX_OK) {
+            return NULL;
+        }
+    }
+}
+
+
+static ngx_int_t
+ngx_http_thim_cache_evict_one(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *keep)
+{
+    ngx_msec_t             now;
+    ngx_queue_t           *q;
+    ngx_http_thim_node_t  *tn;
+
+    now = ngx_http_thim_cache_now_msec();
+
+    for (q = ngx_queue_last(&ctx->sh->lru);
+         q != ngx_queue_sentinel(&ctx->sh->lru);
+         q = ngx_queue_prev(q))
+    {
+        tn = ngx_queue_data(q, ngx_http_thim_node_t, queue);
+
+        if (tn == keep
+            || (tn->fetch_owner
+                && (ngx_msec_int_t) (tn->fetch_deadline - now) > 0))
+        {
+            continue;
+        }
+
+        ngx_http_thim_cache_free_node(ctx, tn);
+        (void) ngx_atomic_fetch_add(&ctx->sh->evictions, 1);
+
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static void
+ngx_http_thim_cache_free_node(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *tn)
+{
+    if (tn->value) {
+        ctx->sh->value_bytes -= tn->value_len;
+        ngx_slab_free_locked(ctx->shpool, tn->value);
+    }
+
+    ngx_queue_remove(&tn->queue);
+    ngx_rbtree_delete(&ctx->sh->rbtree, ngx_http_thim_rbnode(tn));
+    ngx_slab_free_locked(ctx->shpool, ngx_http_thim_rbnode(tn));
+
+    ctx->sh->entries--;
+}
+
+
+/*
+ * Under the lock, by design: the copy is what lets the reader unlock
+ * before sending.  The pool allocation is a pointer bump or one malloc().
+ */
+
+static ngx_int_t
+ngx_http_thim_cache_copy(ngx_http_thim_node_t *tn, ngx_pool_t *pool,
+    ngx_http_thim_lookup_t *lk)
+{
+    lk->value = ngx_pnalloc(pool, tn->value_len);
+    if (lk->value == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(lk->value, tn->value, tn->value_len);
+    lk->value_len = tn->value_len;
+    lk->expires = tn->expires;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The lease makes one request, in one worker, the fetcher for the key.
+ * A lease whose deadline passed belonged to a fetch that never ended (its
+ * worker crashed, or the origin hung past every timeout) and is taken
+ * over, as proxy_cache_lock does.
+ */
+
+static ngx_int_t
+ngx_http_thim_cache_try_lease(ngx_http_thim_node_t *tn, ngx_msec_t lease)
+{
+    ngx_msec_t  now;
+
+    now = ngx_http_thim_cache_now_msec();
+
+    if (tn->fetch_owner
+        && (ngx_msec_int_t) (tn->fetch_deadline - now) > 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    tn->fetch_owner = ngx_pid;
+    tn->fetch_deadline = now + lease;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Wall-clock milliseconds: comparable across workers and meaningful in a
+ * snapshot written by another process.
+ */
+
+static ngx_msec_t
+ngx_http_thim_cache_now_msec(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (ngx_msec_t) tp->sec * 1000 + tp->msec;
+}

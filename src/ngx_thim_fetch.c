@@ -1,0 +1,697 @@
+
+/*
+ * ngx_thim: the serving core.
+ *
+ *  - fresh record: answered at once (HIT);
+ *  - stale record: answered at once, and the request that takes the
+ *    fetch lease refreshes it in a background subrequest (UPDATING);
+ *  - no record: the request that takes the lease fetches in the
+ *    foreground (MISS); every other request, in any worker, waits for
+ *    that fetch's outcome by polling the zone, bounded by
+ *    thim_fetch_timeout;
+ *  - a failed fetch never touches a cached record, which keeps being
+ *    served (STALE), with a warning in the log.
+ *
+ * Origin answers arrive through an in-memory subrequest to the
+ * operator's internal proxy_pass location: nginx brings TLS, keepalive,
+ * timeouts and secrets; this file only looks at status, body and headers.
+ */
+
+
+#include "ngx_thim_cache.h"
+#include "ngx_thim_fetch.h"
+#include "ngx_thim_response.h"
+
+
+/* origin headers worth keeping besides the route's issuer chain */
+#define NGX_HTTP_THIM_MAX_RETRY_AFTER  86400
+
+
+static ngx_int_t ngx_http_thim_dispatch(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_http_thim_lookup_t *lk, ngx_uint_t waited);
+static ngx_int_t ngx_http_thim_use_record(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_http_thim_lookup_t *lk);
+static ngx_int_t ngx_http_thim_add_cleanup(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx);
+static void ngx_http_thim_park(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx);
+static ngx_int_t ngx_http_thim_wait(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_uint_t seq);
+static void ngx_http_thim_wait_handler(ngx_event_t *ev);
+static ngx_int_t ngx_http_thim_fetch(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_uint_t background);
+static ngx_int_t ngx_http_thim_fetch_done(ngx_http_request_t *sr, void *data,
+    ngx_int_t rc);
+static ngx_uint_t ngx_http_thim_fetch_status(ngx_http_request_t *sr,
+    ngx_int_t rc);
+static ngx_int_t ngx_http_thim_fetch_accept(ngx_http_request_t *sr,
+    ngx_http_thim_ctx_t *ctx, ngx_str_t *body);
+static ngx_table_elt_t *ngx_http_thim_origin_header(ngx_http_request_t *sr,
+    ngx_str_t *name);
+static void ngx_http_thim_fetch_resume(ngx_http_request_t *r);
+static ngx_int_t ngx_http_thim_answer(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx);
+static void ngx_http_thim_cleanup(void *data);
+
+
+ngx_http_thim_ctx_t *
+ngx_http_thim_ctx_create(ngx_http_request_t *r)
+{
+    ngx_http_thim_ctx_t       *ctx;
+    ngx_http_thim_loc_conf_t  *tlcf;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_thim_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     ctx->route = NULL;
+     *     ctx->key = { 0, NULL };
+     *     ctx->cache_status = NGX_HTTP_THIM_CACHE_NONE;
+     *     ctx->have_record = 0;
+     *     ctx->fetch_status = 0;
+     *     ctx->retry_after = 0;
+     *     ctx->parked = 0;
+     */
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
+
+    ctx->request = r;
+    ctx->zone = tlcf->zone;
+
+    if (ngx_http_thim_request_id(r, &ctx->request_id) != NGX_OK) {
+        return NULL;
+    }
+
+    ngx_http_set_ctx(r, ctx, ngx_http_thim_module);
+
+    return ctx;
+}
+
+
+/*
+ * Called by a route handler once ctx->route, key, origin_uri and
+ * origin_args are set.  Returns what a content handler returns: a status
+ * or rc to finalize with, or NGX_DONE when the request was parked.
+ */
+
+ngx_int_t
+ngx_http_thim_serve(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
+{
+    ngx_http_thim_zone_t      *zone;
+    ngx_http_thim_lookup_t     lk;
+    ngx_http_thim_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
+
+    if (ngx_http_thim_cache_lookup(ctx->zone, &ctx->key, tlcf->fetch_timeout,
+                                   r->pool, &lk)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    zone = ctx->zone->data;
+
+    (void) ngx_atomic_fetch_add(lk.found == NGX_HTTP_THIM_FOUND_FRESH
+                                ? &zone->sh->hits : &zone->sh->misses, 1);
+
+    return ngx_http_thim_dispatch(r, ctx, &lk, 0);
+}
+
+
+static ngx_int_t
+ngx_http_thim_dispatch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_lookup_t *lk, ngx_uint_t waited)
+{
+    ngx_int_t              rc;
+    ngx_http_thim_zone_t  *zone;
+
+    zone = ctx->zone->data;
+
+    switch (lk->found) {
+
+    case NGX_HTTP_THIM_FOUND_FRESH:
+        ctx->cache_status = NGX_HTTP_THIM_CACHE_HIT;
+        break;
+
+    case NGX_HTTP_THIM_FOUND_STALE:
+        /* after a wait, the fetch we waited for failed */
+        ctx->cache_status = waited ? NGX_HTTP_THIM_CACHE_STALE
+                                   : NGX_HTTP_THIM_CACHE_UPDATING;
+        (void) ngx_atomic_fetch_add(&zone->sh->stale, 1);
+        break;
+
+    case NGX_HTTP_THIM_FOUND_REFRESH:
+        ctx->cache_status = NGX_HTTP_THIM_CACHE_UPDATING;
+        (void) ngx_atomic_fetch_add(&zone->sh->stale, 1);
+
+        rc = ngx_http_thim_use_record(r, ctx, lk);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        /* a refresh that cannot start leaves the stale copy served */
+        (void) ngx_http_thim_fetch(r, ctx, 1);
+
+        return ngx_http_thim_send_record(r, ctx);
+
+    case NGX_HTTP_THIM_FOUND_MISS:
+        ctx->cache_status = NGX_HTTP_THIM_CACHE_MISS;
+        return ngx_http_thim_fetch(r, ctx, 0);
+
+    case NGX_HTTP_THIM_FOUND_WAIT:
+        return ngx_http_thim_wait(r, ctx, lk->seq);
+
+    default: /* NGX_HTTP_THIM_FOUND_FAILED */
+        ctx->cache_status = NGX_HTTP_THIM_CACHE_MISS;
+        return ngx_http_thim_send_error(r, ctx, lk->fail_status,
+                              ngx_http_thim_status_reason(lk->fail_status),
+                              NULL);
+    }
+
+    rc = ngx_http_thim_use_record(r, ctx, lk);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_thim_send_record(r, ctx);
+}
+
+
+static ngx_int_t
+ngx_http_thim_use_record(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_lookup_t *lk)
+{
+    if (ngx_http_thim_record_read(lk->value, lk->value_len, &ctx->record)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "thim: corrupt cache record for \"%V\"", &ctx->key);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->expires = lk->expires;
+    ctx->have_record = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * However the request ends, its wait timer goes and a lease it still
+ * holds is given back (ngx_http_thim_cleanup()).
+ */
+
+static ngx_int_t
+ngx_http_thim_add_cleanup(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
+{
+    ngx_http_cleanup_t  *cln;
+
+    if (ctx->cleanup_added) {
+        return NGX_OK;
+    }
+
+    cln = ngx_http_cleanup_add(r, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_thim_cleanup;
+    cln->data = ctx;
+
+    ctx->cleanup_added = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Keeps the request alive past the content handler; balanced by the
+ * ngx_http_finalize_request() that answers it.
+ */
+
+static void
+ngx_http_thim_park(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
+{
+    if (!ctx->parked) {
+        r->main->count++;
+        ctx->parked = 1;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_thim_wait(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    ngx_uint_t seq)
+{
+    ngx_http_thim_zone_t      *zone;
+    ngx_http_thim_loc_conf_t  *tlcf;
+
+    if (ngx_http_thim_add_cleanup(r, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_thim_park(r, ctx);
+
+    if (!ctx->waiting) {
+        tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
+        zone = ctx->zone->data;
+
+        ctx->waiting = 1;
+        ctx->wait_deadline = ngx_current_msec + tlcf->fetch_timeout;
+
+        ctx->wait.handler = ngx_http_thim_wait_handler;
+        ctx->wait.data = r;
+        ctx->wait.log = r->connection->log;
+
+        /* notice a client that goes away while it waits */
+        r->read_event_handler = ngx_http_test_reading;
+
+        (void) ngx_atomic_fetch_add(&zone->sh->waits, 1);
+    }
+
+    ctx->wait_seq = seq;
+
+    ngx_add_timer(&ctx->wait, NGX_HTTP_THIM_POLL_INTERVAL);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_thim_wait_handler(ngx_event_t *ev)
+{
+    ngx_int_t                  rc;
+    ngx_connection_t          *c;
+    ngx_http_request_t        *r;
+    ngx_http_thim_ctx_t       *ctx;
+    ngx_http_thim_lookup_t     lk;
+    ngx_http_thim_loc_conf_t  *tlcf;
+
+    r = ev->data;
+    c = r->connection;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_thim_module);
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
+
+    lk.seq = ctx->wait_seq;
+
+    if (ngx_http_thim_cache_poll(ctx->zone, &ctx->key, tlcf->fetch_timeout,
+                                 r->pool, &lk)
+        != NGX_OK)
+    {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+    } else if (lk.found == NGX_HTTP_THIM_FOUND_WAIT
+               && (ngx_msec_int_t) (ctx->wait_deadline - ngx_current_msec)
+                  <= 0)
+    {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "thim: gave up waiting for the origin fetch of "
+                      "\"%V\"", &ctx->key);
+
+        ctx->cache_status = NGX_HTTP_THIM_CACHE_MISS;
+        rc = ngx_http_thim_send_error(r, ctx, NGX_HTTP_GATEWAY_TIME_OUT,
+                                "timed out waiting for the origin", NULL);
+
+    } else {
+        rc = ngx_http_thim_dispatch(r, ctx, &lk, 1);
+    }
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * Starts the origin fetch for ctx->key, whose lease this request holds.
+ * In the foreground the request is parked until ngx_http_thim_fetch_resume()
+ * answers it; in the background (refresh of a stale record) the request
+ * goes on answering and the subrequest only updates the zone.
+ */
+
+static ngx_int_t
+ngx_http_thim_fetch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    ngx_uint_t background)
+{
+    ngx_uint_t                   flags;
+    ngx_http_request_t          *sr;
+    ngx_http_thim_zone_t        *zone;
+    ngx_http_post_subrequest_t  *ps;
+
+    zone = ctx->zone->data;
+
+    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
+    if (ps == NULL) {
+        goto failed;
+    }
+
+    ps->handler = ngx_http_thim_fetch_done;
+    ps->data = ctx;
+
+    flags = NGX_HTTP_SUBREQUEST_IN_MEMORY
+            | (background ? NGX_HTTP_SUBREQUEST_BACKGROUND
+                          : NGX_HTTP_SUBREQUEST_WAITED);
+
+    /* the cleanup must exist before the lease can be forgotten */
+    if (ngx_http_thim_add_cleanup(r, ctx) != NGX_OK) {
+        goto failed;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "thim fetch \"%V\" via \"%V?%V\"",
+                   &ctx->key, &ctx->origin_uri, &ctx->origin_args);
+
+    if (ngx_http_subrequest(r, &ctx->origin_uri, &ctx->origin_args, &sr, ps,
+                            flags)
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    ctx->fetching = 1;
+    ctx->background = background;
+
+    (void) ngx_atomic_fetch_add(&zone->sh->fetches, 1);
+
+    if (background) {
+        /* answered now; the subrequest itself keeps the request alive */
+        return NGX_OK;
+    }
+
+    ngx_http_thim_park(r, ctx);
+
+    return NGX_DONE;
+
+failed:
+
+    ngx_http_thim_cache_fail(ctx->zone, &ctx->key,
+                             NGX_HTTP_INTERNAL_SERVER_ERROR);
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+/*
+ * The post_subrequest handler.  It may run more than once for one
+ * subrequest (again after an error page), so it acts only the first time.
+ * It decides, stores or refuses, and wakes the parent; it never sends.
+ */
+
+static ngx_int_t
+ngx_http_thim_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
+{
+    ngx_http_thim_ctx_t *ctx = data;
+
+    ngx_str_t              body;
+    ngx_uint_t             status;
+    ngx_table_elt_t       *h;
+    ngx_http_thim_zone_t  *zone;
+
+    if (ctx->fetch_done) {
+        return rc;
+    }
+
+    ctx->fetch_done = 1;
+    zone = ctx->zone->data;
+
+    status = ngx_http_thim_fetch_status(sr, rc);
+
+    ngx_str_null(&body);
+
+    if (sr->out && sr->out->buf) {
+        body.data = sr->out->buf->pos;
+        body.len = sr->out->buf->last - sr->out->buf->pos;
+    }
+
+    if (status == NGX_HTTP_OK
+        && ngx_http_thim_fetch_accept(sr, ctx, &body) == NGX_OK)
+    {
+        ctx->fetch_status = NGX_HTTP_OK;
+        goto wake;
+    }
+
+    (void) ngx_atomic_fetch_add(&zone->sh->fetch_errors, 1);
+
+    if (status == NGX_HTTP_OK) {
+        /* refused by the checks: logged by ngx_http_thim_fetch_accept() */
+        ctx->fetch_status = NGX_HTTP_BAD_GATEWAY;
+
+    } else {
+        switch (status) {
+
+        case NGX_HTTP_NOT_FOUND:
+        case 410:
+        case NGX_HTTP_GATEWAY_TIME_OUT:
+            ctx->fetch_status = status;
+            break;
+
+        case NGX_HTTP_TOO_MANY_REQUESTS:
+            ctx->fetch_status = NGX_HTTP_SERVICE_UNAVAILABLE;
+
+            h = ngx_http_thim_origin_header(sr, &(ngx_str_t)
+                                            ngx_string("Retry-After"));
+            if (h) {
+                ctx->retry_after = ngx_atotm(h->value.data, h->value.len);
+
+                if (ctx->retry_after > NGX_HTTP_THIM_MAX_RETRY_AFTER) {
+                    ctx->retry_after = NGX_HTTP_THIM_MAX_RETRY_AFTER;
+                }
+            }
+
+            break;
+
+        default:
+            ctx->fetch_status = NGX_HTTP_BAD_GATEWAY;
+        }
+
+        h = ngx_http_thim_origin_header(sr, &(ngx_str_t)
+                                        ngx_string("Request-ID"));
+
+        ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
+                      "thim: origin answered %ui for \"%V\" "
+                      "(origin Request-ID: \"%V\")",
+                      status, &ctx->key,
+                      h ? &h->value : &(ngx_str_t) ngx_string("none"));
+    }
+
+    ngx_http_thim_cache_fail(ctx->zone, &ctx->key, ctx->fetch_status);
+
+wake:
+
+    ctx->fetching = 0;
+
+    if (!ctx->background) {
+        sr->parent->write_event_handler = ngx_http_thim_fetch_resume;
+    }
+
+    /* NGX_ERROR would terminate the client's request too */
+    return (rc == NGX_ERROR) ? NGX_OK : rc;
+}
+
+
+/* the origin's status, or what the proxy made of a failure to get one */
+
+static ngx_uint_t
+ngx_http_thim_fetch_status(ngx_http_request_t *sr, ngx_int_t rc)
+{
+    if (rc == NGX_HTTP_GATEWAY_TIME_OUT) {
+        return NGX_HTTP_GATEWAY_TIME_OUT;
+    }
+
+    if (rc != NGX_OK && rc != NGX_DONE) {
+        return NGX_HTTP_BAD_GATEWAY;
+    }
+
+    if (sr->upstream == NULL) {
+        /* the internal location is not a proxy_pass */
+        return NGX_HTTP_BAD_GATEWAY;
+    }
+
+    return sr->headers_out.status ? sr->headers_out.status
+                                  : NGX_HTTP_BAD_GATEWAY;
+}
+
+
+/*
+ * A 200 from the origin: check it, turn it into a record, store it.
+ * The record is built in the request pool and also becomes this
+ * request's answer, so the fetcher serves exactly what it cached.
+ */
+
+static ngx_int_t
+ngx_http_thim_fetch_accept(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
+    ngx_str_t *body)
+{
+    u_char                    *blob, *last;
+    char                      *reason;
+    size_t                     size;
+    ngx_table_elt_t           *h;
+    ngx_http_request_t        *r;
+    ngx_http_thim_record_t     rec;
+    ngx_http_thim_lookup_t     lk;
+    ngx_http_thim_loc_conf_t  *tlcf;
+    const ngx_http_thim_route_t  *route;
+
+    r = ctx->request;
+    route = ctx->route;
+    reason = NULL;
+
+    if (body->len == 0) {
+        reason = "empty body";
+
+    } else if (route->check(ctx, body, &reason) != NGX_OK) {
+        /* reason set by the check */
+
+    } else if (route->chain_header.len) {
+        h = ngx_http_thim_origin_header(sr, (ngx_str_t *) &route->chain_header);
+
+        if (h == NULL || h->value.len == 0) {
+            reason = "issuer chain header missing";
+        }
+    }
+
+    if (reason) {
+        ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
+                      "thim: refused origin answer for \"%V\": %s",
+                      &ctx->key, reason);
+        return NGX_DECLINED;
+    }
+
+    ngx_memzero(&rec, sizeof(ngx_http_thim_record_t));
+
+    rec.status = NGX_HTTP_OK;
+    rec.content_type = route->content_type;
+    rec.body = *body;
+
+    if (route->chain_header.len) {
+        h = ngx_http_thim_origin_header(sr, (ngx_str_t *) &route->chain_header);
+        rec.names[0] = route->chain_header;
+        rec.values[0] = h->value;
+        rec.nheaders = 1;
+    }
+
+    size = ngx_http_thim_record_size(&rec);
+
+    blob = ngx_pnalloc(r->pool, size);
+    if (blob == NULL) {
+        return NGX_ERROR;
+    }
+
+    last = ngx_http_thim_record_write(blob, &rec);
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
+
+    lk.value = blob;
+    lk.value_len = last - blob;
+    lk.expires = ngx_time() + tlcf->valid;
+
+    /* a zone too small for it is logged there; the client still gets it */
+    (void) ngx_http_thim_cache_store(ctx->zone, &ctx->key, lk.value,
+                                     lk.value_len, lk.expires,
+                                     sr->connection->log);
+
+    return ngx_http_thim_use_record(r, ctx, &lk);
+}
+
+
+static ngx_table_elt_t *
+ngx_http_thim_origin_header(ngx_http_request_t *sr, ngx_str_t *name)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    if (sr->upstream == NULL) {
+        return NULL;
+    }
+
+    part = &sr->upstream->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == name->len
+            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
+static void
+ngx_http_thim_fetch_resume(ngx_http_request_t *r)
+{
+    ngx_http_thim_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_thim_module);
+
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    ngx_http_finalize_request(r, ngx_http_thim_answer(r, ctx));
+}
+
+
+/* the answer of the request that fetched in the foreground */
+
+static ngx_int_t
+ngx_http_thim_answer(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
+{
+    if (ctx->fetch_status == NGX_HTTP_OK) {
+        return ngx_http_thim_send_record(r, ctx);
+    }
+
+    if (ctx->have_record) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "thim: serving stale \"%V\": origin fetch failed",
+                      &ctx->key);
+
+        ctx->cache_status = NGX_HTTP_THIM_CACHE_STALE;
+        return ngx_http_thim_send_record(r, ctx);
+    }
+
+    return ngx_http_thim_send_error(r, ctx, ctx->fetch_status,
+                         ngx_http_thim_status_reason(ctx->fetch_status),
+                         NULL);
+}
+
+
+/*
+ * A request that ends while its fetch is under way (the client went away,
+ * the connection was terminated) gives the lease back at once, without an
+ * outcome, so that a waiter takes the fetch over instead of waiting out
+ * the lease or failing.
+ */
+
+static void
+ngx_http_thim_cleanup(void *data)
+{
+    ngx_http_thim_ctx_t *ctx = data;
+
+    if (ctx->wait.timer_set) {
+        ngx_del_timer(&ctx->wait);
+    }
+
+    if (ctx->fetching && !ctx->fetch_done) {
+        ngx_http_thim_cache_release(ctx->zone, &ctx->key);
+        ctx->fetching = 0;
+    }
+}

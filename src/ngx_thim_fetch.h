@@ -1,0 +1,24 @@
+
+/*
+ * ngx_thim: answering a validated request from the cache, fetching from
+ * the origin through an in-memory subrequest when needed.
+ */
+
+
+#ifndef _NGX_THIM_FETCH_H_INCLUDED_
+#define _NGX_THIM_FETCH_H_INCLUDED_
+
+
+#include "ngx_thim.h"
+
+
+/* how often a request waiting on another request's fetch looks again */
+#define NGX_HTTP_THIM_POLL_INTERVAL    20
+
+
+ngx_http_thim_ctx_t *ngx_http_thim_ctx_create(ngx_http_request_t *r);
+ngx_int_t ngx_http_thim_serve(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx);
+
+
+#endif /* _NGX_THIM_FETCH_H_INCLUDED_ */

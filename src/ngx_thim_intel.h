@@ -1,0 +1,17 @@
+
+/*
+ * ngx_thim: Intel PCS v4 / PCCS-compatible routes.
+ */
+
+
+#ifndef _NGX_THIM_INTEL_H_INCLUDED_
+#define _NGX_THIM_INTEL_H_INCLUDED_
+
+
+#include "ngx_thim.h"
+
+
+ngx_int_t ngx_http_thim_intel_handler(ngx_http_request_t *r);
+
+
+#endif /* _NGX_THIM_INTEL_H_INCLUDED_ */
