@@ -1,0 +1,131 @@
+package ThimSetup;
+
+# The common fixture of the integration tests: an origin emulator and an
+# nginx with ngx_thim in front of it, configured as an operator would
+# (conf/thim.conf): a zone, the public routes over HTTPS (HTTP/1.1 and
+# HTTP/2), and internal proxy_pass locations to the origin with TLS
+# verification on.
+#
+#   my ($t, $o) = ThimSetup::start(workers => 2,
+#                                  http => 'thim_fetch_timeout 3s;',
+#                                  server => 'location = /x { ... }');
+
+use strict;
+use warnings;
+
+use FindBin;
+use Test::More ();
+
+use ThimPKI;
+use ThimTest;
+use ThimOrigin;
+
+our $ROOT = "$FindBin::Bin/..";
+$ROOT = "$FindBin::Bin/../.." unless -f "$ROOT/config";
+our $MODULE = $ENV{TEST_THIM_MODULE}
+    || "$ROOT/build/objs/ngx_http_thim_module.so";
+our $DATA = "$ROOT/t/data";
+
+sub module {
+    Test::More::BAIL_OUT("module not built: $MODULE (run make all)")
+        unless -f $MODULE;
+    return $MODULE;
+}
+
+# start(%opt): workers, zone (size), http (extra http-level text),
+# server (extra server-level text), origin_loc (extra text in the internal
+# proxy location), read_timeout (of the origin, default 5s), no_origin
+# (start no emulator).
+sub start {
+    my (%opt) = @_;
+    my $t = ThimTest->new(workers => $opt{workers} // 2,
+                          modules => [module()]);
+    my $o;
+    unless ($opt{no_origin}) {
+        mkdir $t->dir . "/origin";
+        $o = ThimOrigin->start(pki => $t->pki, data => $DATA,
+                               dir => $t->dir . '/origin');
+    }
+    $t->{vars}{ORIGIN_PORT} = $o ? $o->port : $t->port('origin');
+    $t->write_config(config(%opt));
+    $t->run;
+    return ($t, $o);
+}
+
+sub config {
+    my (%opt) = @_;
+    my $zone = $opt{zone} // '4m';
+    my $http = $opt{http} // '';
+    my $server = $opt{server} // '';
+    my $loc = $opt{origin_loc} // '';
+    my $read_timeout = $opt{read_timeout} // '5s';
+    return <<"EOF";
+%%TEST_GLOBALS%%
+events { worker_connections 1024; }
+http {
+    %%TEST_GLOBALS_HTTP%%
+    log_format thim '\$pid \$status \$thim_cache_status \$request';
+    access_log %%TESTDIR%%/logs/thim.log thim;
+
+    thim_cache_zone name=thim:$zone;
+    $http
+
+    upstream intel_pcs {
+        server 127.0.0.1:%%ORIGIN_PORT%%;
+        keepalive 4;
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT_https%% ssl http2 reuseport;
+        %%SSL%%
+
+        location /sgx/certification/ { thim_intel; }
+        location /tdx/certification/ { thim_intel; }
+
+        location /_thim/intel/ {
+            internal;
+            proxy_pass https://intel_pcs/;
+            proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate %%CA%%;
+            proxy_ssl_name localhost;
+            proxy_ssl_server_name on;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass_request_headers off;
+            proxy_connect_timeout 2s;
+            proxy_read_timeout $read_timeout;
+            proxy_buffer_size 16k;
+            proxy_buffers 4 16k;
+            subrequest_output_buffer_size 1m;
+            $loc
+        }
+
+        $server
+    }
+}
+EOF
+}
+
+# the bytes of a fixture file
+sub fixture {
+    my ($rel) = @_;
+    open my $fh, '<:raw', "$DATA/$rel" or die "$DATA/$rel: $!";
+    local $/;
+    return scalar <$fh>;
+}
+
+# the access log lines (fields: pid status cache_status request)
+sub thim_log {
+    my ($t) = @_;
+    my $log = $t->read_file('logs/thim.log') // '';
+    return map { [split / /, $_, 4] } split /\n/, $log;
+}
+
+# Intel's header encoding: everything outside RFC 3986 unreserved as %XX
+sub intel_pct_encode {
+    my ($s) = @_;
+    $s =~ s/([^A-Za-z0-9\-._~])/sprintf('%%%02X', ord $1)/ge;
+    return $s;
+}
+
+1;
