@@ -28,7 +28,14 @@ UNIT_CFLAGS := -g -O1 -Wall -Wextra -Wno-unused-parameter -Werror \
 
 PROVE      := prove
 
-.PHONY: all deps run test unit integration bench clean
+# nginx and the module built with ASan + UBSan, for a second test pass
+ASAN_OBJS  := $(BUILD)/asan/nginx-1.22.1/objs
+ASAN_ENV   := ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0 \
+              UBSAN_OPTIONS=print_stacktrace=1 \
+              TEST_NGINX_BINARY=$(ASAN_OBJS)/nginx \
+              TEST_THIM_MODULE=$(ASAN_OBJS)/ngx_http_thim_module.so
+
+.PHONY: all deps run test test-asan bench clean
 
 all: $(MODULE) $(UNIT_BINS)
 
@@ -64,6 +71,20 @@ run: deps all
 
 test: deps all
 	$(PROVE) -r t/
+	@$(MAKE) --no-print-directory test-asan
+
+# The whole suite again against nginx and ngx_thim built with sanitizers;
+# a sanitizer report in any error log fails its test.  Skipped (loudly)
+# only when Debian's nginx source package cannot be fetched here.
+test-asan:
+	@scripts/build-asan.sh $(CURDIR) $(BUILD); rc=$$?; \
+	if [ $$rc = 2 ]; then \
+	    echo "SKIPPED sanitizer pass: nginx 1.22.1 source not available"; \
+	    exit 0; \
+	fi; \
+	[ $$rc = 0 ] || exit $$rc; \
+	echo "sanitizer pass (ASan + UBSan nginx and module):"; \
+	$(ASAN_ENV) $(PROVE) -r t/
 
 bench: deps all
 	bench/run.sh

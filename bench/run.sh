@@ -1,0 +1,145 @@
+#!/bin/bash
+# make bench: throughput and latency of ngx_thim cache hits against nginx's
+# own static-file serving of the same bytes and headers, from the same
+# nginx (2 workers), in the same run, over HTTPS keep-alive, with wrk.
+#
+# Environment: BENCH_DURATION (seconds per run, default 10),
+# BENCH_CONNECTIONS (default 32), BENCH_ROUNDS (alternating rounds, 3).
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+prefix=$top/build/bench
+module=$top/build/objs/ngx_http_thim_module.so
+duration=${BENCH_DURATION:-10}
+conns=${BENCH_CONNECTIONS:-32}
+rounds=${BENCH_ROUNDS:-3}
+route=/sgx/certification/v4/qe/identity
+
+rm -rf "$prefix"
+mkdir -p "$prefix"/{logs,tmp,origin,html}
+perl -I"$top/t/lib" -MThimPKI -e 'ThimPKI::make($ARGV[0])' "$prefix/pki"
+
+exec 3< <(exec perl "$top/t/origin/emulator.pl" --port 0 \
+              --cert "$prefix/pki/server.pem" --key "$prefix/pki/server.key" \
+              --data "$top/t/data" --state "$prefix/origin" \
+              --parent-pid $$ 2>>"$prefix/logs/origin.log")
+read -r -t 30 word origin_port ctl_port <&3
+[ "$word" = ready ]
+
+# the static twin: the origin's body as a file, its headers as add_header
+curl -sS --cacert "$prefix/pki/ca.pem" -D "$prefix/origin.hdr" \
+     -o "$prefix/html/qe_identity.json" \
+     "https://127.0.0.1:$origin_port$route?update=standard"
+chain=$(tr -d '\r' <"$prefix/origin.hdr" \
+        | sed -n 's/^[Ss][Gg][Xx]-[Ee]nclave-[Ii]dentity-[Ii]ssuer-[Cc]hain: //p')
+[ -n "$chain" ]
+
+port=$(perl -MIO::Socket::INET -e \
+    'print IO::Socket::INET->new(Listen=>1,LocalAddr=>"127.0.0.1:0")->sockport')
+user=""
+[ "$(id -u)" = 0 ] && user="user root;"
+
+cat >"$prefix/nginx.conf" <<CONF
+load_module $module;
+worker_processes 2;
+pid $prefix/logs/nginx.pid;
+error_log $prefix/logs/error.log warn;
+$user
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $prefix/tmp/body;
+    proxy_temp_path $prefix/tmp/proxy;
+    fastcgi_temp_path $prefix/tmp/fastcgi;
+    uwsgi_temp_path $prefix/tmp/uwsgi;
+    scgi_temp_path $prefix/tmp/scgi;
+    keepalive_requests 1000000;
+    open_file_cache max=64;           # the static baseline at its best
+    open_file_cache_valid 1h;
+
+    thim_cache_zone name=thim:16m;
+    thim_cache_valid 1d;
+
+    upstream intel_pcs { server 127.0.0.1:$origin_port; keepalive 4; }
+
+    server {
+        listen 127.0.0.1:$port ssl http2;
+        ssl_certificate $prefix/pki/server.pem;
+        ssl_certificate_key $prefix/pki/server.key;
+
+        location /sgx/certification/ { thim_intel; }
+
+        location = /static/qe_identity.json {
+            root $prefix/html;
+            rewrite ^ /qe_identity.json break;
+            default_type application/json;
+            add_header SGX-Enclave-Identity-Issuer-Chain "$chain";
+            add_header Cache-Control "max-age=86400";
+            add_header Request-ID \$request_id;
+            add_header X-Cache-Status HIT;
+        }
+
+        location /_thim/intel/ {
+            internal;
+            proxy_pass https://intel_pcs/;
+            proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate $prefix/pki/ca.pem;
+            proxy_ssl_name localhost;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass_request_headers off;
+            proxy_buffer_size 16k;
+            proxy_buffers 4 16k;
+            subrequest_output_buffer_size 1m;
+        }
+    }
+}
+CONF
+
+nginx=${NGINX:-/usr/sbin/nginx}
+"$nginx" -p "$prefix/" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log" -t -q
+"$nginx" -p "$prefix/" -c "$prefix/nginx.conf" -e "$prefix/logs/error.log"
+trap 'kill -QUIT $(cat "$prefix/logs/nginx.pid") 2>/dev/null || true' EXIT
+for _ in $(seq 50); do
+    curl -sk -o /dev/null "https://127.0.0.1:$port/static/qe_identity.json" && break
+    sleep 0.1
+done
+
+base=https://127.0.0.1:$port
+thim_url=$base$route
+static_url=$base/static/qe_identity.json
+
+# warm the cache, and check both answer the same bytes
+curl -sS --cacert "$prefix/pki/ca.pem" -o "$prefix/thim.body" "$thim_url"
+cmp -s "$prefix/thim.body" "$prefix/html/qe_identity.json" \
+    || { echo "bench: cache and static bodies differ" >&2; exit 1; }
+
+run_wrk() {   # url -> "req_per_sec p99_ms"
+    wrk -t2 -c"$conns" -d"${duration}s" --latency "$1" >"$prefix/wrk.out"
+    perl -ne '
+        $r = $1 if /^Requests\/sec:\s+([\d.]+)/;
+        if (/^\s+99%\s+([\d.]+)(us|ms|s)\b/) {
+            $p = $1 * ($2 eq "us" ? 0.001 : $2 eq "s" ? 1000 : 1);
+        }
+        END { printf "%.0f %.3f\n", $r, $p }' "$prefix/wrk.out"
+}
+
+echo "ngx_thim bench: $(nproc) cores, wrk -t2 -c$conns -d${duration}s, HTTPS keep-alive, nginx 2 workers"
+echo "body: $(stat -c %s "$prefix/html/qe_identity.json") bytes + ${#chain}-byte chain header ($route)"
+printf '%-6s %-8s %12s %10s\n' round target req/s p99_ms
+best_s=0; best_t=0; p99_s=0; p99_t=0
+for i in $(seq "$rounds"); do
+    read -r rs ps < <(run_wrk "$static_url")
+    printf '%-6s %-8s %12s %10s\n' "$i" static "$rs" "$ps"
+    read -r rt pt < <(run_wrk "$thim_url")
+    printf '%-6s %-8s %12s %10s\n' "$i" thim "$rt" "$pt"
+    if [ "$rs" -gt "$best_s" ]; then best_s=$rs; p99_s=$ps; fi
+    if [ "$rt" -gt "$best_t" ]; then best_t=$rt; p99_t=$pt; fi
+done
+
+perl -e 'printf "best of %d: static %d req/s (p99 %.3f ms), thim %d req/s (p99 %.3f ms): throughput ratio %.2f, p99 ratio %.2f\n",
+         @ARGV[0..4], $ARGV[3] / $ARGV[1], $ARGV[4] / $ARGV[2]' \
+     "$rounds" "$best_s" "$p99_s" "$best_t" "$p99_t"
+
+grep -E '\[(alert|crit|emerg)\]' "$prefix/logs/error.log" && exit 1
+exit 0
