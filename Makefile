@@ -13,7 +13,7 @@ NGX_SRC    := $(BUILD)/nginx-src
 # Debian packages: what the build, the tests and the benchmarks use
 DEB_PKGS   := nginx nginx-dev libssl-dev libjansson-dev libcurl4-openssl-dev \
               libio-socket-ssl-perl libnet-ssleay-perl perl openssl wrk curl \
-              gcc make
+              gcc make dpkg-dev
 
 SRCS       := ngx_thim_module.c $(wildcard src/*.c src/*.h)
 

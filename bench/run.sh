@@ -127,19 +127,25 @@ run_wrk() {   # url -> "req_per_sec p99_ms"
 echo "ngx_thim bench: $(nproc) cores, wrk -t2 -c$conns -d${duration}s, HTTPS keep-alive, nginx 2 workers"
 echo "body: $(stat -c %s "$prefix/html/qe_identity.json") bytes + ${#chain}-byte chain header ($route)"
 printf '%-6s %-8s %12s %10s\n' round target req/s p99_ms
-best_s=0; best_t=0; p99_s=0; p99_t=0
+results=()
 for i in $(seq "$rounds"); do
     read -r rs ps < <(run_wrk "$static_url")
     printf '%-6s %-8s %12s %10s\n' "$i" static "$rs" "$ps"
     read -r rt pt < <(run_wrk "$thim_url")
     printf '%-6s %-8s %12s %10s\n' "$i" thim "$rt" "$pt"
-    if [ "$rs" -gt "$best_s" ]; then best_s=$rs; p99_s=$ps; fi
-    if [ "$rt" -gt "$best_t" ]; then best_t=$rt; p99_t=$pt; fi
+    results+=("$rs $ps $rt $pt")
 done
 
-perl -e 'printf "best of %d: static %d req/s (p99 %.3f ms), thim %d req/s (p99 %.3f ms): throughput ratio %.2f, p99 ratio %.2f\n",
-         @ARGV[0..4], $ARGV[3] / $ARGV[1], $ARGV[4] / $ARGV[2]' \
-     "$rounds" "$best_s" "$p99_s" "$best_t" "$p99_t"
+# medians over the rounds: one noisy round (wrk shares the cores with
+# nginx) moves neither figure
+printf '%s\n' "${results[@]}" | perl -e '
+    my @r = map { [split] } <STDIN>;
+    sub med { my @v = sort { $a <=> $b } @_; my $n = @v;
+              $n % 2 ? $v[$n / 2] : ($v[$n / 2 - 1] + $v[$n / 2]) / 2 }
+    my ($s, $sp, $t, $tp) = map { my $i = $_; med(map { $_->[$i] } @r) } 0 .. 3;
+    printf "median of %d rounds: static %.0f req/s (p99 %.3f ms), "
+         . "thim %.0f req/s (p99 %.3f ms): throughput ratio %.2f, "
+         . "p99 ratio %.2f\n", scalar(@r), $s, $sp, $t, $tp, $t / $s, $tp / $sp;'
 
 grep -E '\[(alert|crit|emerg)\]' "$prefix/logs/error.log" && exit 1
 exit 0
