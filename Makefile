@@ -28,6 +28,9 @@ UNIT_CFLAGS := -g -O1 -Wall -Wextra -Wno-unused-parameter -Werror \
 
 PROVE      := prove
 
+# what a unit test links besides its sources
+UNIT_LINK_test_x509 := -lcrypto
+
 # nginx and the module built with ASan + UBSan, for a second test pass
 ASAN_OBJS  := $(BUILD)/asan/nginx-1.22.1/objs
 ASAN_ENV   := ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0 \

@@ -7,7 +7,11 @@
  */
 
 
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include "ngx_thim.h"
+#include "ngx_thim_args.h"
 #include "ngx_thim_cache.h"
 #include "ngx_thim_intel.h"
 #include "ngx_thim_response.h"
@@ -29,6 +33,10 @@ static char *ngx_http_thim_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_thim_cache(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_thim_intel(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_thim_cache_valid(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_thim_intel_root_ca(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_thim_origin_uri(ngx_conf_t *cf, void *post, void *data);
 
@@ -67,6 +75,20 @@ static ngx_command_t  ngx_http_thim_commands[] = {
       offsetof(ngx_http_thim_loc_conf_t, intel_origin),
       &ngx_http_thim_origin_uri_p },
 
+    { ngx_string("thim_intel_root_origin"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thim_loc_conf_t, intel_root_origin),
+      &ngx_http_thim_origin_uri_p },
+
+    { ngx_string("thim_intel_root_ca"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_thim_intel_root_ca,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("thim_fetch_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -75,10 +97,17 @@ static ngx_command_t  ngx_http_thim_commands[] = {
       NULL },
 
     { ngx_string("thim_cache_valid"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_thim_cache_valid,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("thim_cache_negative_valid"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_sec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_thim_loc_conf_t, valid),
+      offsetof(ngx_http_thim_loc_conf_t, negative_valid),
       NULL },
 
       ngx_null_command
@@ -205,12 +234,16 @@ ngx_http_thim_create_loc_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     tlcf->intel_origin = { 0, NULL };
+     *     tlcf->intel_root_origin = { 0, NULL };
+     *     tlcf->intel_root_chain = { 0, NULL };
      *     tlcf->intel = 0;
      */
 
     tlcf->zone = NGX_CONF_UNSET_PTR;
     tlcf->fetch_timeout = NGX_CONF_UNSET_MSEC;
-    tlcf->valid = NGX_CONF_UNSET;
+    tlcf->valid_min = NGX_CONF_UNSET;
+    tlcf->valid_max = NGX_CONF_UNSET;
+    tlcf->negative_valid = NGX_CONF_UNSET;
 
     return tlcf;
 }
@@ -228,9 +261,20 @@ ngx_http_thim_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->zone, prev->zone, NULL);
     ngx_conf_merge_str_value(conf->intel_origin, prev->intel_origin,
                              "/_thim/intel");
+    ngx_conf_merge_str_value(conf->intel_root_origin, prev->intel_root_origin,
+                             "/_thim/intel-root");
+    ngx_conf_merge_str_value(conf->intel_root_chain, prev->intel_root_chain,
+                             "");
     ngx_conf_merge_msec_value(conf->fetch_timeout, prev->fetch_timeout,
                               15000);
-    ngx_conf_merge_sec_value(conf->valid, prev->valid, 3600);
+    ngx_conf_merge_sec_value(conf->negative_valid, prev->negative_valid, 60);
+
+    if (conf->valid_min == NGX_CONF_UNSET) {
+        conf->valid_min = (prev->valid_min == NGX_CONF_UNSET)
+                          ? 300 : prev->valid_min;
+        conf->valid_max = (prev->valid_max == NGX_CONF_UNSET)
+                          ? 86400 : prev->valid_max;
+    }
 
     if (conf->zone == NULL) {
         /* the whole http block is parsed by now: a single zone is implied */
@@ -398,6 +442,117 @@ ngx_http_thim_intel(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_thim_intel_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * thim_cache_valid min [max]; freshness comes from the collateral's
+ * nextUpdate, held within [min, max]; one value fixes it.
+ */
+
+static char *
+ngx_http_thim_cache_valid(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_thim_loc_conf_t *tlcf = conf;
+
+    ngx_str_t  *value;
+
+    if (tlcf->valid_min != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    tlcf->valid_min = ngx_parse_time(&value[1], 1);
+    tlcf->valid_max = (cf->args->nelts == 3) ? ngx_parse_time(&value[2], 1)
+                                             : tlcf->valid_min;
+
+    if (tlcf->valid_min == (time_t) NGX_ERROR
+        || tlcf->valid_max == (time_t) NGX_ERROR
+        || tlcf->valid_min < 1
+        || tlcf->valid_max < tlcf->valid_min)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" takes a minimum and a maximum time, "
+                           "at least 1s, the maximum not below the minimum",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * thim_intel_root_ca file; the Intel SGX Root CA certificate, read once:
+ * it is served, percent-encoded as Intel encodes chains, as the issuer
+ * chain of the root CA CRL (PCCS sends none; Azure's TDX client needs it).
+ */
+
+static char *
+ngx_http_thim_intel_root_ca(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_thim_loc_conf_t *tlcf = conf;
+
+    BIO        *bio;
+    X509       *cert;
+    u_char     *pem;
+    size_t      len;
+    ngx_str_t  *value, file;
+
+    if (tlcf->intel_root_chain.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    file = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &file, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    bio = BIO_new_file((char *) file.data, "r");
+    if (bio == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "cannot read \"%s\"", file.data);
+        return NGX_CONF_ERROR;
+    }
+
+    cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+
+    if (cert == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" holds no PEM certificate", file.data);
+        return NGX_CONF_ERROR;
+    }
+
+    /* re-encode: what is served is the certificate, not the file's text */
+    bio = BIO_new(BIO_s_mem());
+
+    if (bio == NULL || PEM_write_bio_X509(bio, cert) != 1) {
+        X509_free(cert);
+        BIO_free(bio);
+        return NGX_CONF_ERROR;
+    }
+
+    X509_free(cert);
+
+    len = BIO_get_mem_data(bio, (char **) &pem);
+
+    tlcf->intel_root_chain.data = ngx_pnalloc(cf->pool, 3 * len);
+    if (tlcf->intel_root_chain.data == NULL) {
+        BIO_free(bio);
+        return NGX_CONF_ERROR;
+    }
+
+    tlcf->intel_root_chain.len = ngx_http_thim_pct_encode(
+                                     tlcf->intel_root_chain.data, pem, len)
+                                 - tlcf->intel_root_chain.data;
+
+    BIO_free(bio);
 
     return NGX_CONF_OK;
 }

@@ -32,24 +32,42 @@
 #define NGX_HTTP_THIM_CACHE_BYPASS     6
 
 
+/* origins the module fetches from; each has its own 429 hold-off */
+#define NGX_HTTP_THIM_ORIGIN_INTEL       0
+#define NGX_HTTP_THIM_ORIGIN_INTEL_ROOT  1
+#define NGX_HTTP_THIM_ORIGIN_AMD         2
+#define NGX_HTTP_THIM_ORIGINS            3
+
+
+/* the form a stored body is served in (CRLs are stored as DER) */
+#define NGX_HTTP_THIM_FORM_STORED      0
+#define NGX_HTTP_THIM_FORM_PEM         1
+#define NGX_HTTP_THIM_FORM_HEX         2
+
+
+#define NGX_HTTP_THIM_CHAIN_NAMES      2
+
+
 typedef struct ngx_http_thim_ctx_s    ngx_http_thim_ctx_t;
 typedef struct ngx_http_thim_route_s  ngx_http_thim_route_t;
 
 
 /*
- * Checks an origin answer before it may enter the cache.  Returns NGX_OK,
- * or NGX_DECLINED with *reason set (the answer is then refused: never
- * cached, never served).
+ * Checks an origin answer before it may enter the cache and finds its
+ * nextUpdate.  Returns NGX_OK, or NGX_DECLINED with *reason set (the
+ * answer is then refused: never cached, never served).
  */
 typedef ngx_int_t (*ngx_http_thim_check_pt)(ngx_http_thim_ctx_t *ctx,
-    ngx_str_t *body, char **reason);
+    ngx_str_t *body, char **reason, time_t *next_update);
 
 
 /* what the module knows about one kind of collateral */
 struct ngx_http_thim_route_s {
     ngx_str_t                  name;            /* for logs */
-    ngx_str_t                  content_type;
-    ngx_str_t                  chain_header;    /* issuer chain to replay */
+    ngx_uint_t                 origin;          /* NGX_HTTP_THIM_ORIGIN_* */
+    ngx_str_t                  content_type;    /* of the stored body */
+    ngx_str_t                  chain_in;        /* origin's chain header */
+    ngx_str_t                  chain_out[NGX_HTTP_THIM_CHAIN_NAMES];
     ngx_http_thim_check_pt     check;
 };
 
@@ -62,8 +80,12 @@ typedef struct {
 typedef struct {
     ngx_shm_zone_t            *zone;
     ngx_str_t                  intel_origin;
+    ngx_str_t                  intel_root_origin;
+    ngx_str_t                  intel_root_chain;  /* pct-encoded PEM */
     ngx_msec_t                 fetch_timeout;
-    time_t                     valid;
+    time_t                     valid_min;
+    time_t                     valid_max;
+    time_t                     negative_valid;
     ngx_flag_t                 intel;           /* thim_intel here */
 } ngx_http_thim_loc_conf_t;
 
@@ -76,7 +98,14 @@ struct ngx_http_thim_ctx_s {
     ngx_str_t                  key;             /* canonical cache key */
     ngx_str_t                  origin_uri;      /* subrequest URI */
     ngx_str_t                  origin_args;     /* canonical origin query */
+    ngx_str_t                  subject;         /* what the body must name,
+                                                   e.g. the FMSPC */
     ngx_str_t                  request_id;
+
+    /* how this request wants the stored body */
+    ngx_uint_t                 form;            /* NGX_HTTP_THIM_FORM_* */
+    ngx_str_t                  form_type;       /* its content type */
+    unsigned                   root_chain:1;    /* add the root CA header */
 
     ngx_uint_t                 cache_status;    /* NGX_HTTP_THIM_CACHE_* */
 
@@ -90,6 +119,7 @@ struct ngx_http_thim_ctx_s {
     time_t                     retry_after;
     unsigned                   fetching:1;
     unsigned                   fetch_done:1;
+    unsigned                   fetched_record:1;  /* record is the fetch's */
     unsigned                   background:1;
 
     unsigned                   cleanup_added:1;

@@ -133,6 +133,38 @@ ngx_http_thim_pct_decode(u_char *dst, u_char *src, size_t len, size_t *out)
 }
 
 
+/*
+ * Percent-encoding as Intel applies it to issuer chains: every byte but
+ * RFC 3986's unreserved ones as %XX, upper-case hex, so a space is %20,
+ * never "+".  dst holds 3 * len bytes.
+ */
+
+u_char *
+ngx_http_thim_pct_encode(u_char *dst, u_char *src, size_t len)
+{
+    u_char         c;
+    static u_char  hex[] = "0123456789ABCDEF";
+
+    while (len--) {
+        c = *src++;
+
+        if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z')
+            || (c >= 'A' && c <= 'Z')
+            || c == '-' || c == '.' || c == '_' || c == '~')
+        {
+            *dst++ = c;
+            continue;
+        }
+
+        *dst++ = '%';
+        *dst++ = hex[c >> 4];
+        *dst++ = hex[c & 0xf];
+    }
+
+    return dst;
+}
+
+
 ngx_int_t
 ngx_http_thim_is_hex(u_char *p, size_t len)
 {

@@ -39,6 +39,7 @@ ngx_http_thim_arg_t *ngx_http_thim_args_find(ngx_http_thim_args_t *args,
     u_char *key, size_t len);
 ngx_int_t ngx_http_thim_pct_decode(u_char *dst, u_char *src, size_t len,
     size_t *out);
+u_char *ngx_http_thim_pct_encode(u_char *dst, u_char *src, size_t len);
 ngx_int_t ngx_http_thim_is_hex(u_char *p, size_t len);
 ngx_int_t ngx_http_thim_parse_decimal(u_char *p, size_t len,
     size_t max_digits, uint64_t *value);

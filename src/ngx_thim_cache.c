@@ -19,12 +19,13 @@
 
 typedef struct {
     u_char                     color;
-    u_char                     dummy;
+    u_char                     negative;       /* the record is a 404 */
     u_short                    key_len;
     uint32_t                   value_len;
     ngx_queue_t                queue;
     u_char                    *value;          /* NULL until a fetch works */
     time_t                     fetched;
+    time_t                     refresh_at;
     time_t                     expires;
     ngx_uint_t                 seq;            /* bumped by every fetch end */
     ngx_uint_t                 fail_status;    /* of the last failed fetch */
@@ -58,8 +59,10 @@ static void ngx_http_thim_cache_free_node(ngx_http_thim_zone_t *ctx,
     ngx_http_thim_node_t *tn);
 static ngx_int_t ngx_http_thim_cache_copy(ngx_http_thim_node_t *tn,
     ngx_pool_t *pool, ngx_http_thim_lookup_t *lk);
-static ngx_int_t ngx_http_thim_cache_try_lease(ngx_http_thim_node_t *tn,
-    ngx_msec_t lease);
+static ngx_int_t ngx_http_thim_cache_try_lease(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *tn, ngx_msec_t lease, ngx_http_thim_lookup_t *lk);
+static time_t ngx_http_thim_cache_holdoff_left(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_lookup_t *lk);
 static ngx_msec_t ngx_http_thim_cache_now_msec(void);
 
 
@@ -129,6 +132,7 @@ ngx_int_t
 ngx_http_thim_cache_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_msec_t lease, ngx_pool_t *pool, ngx_http_thim_lookup_t *lk)
 {
+    time_t                 now;
     uint32_t               hash;
     ngx_http_thim_zone_t  *ctx;
     ngx_http_thim_node_t  *tn;
@@ -136,13 +140,19 @@ ngx_http_thim_cache_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ctx = shm_zone->data;
     tn = ngx_http_thim_cache_lock_find(shm_zone, key, &hash);
 
+    lk->refresh = 0;
+    lk->seq = 0;
+
     if (tn == NULL) {
         tn = ngx_http_thim_cache_create(ctx, key, hash);
 
         if (tn == NULL) {
+            /* no room even for the key: fetch for this client, uncached */
+            lk->retry_after = ngx_http_thim_cache_holdoff_left(ctx, lk);
+            lk->found = lk->retry_after ? NGX_HTTP_THIM_FOUND_HELD_OFF
+                                        : NGX_HTTP_THIM_FOUND_MISS;
+
             ngx_shmtx_unlock(&ctx->shpool->mutex);
-            lk->found = NGX_HTTP_THIM_FOUND_MISS;
-            lk->seq = 0;
             return NGX_OK;
         }
     }
@@ -158,21 +168,32 @@ ngx_http_thim_cache_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
             return NGX_ERROR;
         }
 
-        if (tn->expires > ngx_time()) {
+        now = ngx_time();
+
+        if (tn->expires > now) {
             lk->found = NGX_HTTP_THIM_FOUND_FRESH;
 
-        } else if (ngx_http_thim_cache_try_lease(tn, lease) == NGX_OK) {
+            /* refresh ahead of expiry: still a hit for this client */
+            if (tn->refresh_at <= now
+                && ngx_http_thim_cache_try_lease(ctx, tn, lease, lk) == NGX_OK)
+            {
+                lk->refresh = 1;
+            }
+
+        } else if (ngx_http_thim_cache_try_lease(ctx, tn, lease, lk) == NGX_OK)
+        {
             lk->found = NGX_HTTP_THIM_FOUND_REFRESH;
 
         } else {
             lk->found = NGX_HTTP_THIM_FOUND_STALE;
         }
 
-    } else if (ngx_http_thim_cache_try_lease(tn, lease) == NGX_OK) {
+    } else if (ngx_http_thim_cache_try_lease(ctx, tn, lease, lk) == NGX_OK) {
         lk->found = NGX_HTTP_THIM_FOUND_MISS;
 
     } else {
-        lk->found = NGX_HTTP_THIM_FOUND_WAIT;
+        lk->found = lk->retry_after ? NGX_HTTP_THIM_FOUND_HELD_OFF
+                                    : NGX_HTTP_THIM_FOUND_WAIT;
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
@@ -200,6 +221,9 @@ ngx_http_thim_cache_poll(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
     ctx = shm_zone->data;
     rc = NGX_OK;
+    lk->refresh = 0;
+    lk->retry_after = 0;
+
     tn = ngx_http_thim_cache_lock_find(shm_zone, key, &hash);
 
     if (tn == NULL) {
@@ -219,9 +243,10 @@ ngx_http_thim_cache_poll(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
         } else {
             lk->found = NGX_HTTP_THIM_FOUND_FAILED;
             lk->fail_status = tn->fail_status;
+            lk->retry_after = ngx_http_thim_cache_holdoff_left(ctx, lk);
         }
 
-    } else if (ngx_http_thim_cache_try_lease(tn, lease) == NGX_OK) {
+    } else if (ngx_http_thim_cache_try_lease(ctx, tn, lease, lk) == NGX_OK) {
         lk->found = tn->value ? NGX_HTTP_THIM_FOUND_REFRESH
                               : NGX_HTTP_THIM_FOUND_MISS;
 
@@ -230,7 +255,8 @@ ngx_http_thim_cache_poll(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
         }
 
     } else {
-        lk->found = NGX_HTTP_THIM_FOUND_WAIT;
+        lk->found = lk->retry_after ? NGX_HTTP_THIM_FOUND_HELD_OFF
+                                    : NGX_HTTP_THIM_FOUND_WAIT;
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
@@ -242,12 +268,15 @@ ngx_http_thim_cache_poll(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 /*
  * A fetch worked: replace the record, end the lease, wake the waiters
  * (they see seq move).  The old record is freed only after the new one
- * is in place, so a failed allocation leaves the old copy served.
+ * is in place, so a failed allocation leaves the old copy served.  A
+ * negative record (the origin's 404) never replaces a real one: an
+ * origin that forgets collateral for a while (KDS has done so for a day)
+ * must not take it from the clients; NGX_DECLINED says so.
  */
 
 ngx_int_t
 ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
-    u_char *value, size_t len, time_t expires, ngx_log_t *log)
+    ngx_http_thim_store_t *st, ngx_log_t *log)
 {
     u_char                *p;
     uint32_t               hash;
@@ -261,7 +290,16 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
         tn = ngx_http_thim_cache_create(ctx, key, hash);
     }
 
-    p = (tn == NULL) ? NULL : ngx_http_thim_cache_alloc(ctx, len, tn);
+    if (tn && st->negative && tn->value && !tn->negative) {
+        tn->fetch_owner = 0;
+        tn->fail_status = NGX_HTTP_NOT_FOUND;
+        tn->seq++;
+
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    p = (tn == NULL) ? NULL : ngx_http_thim_cache_alloc(ctx, st->len, tn);
 
     if (p == NULL) {
         if (tn) {
@@ -275,11 +313,11 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "thim zone \"%V\" cannot hold %uz bytes for \"%V\" "
                       "even after eviction; answer not cached",
-                      &ctx->name, len, key);
+                      &ctx->name, st->len, key);
         return NGX_ERROR;
     }
 
-    ngx_memcpy(p, value, len);
+    ngx_memcpy(p, st->value, st->len);
 
     if (tn->value) {
         ctx->sh->value_bytes -= tn->value_len;
@@ -287,14 +325,16 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     }
 
     tn->value = p;
-    tn->value_len = (uint32_t) len;
+    tn->value_len = (uint32_t) st->len;
+    tn->negative = st->negative;
     tn->fetched = ngx_time();
-    tn->expires = expires;
+    tn->refresh_at = st->refresh_at;
+    tn->expires = st->expires;
     tn->fail_status = 0;
     tn->fetch_owner = 0;
     tn->seq++;
 
-    ctx->sh->value_bytes += len;
+    ctx->sh->value_bytes += st->len;
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 
@@ -349,6 +389,29 @@ ngx_http_thim_cache_release(ngx_shm_zone_t *shm_zone, ngx_str_t *key)
 
 
 /* every operation starts here: the key's hash, the lock, the entry */
+
+/*
+ * The origin answered 429: nobody, in any worker, asks it again before
+ * "until" (the later of two hold-offs wins).
+ */
+
+void
+ngx_http_thim_cache_hold_off(ngx_shm_zone_t *shm_zone, ngx_uint_t origin,
+    time_t until)
+{
+    ngx_http_thim_zone_t  *ctx;
+
+    ctx = shm_zone->data;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    if (ctx->sh->holdoff[origin] < until) {
+        ctx->sh->holdoff[origin] = until;
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
+
 
 static ngx_http_thim_node_t *
 ngx_http_thim_cache_lock_find(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
@@ -466,8 +529,8 @@ ngx_http_thim_cache_create(ngx_http_thim_zone_t *ctx, ngx_str_t *key,
 
     tn = ngx_http_thim_node(node);
 
-    ngx_memzero(&tn->dummy, offsetof(ngx_http_thim_node_t, key)
-                            - offsetof(ngx_http_thim_node_t, dummy));
+    ngx_memzero(&tn->negative, offsetof(ngx_http_thim_node_t, key)
+                               - offsetof(ngx_http_thim_node_t, negative));
 
     tn->key_len = (u_short) key->len;
     ngx_memcpy(tn->key, key->data, key->len);
@@ -582,9 +645,17 @@ ngx_http_thim_cache_copy(ngx_http_thim_node_t *tn, ngx_pool_t *pool,
  */
 
 static ngx_int_t
-ngx_http_thim_cache_try_lease(ngx_http_thim_node_t *tn, ngx_msec_t lease)
+ngx_http_thim_cache_try_lease(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *tn, ngx_msec_t lease, ngx_http_thim_lookup_t *lk)
 {
     ngx_msec_t  now;
+
+    lk->retry_after = ngx_http_thim_cache_holdoff_left(ctx, lk);
+
+    if (lk->retry_after) {
+        (void) ngx_atomic_fetch_add(&ctx->sh->held_off, 1);
+        return NGX_DECLINED;
+    }
 
     now = ngx_http_thim_cache_now_msec();
 
@@ -598,6 +669,20 @@ ngx_http_thim_cache_try_lease(ngx_http_thim_node_t *tn, ngx_msec_t lease)
     tn->fetch_deadline = now + lease;
 
     return NGX_OK;
+}
+
+
+/* seconds until the lookup's origin may be asked again; 0: now */
+
+static time_t
+ngx_http_thim_cache_holdoff_left(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_lookup_t *lk)
+{
+    time_t  left;
+
+    left = ctx->sh->holdoff[lk->origin] - ngx_time();
+
+    return left > 0 ? left : 0;
 }
 
 

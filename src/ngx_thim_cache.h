@@ -24,18 +24,34 @@ typedef enum {
     NGX_HTTP_THIM_FOUND_REFRESH,     /* stale record copied; we own a fetch */
     NGX_HTTP_THIM_FOUND_MISS,        /* no record; we own a fetch */
     NGX_HTTP_THIM_FOUND_WAIT,        /* no record; a fetch runs elsewhere */
-    NGX_HTTP_THIM_FOUND_FAILED       /* no record; the awaited fetch failed */
+    NGX_HTTP_THIM_FOUND_FAILED,      /* no record; the awaited fetch failed */
+    NGX_HTTP_THIM_FOUND_HELD_OFF     /* no record; the origin said 429 */
 } ngx_http_thim_found_e;
 
 
 typedef struct {
     ngx_http_thim_found_e      found;
+    ngx_uint_t                 origin;         /* NGX_HTTP_THIM_ORIGIN_* */
     u_char                    *value;          /* copy in the request pool */
     size_t                     value_len;
     time_t                     expires;
     ngx_uint_t                 seq;            /* fetch generation seen */
     ngx_uint_t                 fail_status;    /* with FAILED */
+    time_t                     retry_after;    /* with HELD_OFF, FAILED */
+    unsigned                   refresh:1;      /* FRESH, and we own a
+                                                  refresh ahead of expiry */
 } ngx_http_thim_lookup_t;
+
+
+/* how origin fetches ended, for the status endpoint */
+#define NGX_HTTP_THIM_RESULT_OK          0   /* 200, checked, stored */
+#define NGX_HTTP_THIM_RESULT_NOT_FOUND   1   /* 404 */
+#define NGX_HTTP_THIM_RESULT_GONE        2   /* 410 */
+#define NGX_HTTP_THIM_RESULT_RATE_LIMITED 3  /* 429 */
+#define NGX_HTTP_THIM_RESULT_ERROR       4   /* 5xx, refused or dropped */
+#define NGX_HTTP_THIM_RESULT_TIMEOUT     5   /* the proxy timed out */
+#define NGX_HTTP_THIM_RESULT_INVALID     6   /* a 200 refused by the checks */
+#define NGX_HTTP_THIM_RESULTS            7
 
 
 typedef struct {
@@ -43,16 +59,19 @@ typedef struct {
     ngx_rbtree_node_t          sentinel;
     ngx_queue_t                lru;
 
+    /* under the lock */
     ngx_uint_t                 entries;
     size_t                     value_bytes;
+    time_t                     holdoff[NGX_HTTP_THIM_ORIGINS];  /* 429 */
 
     /* updated without the lock, as stub_status does */
-    ngx_atomic_t               hits;
-    ngx_atomic_t               misses;
-    ngx_atomic_t               stale;
-    ngx_atomic_t               waits;
-    ngx_atomic_t               fetches;
-    ngx_atomic_t               fetch_errors;
+    ngx_atomic_t               hits;          /* fresh from the zone */
+    ngx_atomic_t               misses;        /* no usable copy */
+    ngx_atomic_t               stale;         /* expired copy served */
+    ngx_atomic_t               waits;         /* waited on another fetch */
+    ngx_atomic_t               fetches;       /* origin requests started */
+    ngx_atomic_t               results[NGX_HTTP_THIM_RESULTS];
+    ngx_atomic_t               held_off;      /* not sent: 429 hold-off */
     ngx_atomic_t               evictions;
 } ngx_http_thim_shctx_t;
 
@@ -64,6 +83,17 @@ typedef struct {
 } ngx_http_thim_zone_t;
 
 
+/* what a successful fetch stores */
+typedef struct {
+    u_char                    *value;
+    size_t                     len;
+    time_t                     expires;        /* fresh until */
+    time_t                     refresh_at;     /* refreshed from then on */
+    unsigned                   negative:1;     /* never replaces a record
+                                                  that is not negative */
+} ngx_http_thim_store_t;
+
+
 ngx_int_t ngx_http_thim_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data);
 
 ngx_int_t ngx_http_thim_cache_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
@@ -71,10 +101,12 @@ ngx_int_t ngx_http_thim_cache_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 ngx_int_t ngx_http_thim_cache_poll(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_msec_t lease, ngx_pool_t *pool, ngx_http_thim_lookup_t *lk);
 ngx_int_t ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
-    u_char *value, size_t len, time_t expires, ngx_log_t *log);
+    ngx_http_thim_store_t *st, ngx_log_t *log);
 void ngx_http_thim_cache_fail(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_uint_t status);
 void ngx_http_thim_cache_release(ngx_shm_zone_t *shm_zone, ngx_str_t *key);
+void ngx_http_thim_cache_hold_off(ngx_shm_zone_t *shm_zone, ngx_uint_t origin,
+    time_t until);
 
 
 #endif /* _NGX_THIM_CACHE_H_INCLUDED_ */

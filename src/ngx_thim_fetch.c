@@ -2,7 +2,9 @@
 /*
  * ngx_thim: the serving core.
  *
- *  - fresh record: answered at once (HIT);
+ *  - fresh record: answered at once (HIT); past its refresh time (a
+ *    quarter of its life before expiry) the request that takes the fetch
+ *    lease also refreshes it in a background subrequest;
  *  - stale record: answered at once, and the request that takes the
  *    fetch lease refreshes it in a background subrequest (UPDATING);
  *  - no record: the request that takes the lease fetches in the
@@ -10,7 +12,10 @@
  *    that fetch's outcome by polling the zone, bounded by
  *    thim_fetch_timeout;
  *  - a failed fetch never touches a cached record, which keeps being
- *    served (STALE), with a warning in the log.
+ *    served (STALE), with a warning in the log;
+ *  - an origin 404 is cached briefly as a negative record, unless a real
+ *    record exists; an origin 429 holds every worker back from that
+ *    origin for its Retry-After (misses then get 503 at once).
  *
  * Origin answers arrive through an in-memory subrequest to the
  * operator's internal proxy_pass location: nginx brings TLS, keepalive,
@@ -23,8 +28,9 @@
 #include "ngx_thim_response.h"
 
 
-/* origin headers worth keeping besides the route's issuer chain */
-#define NGX_HTTP_THIM_MAX_RETRY_AFTER  86400
+/* a 429's hold-off: the origin's Retry-After, else this, at most 1h */
+#define NGX_HTTP_THIM_DEFAULT_BACKOFF  30
+#define NGX_HTTP_THIM_MAX_BACKOFF      3600
 
 
 static ngx_int_t ngx_http_thim_dispatch(ngx_http_request_t *r,
@@ -44,8 +50,16 @@ static ngx_int_t ngx_http_thim_fetch_done(ngx_http_request_t *sr, void *data,
     ngx_int_t rc);
 static ngx_uint_t ngx_http_thim_fetch_status(ngx_http_request_t *sr,
     ngx_int_t rc);
+static ngx_uint_t ngx_http_thim_fetch_outcome(ngx_http_request_t *sr,
+    ngx_http_thim_ctx_t *ctx, ngx_uint_t status, ngx_str_t *body);
 static ngx_int_t ngx_http_thim_fetch_accept(ngx_http_request_t *sr,
     ngx_http_thim_ctx_t *ctx, ngx_str_t *body);
+static ngx_int_t ngx_http_thim_fetch_negative(ngx_http_request_t *sr,
+    ngx_http_thim_ctx_t *ctx);
+static ngx_int_t ngx_http_thim_keep(ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_record_t *rec, time_t ttl, ngx_uint_t negative,
+    ngx_log_t *log);
+static time_t ngx_http_thim_retry_after(ngx_http_request_t *sr);
 static ngx_table_elt_t *ngx_http_thim_origin_header(ngx_http_request_t *sr,
     ngx_str_t *name);
 static void ngx_http_thim_fetch_resume(ngx_http_request_t *r);
@@ -107,6 +121,8 @@ ngx_http_thim_serve(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
 
+    lk.origin = ctx->route->origin;
+
     if (ngx_http_thim_cache_lookup(ctx->zone, &ctx->key, tlcf->fetch_timeout,
                                    r->pool, &lk)
         != NGX_OK)
@@ -136,6 +152,19 @@ ngx_http_thim_dispatch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
 
     case NGX_HTTP_THIM_FOUND_FRESH:
         ctx->cache_status = NGX_HTTP_THIM_CACHE_HIT;
+
+        if (lk->refresh) {
+            rc = ngx_http_thim_use_record(r, ctx, lk);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            /* ahead of expiry: a refresh that cannot start changes nothing */
+            (void) ngx_http_thim_fetch(r, ctx, 1);
+
+            return ngx_http_thim_send_record(r, ctx);
+        }
+
         break;
 
     case NGX_HTTP_THIM_FOUND_STALE:
@@ -166,8 +195,17 @@ ngx_http_thim_dispatch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     case NGX_HTTP_THIM_FOUND_WAIT:
         return ngx_http_thim_wait(r, ctx, lk->seq);
 
+    case NGX_HTTP_THIM_FOUND_HELD_OFF:
+        ctx->cache_status = NGX_HTTP_THIM_CACHE_MISS;
+        ctx->retry_after = lk->retry_after;
+        return ngx_http_thim_send_error(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                     "the origin asked for a pause and nothing is cached",
+                     NULL);
+
     default: /* NGX_HTTP_THIM_FOUND_FAILED */
         ctx->cache_status = NGX_HTTP_THIM_CACHE_MISS;
+        ctx->retry_after = (lk->fail_status == NGX_HTTP_SERVICE_UNAVAILABLE)
+                           ? lk->retry_after : 0;
         return ngx_http_thim_send_error(r, ctx, lk->fail_status,
                               ngx_http_thim_status_reason(lk->fail_status),
                               NULL);
@@ -299,6 +337,7 @@ ngx_http_thim_wait_handler(ngx_event_t *ev)
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
 
     lk.seq = ctx->wait_seq;
+    lk.origin = ctx->route->origin;
 
     if (ngx_http_thim_cache_poll(ctx->zone, &ctx->key, tlcf->fetch_timeout,
                                  r->pool, &lk)
@@ -411,8 +450,7 @@ ngx_http_thim_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     ngx_http_thim_ctx_t *ctx = data;
 
     ngx_str_t              body;
-    ngx_uint_t             status;
-    ngx_table_elt_t       *h;
+    ngx_uint_t             status, result;
     ngx_http_thim_zone_t  *zone;
 
     if (ctx->fetch_done) {
@@ -420,6 +458,7 @@ ngx_http_thim_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
     }
 
     ctx->fetch_done = 1;
+    ctx->fetching = 0;
     zone = ctx->zone->data;
 
     status = ngx_http_thim_fetch_status(sr, rc);
@@ -431,62 +470,9 @@ ngx_http_thim_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
         body.len = sr->out->buf->last - sr->out->buf->pos;
     }
 
-    if (status == NGX_HTTP_OK
-        && ngx_http_thim_fetch_accept(sr, ctx, &body) == NGX_OK)
-    {
-        ctx->fetch_status = NGX_HTTP_OK;
-        goto wake;
-    }
+    result = ngx_http_thim_fetch_outcome(sr, ctx, status, &body);
 
-    (void) ngx_atomic_fetch_add(&zone->sh->fetch_errors, 1);
-
-    if (status == NGX_HTTP_OK) {
-        /* refused by the checks: logged by ngx_http_thim_fetch_accept() */
-        ctx->fetch_status = NGX_HTTP_BAD_GATEWAY;
-
-    } else {
-        switch (status) {
-
-        case NGX_HTTP_NOT_FOUND:
-        case 410:
-        case NGX_HTTP_GATEWAY_TIME_OUT:
-            ctx->fetch_status = status;
-            break;
-
-        case NGX_HTTP_TOO_MANY_REQUESTS:
-            ctx->fetch_status = NGX_HTTP_SERVICE_UNAVAILABLE;
-
-            h = ngx_http_thim_origin_header(sr, &(ngx_str_t)
-                                            ngx_string("Retry-After"));
-            if (h) {
-                ctx->retry_after = ngx_atotm(h->value.data, h->value.len);
-
-                if (ctx->retry_after > NGX_HTTP_THIM_MAX_RETRY_AFTER) {
-                    ctx->retry_after = NGX_HTTP_THIM_MAX_RETRY_AFTER;
-                }
-            }
-
-            break;
-
-        default:
-            ctx->fetch_status = NGX_HTTP_BAD_GATEWAY;
-        }
-
-        h = ngx_http_thim_origin_header(sr, &(ngx_str_t)
-                                        ngx_string("Request-ID"));
-
-        ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
-                      "thim: origin answered %ui for \"%V\" "
-                      "(origin Request-ID: \"%V\")",
-                      status, &ctx->key,
-                      h ? &h->value : &(ngx_str_t) ngx_string("none"));
-    }
-
-    ngx_http_thim_cache_fail(ctx->zone, &ctx->key, ctx->fetch_status);
-
-wake:
-
-    ctx->fetching = 0;
+    (void) ngx_atomic_fetch_add(&zone->sh->results[result], 1);
 
     if (!ctx->background) {
         sr->parent->write_event_handler = ngx_http_thim_fetch_resume;
@@ -494,6 +480,88 @@ wake:
 
     /* NGX_ERROR would terminate the client's request too */
     return (rc == NGX_ERROR) ? NGX_OK : rc;
+}
+
+
+/*
+ * What the origin's answer means: stored, cached as a negative record,
+ * or a failure that leaves the zone as it was (and, for a 429, holds the
+ * origin off).  Sets ctx->fetch_status for the parked client and returns
+ * the NGX_HTTP_THIM_RESULT_* to count.
+ */
+
+static ngx_uint_t
+ngx_http_thim_fetch_outcome(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
+    ngx_uint_t status, ngx_str_t *body)
+{
+    ngx_uint_t        result, level;
+    ngx_table_elt_t  *h;
+
+    if (status == NGX_HTTP_OK) {
+
+        if (ngx_http_thim_fetch_accept(sr, ctx, body) == NGX_OK) {
+            ctx->fetch_status = NGX_HTTP_OK;
+            return NGX_HTTP_THIM_RESULT_OK;
+        }
+
+        /* refused by the checks: logged by ngx_http_thim_fetch_accept() */
+        ctx->fetch_status = NGX_HTTP_BAD_GATEWAY;
+        ngx_http_thim_cache_fail(ctx->zone, &ctx->key, ctx->fetch_status);
+
+        return NGX_HTTP_THIM_RESULT_INVALID;
+    }
+
+    switch (status) {
+
+    case NGX_HTTP_NOT_FOUND:
+        ctx->fetch_status = NGX_HTTP_NOT_FOUND;
+        result = NGX_HTTP_THIM_RESULT_NOT_FOUND;
+        break;
+
+    case 410:
+        ctx->fetch_status = 410;
+        result = NGX_HTTP_THIM_RESULT_GONE;
+        break;
+
+    case NGX_HTTP_GATEWAY_TIME_OUT:
+        ctx->fetch_status = NGX_HTTP_GATEWAY_TIME_OUT;
+        result = NGX_HTTP_THIM_RESULT_TIMEOUT;
+        break;
+
+    case NGX_HTTP_TOO_MANY_REQUESTS:
+        ctx->fetch_status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        ctx->retry_after = ngx_http_thim_retry_after(sr);
+        result = NGX_HTTP_THIM_RESULT_RATE_LIMITED;
+
+        ngx_http_thim_cache_hold_off(ctx->zone, ctx->route->origin,
+                                     ngx_time() + ctx->retry_after);
+        break;
+
+    default:
+        ctx->fetch_status = NGX_HTTP_BAD_GATEWAY;
+        result = NGX_HTTP_THIM_RESULT_ERROR;
+    }
+
+    h = ngx_http_thim_origin_header(sr, &(ngx_str_t)
+                                    ngx_string("Request-ID"));
+
+    /* an unknown FMSPC is the client's business, not the operator's */
+    level = (status == NGX_HTTP_NOT_FOUND) ? NGX_LOG_INFO : NGX_LOG_ERR;
+
+    ngx_log_error(level, sr->connection->log, 0,
+                  "thim: origin answered %ui for \"%V\" "
+                  "(origin Request-ID: \"%V\")%s",
+                  status, &ctx->key,
+                  h ? &h->value : &(ngx_str_t) ngx_string("none"),
+                  ctx->have_record ? ", keeping the cached copy" : "");
+
+    if (status != NGX_HTTP_NOT_FOUND
+        || ngx_http_thim_fetch_negative(sr, ctx) != NGX_OK)
+    {
+        ngx_http_thim_cache_fail(ctx->zone, &ctx->key, ctx->fetch_status);
+    }
+
+    return result;
 }
 
 
@@ -530,28 +598,26 @@ static ngx_int_t
 ngx_http_thim_fetch_accept(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
     ngx_str_t *body)
 {
-    u_char                    *blob, *last;
-    char                      *reason;
-    size_t                     size;
-    ngx_table_elt_t           *h;
-    ngx_http_request_t        *r;
-    ngx_http_thim_record_t     rec;
-    ngx_http_thim_lookup_t     lk;
-    ngx_http_thim_loc_conf_t  *tlcf;
+    char                         *reason;
+    time_t                        next_update;
+    ngx_uint_t                    i;
+    ngx_table_elt_t              *h;
+    ngx_http_thim_record_t        rec;
     const ngx_http_thim_route_t  *route;
 
-    r = ctx->request;
     route = ctx->route;
     reason = NULL;
+    next_update = 0;
+    h = NULL;
 
     if (body->len == 0) {
         reason = "empty body";
 
-    } else if (route->check(ctx, body, &reason) != NGX_OK) {
+    } else if (route->check(ctx, body, &reason, &next_update) != NGX_OK) {
         /* reason set by the check */
 
-    } else if (route->chain_header.len) {
-        h = ngx_http_thim_origin_header(sr, (ngx_str_t *) &route->chain_header);
+    } else if (route->chain_in.len) {
+        h = ngx_http_thim_origin_header(sr, (ngx_str_t *) &route->chain_in);
 
         if (h == NULL || h->value.len == 0) {
             reason = "issuer chain header missing";
@@ -560,8 +626,9 @@ ngx_http_thim_fetch_accept(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
 
     if (reason) {
         ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
-                      "thim: refused origin answer for \"%V\": %s",
-                      &ctx->key, reason);
+                      "thim: refused origin answer for \"%V\": %s%s",
+                      &ctx->key, reason,
+                      ctx->have_record ? ", keeping the cached copy" : "");
         return NGX_DECLINED;
     }
 
@@ -571,34 +638,132 @@ ngx_http_thim_fetch_accept(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
     rec.content_type = route->content_type;
     rec.body = *body;
 
-    if (route->chain_header.len) {
-        h = ngx_http_thim_origin_header(sr, (ngx_str_t *) &route->chain_header);
-        rec.names[0] = route->chain_header;
-        rec.values[0] = h->value;
-        rec.nheaders = 1;
+    for (i = 0; h && i < NGX_HTTP_THIM_CHAIN_NAMES; i++) {
+        if (route->chain_out[i].len) {
+            rec.names[rec.nheaders] = route->chain_out[i];
+            rec.values[rec.nheaders] = h->value;
+            rec.nheaders++;
+        }
     }
 
-    size = ngx_http_thim_record_size(&rec);
+    return ngx_http_thim_keep(ctx, &rec, next_update - ngx_time(), 0,
+                              sr->connection->log);
+}
 
-    blob = ngx_pnalloc(r->pool, size);
-    if (blob == NULL) {
+
+/*
+ * An origin 404 for a key with nothing cached is itself cached, briefly
+ * (thim_cache_negative_valid), so that clients asking for an unknown
+ * FMSPC do not each cost an origin request.
+ */
+
+static ngx_int_t
+ngx_http_thim_fetch_negative(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx)
+{
+    ngx_http_thim_record_t     rec;
+    ngx_http_thim_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_thim_module);
+
+    if (tlcf->negative_valid == 0) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_thim_error_record(ctx->request, NGX_HTTP_NOT_FOUND,
+                         ngx_http_thim_status_reason(NGX_HTTP_NOT_FOUND),
+                         NULL, &rec)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    last = ngx_http_thim_record_write(blob, &rec);
+    return ngx_http_thim_keep(ctx, &rec, tlcf->negative_valid, 1,
+                              sr->connection->log);
+}
 
+
+/*
+ * Stores rec as the key's record, fresh for ttl seconds clamped by
+ * thim_cache_valid (negative records: ttl as given), refreshed from three
+ * quarters of that on, and makes it this request's answer.  A negative
+ * record refused by the zone (a real one exists) leaves the request with
+ * the copy it has; a zone too small still lets this client have it.
+ */
+
+static ngx_int_t
+ngx_http_thim_keep(ngx_http_thim_ctx_t *ctx, ngx_http_thim_record_t *rec,
+    time_t ttl, ngx_uint_t negative, ngx_log_t *log)
+{
+    u_char                    *last;
+    time_t                     now;
+    ngx_int_t                  rc;
+    ngx_http_request_t        *r;
+    ngx_http_thim_store_t      st;
+    ngx_http_thim_lookup_t     lk;
+    ngx_http_thim_loc_conf_t  *tlcf;
+
+    r = ctx->request;
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
 
-    lk.value = blob;
-    lk.value_len = last - blob;
-    lk.expires = ngx_time() + tlcf->valid;
+    if (!negative) {
+        ttl = ngx_max(ttl, tlcf->valid_min);
+        ttl = ngx_min(ttl, tlcf->valid_max);
+    }
 
-    /* a zone too small for it is logged there; the client still gets it */
-    (void) ngx_http_thim_cache_store(ctx->zone, &ctx->key, lk.value,
-                                     lk.value_len, lk.expires,
-                                     sr->connection->log);
+    ttl = ngx_max(ttl, 1);
+    now = ngx_time();
 
-    return ngx_http_thim_use_record(r, ctx, &lk);
+    st.len = ngx_http_thim_record_size(rec);
+    st.value = ngx_pnalloc(r->pool, st.len);
+    if (st.value == NULL) {
+        return NGX_ERROR;
+    }
+
+    last = ngx_http_thim_record_write(st.value, rec);
+
+    st.len = last - st.value;
+    st.expires = now + ttl;
+    st.refresh_at = st.expires - ttl / 4;
+    st.negative = negative;
+
+    rc = ngx_http_thim_cache_store(ctx->zone, &ctx->key, &st, log);
+
+    if (rc == NGX_DECLINED) {
+        return NGX_DECLINED;
+    }
+
+    lk.value = st.value;
+    lk.value_len = st.len;
+    lk.expires = st.expires;
+
+    if (ngx_http_thim_use_record(r, ctx, &lk) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ctx->fetched_record = 1;
+
+    return NGX_OK;
+}
+
+
+/* a 429's Retry-After in seconds (the HTTP-date form counts as absent) */
+
+static time_t
+ngx_http_thim_retry_after(ngx_http_request_t *sr)
+{
+    time_t            t;
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_thim_origin_header(sr, &(ngx_str_t)
+                                    ngx_string("Retry-After"));
+
+    t = h ? ngx_atotm(h->value.data, h->value.len) : NGX_ERROR;
+
+    if (t <= 0) {
+        return NGX_HTTP_THIM_DEFAULT_BACKOFF;
+    }
+
+    return ngx_min(t, NGX_HTTP_THIM_MAX_BACKOFF);
 }
 
 
@@ -655,14 +820,15 @@ ngx_http_thim_fetch_resume(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_thim_answer(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
 {
-    if (ctx->fetch_status == NGX_HTTP_OK) {
+    if (ctx->fetched_record) {
         return ngx_http_thim_send_record(r, ctx);
     }
 
     if (ctx->have_record) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "thim: serving stale \"%V\": origin fetch failed",
-                      &ctx->key);
+                      "thim: serving stale \"%V\", expired %T s ago: "
+                      "origin fetch failed",
+                      &ctx->key, ngx_time() - ctx->expires);
 
         ctx->cache_status = NGX_HTTP_THIM_CACHE_STALE;
         return ngx_http_thim_send_record(r, ctx);

@@ -1,75 +1,270 @@
 
 /*
- * ngx_thim: Intel PCS v4 / PCCS-compatible routes.
+ * ngx_thim: Intel PCS v3/v4, PCCS and Azure ACC-cache routes.
  *
- * Each route validates its query strictly, derives one canonical form of
- * it (the cache key and the origin query are the same string, so
+ * A request path names what the client wants; a collateral descriptor
+ * names what is stored and fetched.  Several paths share one collateral
+ * (the PCK CRL is asked for as pckcrl?ca=, as Azure's pckcrl?uri= and as
+ * PCCS's crl?uri=, in DER, PEM or hex), so each kind of collateral is
+ * fetched and cached once, in the origin's form, and shaped per request.
+ *
+ * Each route validates its query strictly and derives one canonical form
+ * of it: the cache key and the origin query are that same string, so
  * equivalent requests share an entry and the origin only ever sees
- * validated, canonical input), and hands over to the serving core.
- *
- * Served so far: the enclave identities (QE, QvE, TD QE) of PCS v4.
+ * validated, canonical input built here.
  */
 
 
 #include <jansson.h>
 
 #include "ngx_thim_args.h"
+#include "ngx_thim_crl_uri.h"
 #include "ngx_thim_fetch.h"
 #include "ngx_thim_response.h"
+#include "ngx_thim_x509.h"
 #include "ngx_thim_intel.h"
 
 
 /* PROTOCOLS.md 1a: at most 10 digits */
 #define NGX_HTTP_THIM_EVAL_NUMBER_DIGITS  10
 
-/* the longest raw (percent-encoded) value worth decoding */
+/* the longest raw (percent-encoded) short value worth decoding */
 #define NGX_HTTP_THIM_SHORT_ARG_MAX       32
+
+/* Azure's customParameter: base64 of "key=value;key=value" */
+#define NGX_HTTP_THIM_CUSTOM_PARAM_MAX    512
+
+#define NGX_HTTP_THIM_FMSPC_LEN           12
+
+
+/* how a path reads its query */
+typedef enum {
+    NGX_HTTP_THIM_INTEL_TCB = 0,
+    NGX_HTTP_THIM_INTEL_IDENTITY,
+    NGX_HTTP_THIM_INTEL_EVAL_NUMBERS,
+    NGX_HTTP_THIM_INTEL_PCKCRL,
+    NGX_HTTP_THIM_INTEL_ROOTCACRL,
+    NGX_HTTP_THIM_INTEL_CRL
+} ngx_http_thim_intel_kind_e;
+
+
+/* what is stored: the generic route first, so a check can cast back */
+typedef struct {
+    ngx_http_thim_route_t      route;
+    ngx_str_t                  origin_path;
+    char                      *json_key;       /* the signed object */
+    char                      *id;             /* its "id", if it has one */
+    ngx_int_t                  version;        /* its "version" */
+} ngx_http_thim_intel_collateral_t;
+
+
+/* what is asked */
+typedef struct {
+    ngx_str_t                  uri;
+    ngx_http_thim_intel_kind_e  kind;
+    ngx_uint_t                 version;        /* API version, 3 or 4 */
+    ngx_http_thim_intel_collateral_t  *collateral;
+} ngx_http_thim_intel_path_t;
+
+
+/* the parts of a request that make its key */
+typedef struct {
+    ngx_http_thim_intel_collateral_t  *collateral;
+    u_char                     fmspc[NGX_HTTP_THIM_FMSPC_LEN];
+    ngx_uint_t                 has_fmspc;
+    ngx_str_t                  query;          /* canonical origin query */
+} ngx_http_thim_intel_req_t;
 
 
 typedef struct {
-    ngx_str_t                  uri;
-    ngx_http_thim_route_t      route;
-    char                      *id;          /* enclaveIdentity.id */
-} ngx_http_thim_intel_identity_t;
+    char                      *reason;
+    char                      *parameter;
+} ngx_http_thim_intel_bad_t;
 
 
-static ngx_int_t ngx_http_thim_intel_update_args(ngx_http_request_t *r,
-    ngx_str_t *canonical, char **reason, char **parameter);
+static ngx_int_t ngx_http_thim_intel_query(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_http_thim_intel_path_t *path,
+    ngx_http_thim_args_t *args, ngx_http_thim_intel_req_t *req,
+    ngx_http_thim_intel_bad_t *bad);
+static ngx_int_t ngx_http_thim_intel_fmspc(ngx_http_thim_args_t *args,
+    ngx_http_thim_intel_req_t *req, ngx_http_thim_intel_bad_t *bad);
+static ngx_int_t ngx_http_thim_intel_update(ngx_http_request_t *r,
+    ngx_http_thim_intel_path_t *path, ngx_http_thim_args_t *args,
+    ngx_str_t *canonical, ngx_http_thim_intel_bad_t *bad);
+static ngx_int_t ngx_http_thim_intel_custom(ngx_http_request_t *r,
+    ngx_http_thim_arg_t *arg, ngx_str_t *eval,
+    ngx_http_thim_intel_bad_t *bad);
+static ngx_int_t ngx_http_thim_intel_base64_valid(ngx_str_t *s);
+static ngx_int_t ngx_http_thim_intel_eval_number(ngx_http_request_t *r,
+    u_char *p, size_t len, ngx_str_t *canonical);
+static ngx_int_t ngx_http_thim_intel_pckcrl(ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_args_t *args, ngx_http_thim_intel_req_t *req,
+    ngx_http_thim_intel_bad_t *bad);
+static ngx_int_t ngx_http_thim_intel_crl_uri(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_http_thim_args_t *args,
+    ngx_http_thim_intel_req_t *req, ngx_uint_t azure,
+    ngx_http_thim_intel_bad_t *bad);
+static void ngx_http_thim_intel_form(ngx_http_thim_ctx_t *ctx,
+    ngx_uint_t form);
 static ngx_int_t ngx_http_thim_intel_set_fetch(ngx_http_request_t *r,
-    ngx_http_thim_ctx_t *ctx, ngx_str_t *path, ngx_str_t *canonical);
-static ngx_int_t ngx_http_thim_intel_check_identity(ngx_http_thim_ctx_t *ctx,
-    ngx_str_t *body, char **reason);
-static ngx_int_t ngx_http_thim_intel_check_signed(json_t *root, char *key,
-    char *id, char **reason);
+    ngx_http_thim_ctx_t *ctx, ngx_http_thim_intel_req_t *req);
+static ngx_int_t ngx_http_thim_intel_check_json(ngx_http_thim_ctx_t *ctx,
+    ngx_str_t *body, char **reason, time_t *next_update);
+static ngx_int_t ngx_http_thim_intel_check_signed(ngx_http_thim_ctx_t *ctx,
+    json_t *root, char **reason, time_t *next_update);
+static ngx_int_t ngx_http_thim_intel_check_crl(ngx_http_thim_ctx_t *ctx,
+    ngx_str_t *body, char **reason, time_t *next_update);
 
 
-#define ngx_http_thim_identity(path, name, id)                               \
-    { ngx_string(path),                                                       \
-      { ngx_string(name), ngx_string("application/json"),                     \
-        ngx_string("SGX-Enclave-Identity-Issuer-Chain"),                      \
-        ngx_http_thim_intel_check_identity },                                 \
-      id }
+#define ngx_http_thim_json(name, chain_in, out0, out1, path, key, id, v)      \
+    { { ngx_string(name), NGX_HTTP_THIM_ORIGIN_INTEL,                         \
+        ngx_string("application/json"), ngx_string(chain_in),                 \
+        { ngx_string(out0), ngx_string(out1) },                               \
+        ngx_http_thim_intel_check_json },                                     \
+      ngx_string(path), key, id, v }
 
-static ngx_http_thim_intel_identity_t  ngx_http_thim_intel_identities[] = {
-    ngx_http_thim_identity("/sgx/certification/v4/qe/identity",
-                           "sgx qe identity", "QE"),
-    ngx_http_thim_identity("/sgx/certification/v4/qve/identity",
-                           "sgx qve identity", "QVE"),
-    ngx_http_thim_identity("/tdx/certification/v4/qe/identity",
-                           "tdx qe identity", "TD_QE"),
-    { ngx_null_string, { ngx_null_string, ngx_null_string, ngx_null_string,
-                         NULL }, NULL }
+#define NGX_HTTP_THIM_TCB_V4_CHAIN   "TCB-Info-Issuer-Chain"
+#define NGX_HTTP_THIM_TCB_V3_CHAIN   "SGX-TCB-Info-Issuer-Chain"
+#define NGX_HTTP_THIM_ID_CHAIN       "SGX-Enclave-Identity-Issuer-Chain"
+#define NGX_HTTP_THIM_EVAL_CHAIN     "TCB-Evaluation-Data-Numbers-Issuer-Chain"
+
+
+/*
+ * On tcb both chain header names are sent whatever the version: the Azure
+ * DCAP client asks for SGX-TCB-Info-Issuer-Chain first, also on v4, and
+ * fetches the whole URL again when it is missing.
+ */
+
+static ngx_http_thim_intel_collateral_t  ngx_http_thim_sgx_tcb_v3 =
+    ngx_http_thim_json("sgx tcb v3", NGX_HTTP_THIM_TCB_V3_CHAIN,
+                       NGX_HTTP_THIM_TCB_V3_CHAIN, NGX_HTTP_THIM_TCB_V4_CHAIN,
+                       "/sgx/certification/v3/tcb", "tcbInfo", NULL, 2);
+
+static ngx_http_thim_intel_collateral_t  ngx_http_thim_sgx_tcb_v4 =
+    ngx_http_thim_json("sgx tcb", NGX_HTTP_THIM_TCB_V4_CHAIN,
+                       NGX_HTTP_THIM_TCB_V4_CHAIN, NGX_HTTP_THIM_TCB_V3_CHAIN,
+                       "/sgx/certification/v4/tcb", "tcbInfo", "SGX", 3);
+
+static ngx_http_thim_intel_collateral_t  ngx_http_thim_tdx_tcb_v4 =
+    ngx_http_thim_json("tdx tcb", NGX_HTTP_THIM_TCB_V4_CHAIN,
+                       NGX_HTTP_THIM_TCB_V4_CHAIN, NGX_HTTP_THIM_TCB_V3_CHAIN,
+                       "/tdx/certification/v4/tcb", "tcbInfo", "TDX", 3);
+
+static ngx_http_thim_intel_collateral_t  ngx_http_thim_sgx_qe_v3 =
+    ngx_http_thim_json("sgx qe identity v3", NGX_HTTP_THIM_ID_CHAIN,
+                       NGX_HTTP_THIM_ID_CHAIN, "",
+                       "/sgx/certification/v3/qe/identity",
+                       "enclaveIdentity", "QE", 2);
+
+static ngx_http_thim_intel_collateral_t  ngx_http_thim_sgx_qe_v4 =
+    ngx_http_thim_json("sgx qe identity", NGX_HTTP_THIM_ID_CHAIN,
+                       NGX_HTTP_THIM_ID_CHAIN, "",
+                       "/sgx/certification/v4/qe/identity",
+                       "enclaveIdentity", "QE", 2);
+
+static ngx_http_thim_intel_collateral_t  ngx_http_thim_sgx_qve_v3 =
+    ngx_http_thim_json("sgx qve identity v3", NGX_HTTP_THIM_ID_CHAIN,
+                       NGX_HTTP_THIM_ID_CHAIN, "",
+                       "/sgx/certification/v3/qve/identity",
+                       "enclaveIdentity", "QVE", 2);
+
+static ngx_http_thim_intel_collateral_t  ngx_http_thim_sgx_qve_v4 =
+    ngx_http_thim_json("sgx qve identity", NGX_HTTP_THIM_ID_CHAIN,
+                       NGX_HTTP_THIM_ID_CHAIN, "",
+                       "/sgx/certification/v4/qve/identity",
+                       "enclaveIdentity", "QVE", 2);
+
+static ngx_http_thim_intel_collateral_t  ngx_http_thim_tdx_qe_v4 =
+    ngx_http_thim_json("tdx qe identity", NGX_HTTP_THIM_ID_CHAIN,
+                       NGX_HTTP_THIM_ID_CHAIN, "",
+                       "/tdx/certification/v4/qe/identity",
+                       "enclaveIdentity", "TD_QE", 0);
+
+static ngx_http_thim_intel_collateral_t  ngx_http_thim_sgx_eval_numbers =
+    ngx_http_thim_json("sgx tcb evaluation data numbers",
+                       NGX_HTTP_THIM_EVAL_CHAIN, NGX_HTTP_THIM_EVAL_CHAIN, "",
+                       "/sgx/certification/v4/tcbevaluationdatanumbers",
+                       "tcbEvaluationDataNumbers", "SGX", 1);
+
+static ngx_http_thim_intel_collateral_t  ngx_http_thim_tdx_eval_numbers =
+    ngx_http_thim_json("tdx tcb evaluation data numbers",
+                       NGX_HTTP_THIM_EVAL_CHAIN, NGX_HTTP_THIM_EVAL_CHAIN, "",
+                       "/tdx/certification/v4/tcbevaluationdatanumbers",
+                       "tcbEvaluationDataNumbers", "TDX", 1);
+
+/* CRLs are fetched and stored as DER; the query's "ca" picks the PCK CA */
+static ngx_http_thim_intel_collateral_t  ngx_http_thim_pck_crl = {
+    { ngx_string("pck crl"), NGX_HTTP_THIM_ORIGIN_INTEL,
+      ngx_string("application/pkix-crl"),
+      ngx_string("SGX-PCK-CRL-Issuer-Chain"),
+      { ngx_string("SGX-PCK-CRL-Issuer-Chain"), ngx_null_string },
+      ngx_http_thim_intel_check_crl },
+    ngx_string("/sgx/certification/v4/pckcrl"), NULL, NULL, 0
+};
+
+/* Intel publishes the root CA CRL alone, without a chain header */
+static ngx_http_thim_intel_collateral_t  ngx_http_thim_root_crl = {
+    { ngx_string("root ca crl"), NGX_HTTP_THIM_ORIGIN_INTEL_ROOT,
+      ngx_string("application/pkix-crl"), ngx_null_string,
+      { ngx_null_string, ngx_null_string },
+      ngx_http_thim_intel_check_crl },
+    ngx_string("/IntelSGXRootCA.der"), NULL, NULL, 0
+};
+
+
+static ngx_http_thim_intel_path_t  ngx_http_thim_intel_paths[] = {
+
+    { ngx_string("/sgx/certification/v4/tcb"),
+      NGX_HTTP_THIM_INTEL_TCB, 4, &ngx_http_thim_sgx_tcb_v4 },
+    { ngx_string("/tdx/certification/v4/tcb"),
+      NGX_HTTP_THIM_INTEL_TCB, 4, &ngx_http_thim_tdx_tcb_v4 },
+    { ngx_string("/sgx/certification/v3/tcb"),
+      NGX_HTTP_THIM_INTEL_TCB, 3, &ngx_http_thim_sgx_tcb_v3 },
+
+    { ngx_string("/sgx/certification/v4/qe/identity"),
+      NGX_HTTP_THIM_INTEL_IDENTITY, 4, &ngx_http_thim_sgx_qe_v4 },
+    { ngx_string("/sgx/certification/v4/qve/identity"),
+      NGX_HTTP_THIM_INTEL_IDENTITY, 4, &ngx_http_thim_sgx_qve_v4 },
+    { ngx_string("/tdx/certification/v4/qe/identity"),
+      NGX_HTTP_THIM_INTEL_IDENTITY, 4, &ngx_http_thim_tdx_qe_v4 },
+    { ngx_string("/sgx/certification/v3/qe/identity"),
+      NGX_HTTP_THIM_INTEL_IDENTITY, 3, &ngx_http_thim_sgx_qe_v3 },
+    { ngx_string("/sgx/certification/v3/qve/identity"),
+      NGX_HTTP_THIM_INTEL_IDENTITY, 3, &ngx_http_thim_sgx_qve_v3 },
+
+    { ngx_string("/sgx/certification/v4/tcbevaluationdatanumbers"),
+      NGX_HTTP_THIM_INTEL_EVAL_NUMBERS, 4, &ngx_http_thim_sgx_eval_numbers },
+    { ngx_string("/tdx/certification/v4/tcbevaluationdatanumbers"),
+      NGX_HTTP_THIM_INTEL_EVAL_NUMBERS, 4, &ngx_http_thim_tdx_eval_numbers },
+
+    { ngx_string("/sgx/certification/v4/pckcrl"),
+      NGX_HTTP_THIM_INTEL_PCKCRL, 4, NULL },
+    { ngx_string("/sgx/certification/v3/pckcrl"),
+      NGX_HTTP_THIM_INTEL_PCKCRL, 3, NULL },
+
+    { ngx_string("/sgx/certification/v4/rootcacrl"),
+      NGX_HTTP_THIM_INTEL_ROOTCACRL, 4, &ngx_http_thim_root_crl },
+    { ngx_string("/sgx/certification/v3/rootcacrl"),
+      NGX_HTTP_THIM_INTEL_ROOTCACRL, 3, &ngx_http_thim_root_crl },
+
+    { ngx_string("/sgx/certification/v4/crl"),
+      NGX_HTTP_THIM_INTEL_CRL, 4, NULL },
+    { ngx_string("/sgx/certification/v3/crl"),
+      NGX_HTTP_THIM_INTEL_CRL, 3, NULL },
+
+    { ngx_null_string, 0, 0, NULL }
 };
 
 
 ngx_int_t
 ngx_http_thim_intel_handler(ngx_http_request_t *r)
 {
-    char                            *reason, *parameter;
-    ngx_int_t                        rc;
-    ngx_str_t                        canonical;
-    ngx_http_thim_ctx_t             *ctx;
-    ngx_http_thim_intel_identity_t  *ident;
+    ngx_int_t                    rc;
+    ngx_http_thim_ctx_t         *ctx;
+    ngx_http_thim_args_t         args;
+    ngx_http_thim_intel_req_t    req;
+    ngx_http_thim_intel_bad_t    bad;
+    ngx_http_thim_intel_path_t  *path;
 
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
@@ -86,36 +281,36 @@ ngx_http_thim_intel_handler(ngx_http_request_t *r)
                                         "only GET and HEAD are served", NULL);
     }
 
-    for (ident = ngx_http_thim_intel_identities; ident->uri.len; ident++) {
-        if (r->uri.len == ident->uri.len
-            && ngx_strncmp(r->uri.data, ident->uri.data, r->uri.len) == 0)
+    for (path = ngx_http_thim_intel_paths; path->uri.len; path++) {
+        if (r->uri.len == path->uri.len
+            && ngx_strncmp(r->uri.data, path->uri.data, r->uri.len) == 0)
         {
             break;
         }
     }
 
-    if (ident->uri.len == 0) {
+    if (path->uri.len == 0) {
         return ngx_http_thim_send_error(r, ctx, NGX_HTTP_NOT_FOUND,
                                         "unknown collateral route", NULL);
     }
 
-    ctx->route = &ident->route;
+    ngx_memzero(&req, sizeof(ngx_http_thim_intel_req_t));
+    bad.reason = "query string too long or too many parameters";
+    bad.parameter = NULL;
 
-    parameter = NULL;
+    rc = ngx_http_thim_args_parse(r->args.data, r->args.len, &args);
 
-    rc = ngx_http_thim_intel_update_args(r, &canonical, &reason, &parameter);
+    if (rc == NGX_OK) {
+        rc = ngx_http_thim_intel_query(r, ctx, path, &args, &req, &bad);
+    }
 
     if (rc == NGX_DECLINED) {
-        return ngx_http_thim_send_error(r, ctx, NGX_HTTP_BAD_REQUEST, reason,
-                                        parameter);
+        return ngx_http_thim_send_error(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                        bad.reason, bad.parameter);
     }
 
-    if (rc != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_http_thim_intel_set_fetch(r, ctx, &ident->uri, &canonical)
-        != NGX_OK)
+    if (rc != NGX_OK
+        || ngx_http_thim_intel_set_fetch(r, ctx, &req) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -125,151 +320,608 @@ ngx_http_thim_intel_handler(ngx_http_request_t *r)
 
 
 /*
- * "update=early|standard" (any case; default standard) or
- * "tcbEvaluationDataNumber=N", never both (as PCS).  Other keys are
- * ignored (G6: clientid, api-version).  The canonical form is always
- * explicit: "update=standard" or "tcbEvaluationDataNumber=17".
- * Returns NGX_OK, NGX_DECLINED with *reason (and *parameter) for a 400,
- * or NGX_ERROR.
+ * Reads the query as the path's kind does.  Unknown parameters are
+ * ignored (G6: clientid, api-version); of a repeated one the first
+ * counts.  NGX_DECLINED with bad set means 400.
  */
 
 static ngx_int_t
-ngx_http_thim_intel_update_args(ngx_http_request_t *r, ngx_str_t *canonical,
-    char **reason, char **parameter)
+ngx_http_thim_intel_query(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_intel_path_t *path, ngx_http_thim_args_t *args,
+    ngx_http_thim_intel_req_t *req, ngx_http_thim_intel_bad_t *bad)
 {
-    u_char                buf[NGX_HTTP_THIM_SHORT_ARG_MAX];
-    size_t                len;
-    uint64_t              number;
-    ngx_http_thim_arg_t  *update, *eval;
-    ngx_http_thim_args_t  args;
+    u_char     *p;
+    ngx_int_t   rc;
+    ngx_str_t   update;
 
-    if (ngx_http_thim_args_parse(r->args.data, r->args.len, &args) != NGX_OK) {
-        *reason = "query string too long or too many parameters";
-        return NGX_DECLINED;
-    }
+    req->collateral = path->collateral;
 
-    update = ngx_http_thim_args_find(&args, (u_char *) "update",
-                                     sizeof("update") - 1);
-    eval = ngx_http_thim_args_find(&args,
-                                   (u_char *) "tcbEvaluationDataNumber",
-                                   sizeof("tcbEvaluationDataNumber") - 1);
+    switch (path->kind) {
 
-    if (update && eval) {
-        *reason = "update and tcbEvaluationDataNumber are exclusive";
-        *parameter = "update";
-        return NGX_DECLINED;
-    }
-
-    if (eval) {
-        if (eval->value.len > sizeof(buf)
-            || ngx_http_thim_pct_decode(buf, eval->value.data,
-                                        eval->value.len, &len)
-               != NGX_OK
-            || ngx_http_thim_parse_decimal(buf, len,
-                                           NGX_HTTP_THIM_EVAL_NUMBER_DIGITS,
-                                           &number)
-               != NGX_OK)
-        {
-            *reason = "tcbEvaluationDataNumber must be a decimal number "
-                      "of at most 10 digits";
-            *parameter = "tcbEvaluationDataNumber";
-            return NGX_DECLINED;
+    case NGX_HTTP_THIM_INTEL_TCB:
+        rc = ngx_http_thim_intel_fmspc(args, req, bad);
+        if (rc != NGX_OK) {
+            return rc;
         }
 
-        canonical->data = ngx_pnalloc(r->pool,
-                                      sizeof("tcbEvaluationDataNumber=")
-                                      + NGX_INT64_LEN);
-        if (canonical->data == NULL) {
+        rc = ngx_http_thim_intel_update(r, path, args, &update, bad);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        req->query.len = sizeof("fmspc=") - 1 + NGX_HTTP_THIM_FMSPC_LEN
+                         + (update.len ? 1 + update.len : 0);
+        req->query.data = ngx_pnalloc(r->pool, req->query.len);
+        if (req->query.data == NULL) {
             return NGX_ERROR;
         }
 
-        canonical->len = ngx_sprintf(canonical->data,
-                                     "tcbEvaluationDataNumber=%uL", number)
-                         - canonical->data;
+        p = ngx_cpymem(req->query.data, "fmspc=", sizeof("fmspc=") - 1);
+        p = ngx_cpymem(p, req->fmspc, NGX_HTTP_THIM_FMSPC_LEN);
+
+
+        if (update.len) {
+            *p++ = '&';
+            ngx_memcpy(p, update.data, update.len);
+        }
+
+        /* checked when the origin answers, long after this frame */
+        ctx->subject.data = ngx_pnalloc(r->pool, NGX_HTTP_THIM_FMSPC_LEN);
+        if (ctx->subject.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(ctx->subject.data, req->fmspc, NGX_HTTP_THIM_FMSPC_LEN);
+        ctx->subject.len = NGX_HTTP_THIM_FMSPC_LEN;
+
         return NGX_OK;
-    }
 
-    if (update == NULL
-        || ngx_http_thim_strcaseeq(update->value.data, update->value.len,
-                                   "standard"))
-    {
-        ngx_str_set(canonical, "update=standard");
+    case NGX_HTTP_THIM_INTEL_IDENTITY:
+        return ngx_http_thim_intel_update(r, path, args, &req->query, bad);
+
+    case NGX_HTTP_THIM_INTEL_EVAL_NUMBERS:
         return NGX_OK;
-    }
 
-    if (ngx_http_thim_strcaseeq(update->value.data, update->value.len,
-                                "early"))
-    {
-        ngx_str_set(canonical, "update=early");
+    case NGX_HTTP_THIM_INTEL_PCKCRL:
+        if (ngx_http_thim_args_find(args, (u_char *) "uri", 3)) {
+
+            if (ngx_http_thim_args_find(args, (u_char *) "ca", 2)) {
+                bad->reason = "ca and uri are exclusive";
+                bad->parameter = "uri";
+                return NGX_DECLINED;
+            }
+
+            /* Azure's form: always PEM (its collateral version 1) */
+            return ngx_http_thim_intel_crl_uri(r, ctx, args, req, 1, bad);
+        }
+
+        return ngx_http_thim_intel_pckcrl(ctx, args, req, bad);
+
+    case NGX_HTTP_THIM_INTEL_ROOTCACRL:
+        /* hex of the DER, as PCCS serves it: dcap-qvl needs exactly that */
+        ngx_http_thim_intel_form(ctx, NGX_HTTP_THIM_FORM_HEX);
+        ctx->root_chain = 1;
         return NGX_OK;
+
+    default: /* NGX_HTTP_THIM_INTEL_CRL */
+        return ngx_http_thim_intel_crl_uri(r, ctx, args, req, 0, bad);
     }
-
-    *reason = "update must be early or standard";
-    *parameter = "update";
-
-    return NGX_DECLINED;
 }
 
 
-/*
- * key = "intel:" origin path "?" canonical query;
- * subrequest = thim_intel_origin prefix + origin path, canonical query.
- */
+/* fmspc: exactly 12 hex digits, any case, kept in lower case */
 
 static ngx_int_t
-ngx_http_thim_intel_set_fetch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
-    ngx_str_t *path, ngx_str_t *canonical)
+ngx_http_thim_intel_fmspc(ngx_http_thim_args_t *args,
+    ngx_http_thim_intel_req_t *req, ngx_http_thim_intel_bad_t *bad)
 {
-    u_char                    *p;
-    ngx_http_thim_loc_conf_t  *tlcf;
+    ngx_http_thim_arg_t  *fmspc;
 
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
+    fmspc = ngx_http_thim_args_find(args, (u_char *) "fmspc", 5);
 
-    ctx->key.len = sizeof("intel:") - 1 + path->len + 1 + canonical->len;
-    ctx->key.data = ngx_pnalloc(r->pool, ctx->key.len);
-    if (ctx->key.data == NULL) {
-        return NGX_ERROR;
+    if (fmspc == NULL
+        || fmspc->value.len != NGX_HTTP_THIM_FMSPC_LEN
+        || !ngx_http_thim_is_hex(fmspc->value.data, fmspc->value.len))
+    {
+        bad->reason = "fmspc must be 12 hexadecimal digits";
+        bad->parameter = "fmspc";
+        return NGX_DECLINED;
     }
 
-    p = ngx_cpymem(ctx->key.data, "intel:", sizeof("intel:") - 1);
-    p = ngx_cpymem(p, path->data, path->len);
-    *p++ = '?';
-    ngx_memcpy(p, canonical->data, canonical->len);
-
-    ctx->origin_uri.len = tlcf->intel_origin.len + path->len;
-    ctx->origin_uri.data = ngx_pnalloc(r->pool, ctx->origin_uri.len);
-    if (ctx->origin_uri.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_cpymem(ctx->origin_uri.data, tlcf->intel_origin.data,
-                   tlcf->intel_origin.len);
-    ngx_memcpy(p, path->data, path->len);
-
-    ctx->origin_args = *canonical;
+    ngx_http_thim_strlow(req->fmspc, fmspc->value.data,
+                         NGX_HTTP_THIM_FMSPC_LEN);
+    req->has_fmspc = 1;
 
     return NGX_OK;
 }
 
 
 /*
- * Structure only: a JSON object with the signed "enclaveIdentity" of the
- * route's id and a 64-byte hex signature.  Signature and chain checks
+ * "update=early|standard" (any case; default standard) or
+ * "tcbEvaluationDataNumber=N" or Azure's customParameter carrying it,
+ * only one of them (as PCS).  v4's canonical form is always explicit:
+ * "update=standard" or "tcbEvaluationDataNumber=17".  v3 has neither at
+ * Intel: "update" is accepted and dropped (PCCS accepts it), an
+ * evaluation number is refused.
+ */
+
+static ngx_int_t
+ngx_http_thim_intel_update(ngx_http_request_t *r,
+    ngx_http_thim_intel_path_t *path, ngx_http_thim_args_t *args,
+    ngx_str_t *canonical, ngx_http_thim_intel_bad_t *bad)
+{
+    ngx_int_t             rc;
+    ngx_str_t             eval;
+    ngx_http_thim_arg_t  *update, *number, *custom;
+
+    update = ngx_http_thim_args_find(args, (u_char *) "update",
+                                     sizeof("update") - 1);
+    number = ngx_http_thim_args_find(args,
+                                     (u_char *) "tcbEvaluationDataNumber",
+                                     sizeof("tcbEvaluationDataNumber") - 1);
+    custom = ngx_http_thim_args_find(args, (u_char *) "customParameter",
+                                     sizeof("customParameter") - 1);
+
+    ngx_str_null(canonical);
+    ngx_str_null(&eval);
+
+    if (update
+        && !ngx_http_thim_strcaseeq(update->value.data, update->value.len,
+                                    "standard")
+        && !ngx_http_thim_strcaseeq(update->value.data, update->value.len,
+                                    "early"))
+    {
+        bad->reason = "update must be early or standard";
+        bad->parameter = "update";
+        return NGX_DECLINED;
+    }
+
+    if (custom) {
+        rc = ngx_http_thim_intel_custom(r, custom, &eval, bad);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    if (number) {
+        if (eval.len) {
+            bad->reason = "tcbEvaluationDataNumber is given twice";
+            bad->parameter = "customParameter";
+            return NGX_DECLINED;
+        }
+
+        eval = number->value;
+    }
+
+    if (update && eval.len) {
+        bad->reason = "update and tcbEvaluationDataNumber are exclusive";
+        bad->parameter = "update";
+        return NGX_DECLINED;
+    }
+
+    if (number && number->value.len == 0) {
+        goto bad_number;
+    }
+
+    if (path->version == 3) {
+        if (eval.len) {
+            bad->reason = "tcbEvaluationDataNumber needs API version 4";
+            bad->parameter = "tcbEvaluationDataNumber";
+            return NGX_DECLINED;
+        }
+
+        return NGX_OK;
+    }
+
+    if (eval.len) {
+        rc = ngx_http_thim_intel_eval_number(r, eval.data, eval.len,
+                                             canonical);
+        if (rc == NGX_DECLINED) {
+            goto bad_number;
+        }
+
+        return rc;
+    }
+
+    if (update
+        && ngx_http_thim_strcaseeq(update->value.data, update->value.len,
+                                   "early"))
+    {
+        ngx_str_set(canonical, "update=early");
+
+    } else {
+        ngx_str_set(canonical, "update=standard");
+    }
+
+    return NGX_OK;
+
+bad_number:
+
+    bad->reason = "tcbEvaluationDataNumber must be a decimal number "
+                  "of at most 10 digits";
+    bad->parameter = "tcbEvaluationDataNumber";
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * Azure's customParameter: standard base64 (with its "+", "/" and "="
+ * possibly percent-encoded, and "+" never meaning a space) of
+ * "key=value;key=value".  tcbEvaluationDataNumber is honoured, region is
+ * ignored, any other key is refused.
+ */
+
+static ngx_int_t
+ngx_http_thim_intel_custom(ngx_http_request_t *r, ngx_http_thim_arg_t *arg,
+    ngx_str_t *eval, ngx_http_thim_intel_bad_t *bad)
+{
+    u_char     *p, *last, *semi, *eq;
+    size_t      len;
+    ngx_str_t   src, dst;
+
+    bad->reason = "customParameter must be base64 of key=value pairs";
+    bad->parameter = "customParameter";
+
+    if (arg->value.len == 0
+        || arg->value.len > NGX_HTTP_THIM_CUSTOM_PARAM_MAX)
+    {
+        return NGX_DECLINED;
+    }
+
+    src.data = ngx_pnalloc(r->pool, arg->value.len);
+    dst.data = ngx_pnalloc(r->pool, ngx_base64_decoded_length(arg->value.len));
+    if (src.data == NULL || dst.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_thim_pct_decode(src.data, arg->value.data, arg->value.len,
+                                 &len)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    src.len = len;
+
+    /*
+     * ngx_decode_base64() stops at the first "=" and ignores what follows
+     * it: check the whole value is canonical padded base64 first.
+     */
+    if (ngx_http_thim_intel_base64_valid(&src) != NGX_OK
+        || ngx_decode_base64(&dst, &src) != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    p = dst.data;
+    last = dst.data + dst.len;
+
+    while (p < last) {
+        semi = ngx_strlchr(p, last, ';');
+        if (semi == NULL) {
+            semi = last;
+        }
+
+        eq = ngx_strlchr(p, semi, '=');
+        if (eq == NULL) {
+            return NGX_DECLINED;
+        }
+
+        if (eq - p == sizeof("tcbEvaluationDataNumber") - 1
+            && ngx_strncmp(p, "tcbEvaluationDataNumber", eq - p) == 0)
+        {
+            if (eval->len) {
+                return NGX_DECLINED;
+            }
+
+            eval->data = eq + 1;
+            eval->len = semi - (eq + 1);
+
+            if (eval->len == 0) {
+                return NGX_DECLINED;
+            }
+
+        } else if (!(eq - p == sizeof("region") - 1
+                     && ngx_strncmp(p, "region", eq - p) == 0))
+        {
+            bad->reason = "customParameter has an unknown key";
+            return NGX_DECLINED;
+        }
+
+        p = semi + 1;
+    }
+
+    return NGX_OK;
+}
+
+
+/* standard alphabet, length a multiple of 4, "=" only as 1 or 2 padding */
+
+static ngx_int_t
+ngx_http_thim_intel_base64_valid(ngx_str_t *s)
+{
+    u_char  c;
+    size_t  i, pad;
+
+    if (s->len == 0 || s->len % 4) {
+        return NGX_DECLINED;
+    }
+
+    pad = 0;
+
+    for (i = 0; i < s->len; i++) {
+        c = s->data[i];
+
+        if (c == '=') {
+            pad++;
+            continue;
+        }
+
+        if (pad
+            || !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+                 || (c >= '0' && c <= '9') || c == '+' || c == '/'))
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    return (pad <= 2) ? NGX_OK : NGX_DECLINED;
+}
+
+
+/* "0017" (percent-encoded or not) -> "tcbEvaluationDataNumber=17" */
+
+static ngx_int_t
+ngx_http_thim_intel_eval_number(ngx_http_request_t *r, u_char *p, size_t len,
+    ngx_str_t *canonical)
+{
+    u_char    buf[NGX_HTTP_THIM_SHORT_ARG_MAX];
+    size_t    n;
+    uint64_t  number;
+
+    if (len > sizeof(buf)
+        || ngx_http_thim_pct_decode(buf, p, len, &n) != NGX_OK
+        || ngx_http_thim_parse_decimal(buf, n,
+                                       NGX_HTTP_THIM_EVAL_NUMBER_DIGITS,
+                                       &number)
+           != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    canonical->data = ngx_pnalloc(r->pool, sizeof("tcbEvaluationDataNumber=")
+                                           + NGX_INT64_LEN);
+    if (canonical->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    canonical->len = ngx_sprintf(canonical->data,
+                                 "tcbEvaluationDataNumber=%uL", number)
+                     - canonical->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * pckcrl?ca=processor|platform[&encoding=der|pem]: one cached DER per CA,
+ * served as DER, PEM, or (no encoding: PCCS's form, which every QvE
+ * accepts) lower-case hex.
+ */
+
+static ngx_int_t
+ngx_http_thim_intel_pckcrl(ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_args_t *args, ngx_http_thim_intel_req_t *req,
+    ngx_http_thim_intel_bad_t *bad)
+{
+    ngx_http_thim_arg_t  *ca, *encoding;
+
+    ca = ngx_http_thim_args_find(args, (u_char *) "ca", 2);
+
+    if (ca == NULL) {
+        bad->reason = "ca (processor or platform) or uri is required";
+        bad->parameter = "ca";
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_thim_strcaseeq(ca->value.data, ca->value.len, "processor")) {
+        ngx_str_set(&req->query, "ca=processor&encoding=der");
+
+    } else if (ngx_http_thim_strcaseeq(ca->value.data, ca->value.len,
+                                       "platform"))
+    {
+        ngx_str_set(&req->query, "ca=platform&encoding=der");
+
+    } else {
+        bad->reason = "ca must be processor or platform";
+        bad->parameter = "ca";
+        return NGX_DECLINED;
+    }
+
+    req->collateral = &ngx_http_thim_pck_crl;
+
+    encoding = ngx_http_thim_args_find(args, (u_char *) "encoding", 8);
+
+    if (encoding == NULL) {
+        ngx_http_thim_intel_form(ctx, NGX_HTTP_THIM_FORM_HEX);
+
+    } else if (ngx_http_thim_strcaseeq(encoding->value.data,
+                                       encoding->value.len, "der"))
+    {
+        ngx_http_thim_intel_form(ctx, NGX_HTTP_THIM_FORM_STORED);
+
+    } else if (ngx_http_thim_strcaseeq(encoding->value.data,
+                                       encoding->value.len, "pem"))
+    {
+        ngx_http_thim_intel_form(ctx, NGX_HTTP_THIM_FORM_PEM);
+
+    } else {
+        bad->reason = "encoding must be der or pem";
+        bad->parameter = "encoding";
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * uri=<an Intel CRL distribution point>: Azure's pckcrl?uri= (served as
+ * PEM) and PCCS's crl?uri= (served as the URL publishes it).  Only
+ * Intel's own CRL URLs are recognised (ngx_thim_crl_uri.c).  QCNL sends
+ * the URL unencoded, so its own "&encoding=der" arrives as a parameter of
+ * ours: it is put back.
+ */
+
+static ngx_int_t
+ngx_http_thim_intel_crl_uri(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_args_t *args, ngx_http_thim_intel_req_t *req,
+    ngx_uint_t azure, ngx_http_thim_intel_bad_t *bad)
+{
+    u_char                   *p;
+    ngx_str_t                 uri;
+    ngx_http_thim_arg_t      *arg, *encoding;
+    ngx_http_thim_crl_uri_t   target;
+
+    arg = ngx_http_thim_args_find(args, (u_char *) "uri", 3);
+
+    bad->reason = "uri must be an Intel SGX CRL distribution point";
+    bad->parameter = "uri";
+
+    if (arg == NULL || arg->value.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    uri = arg->value;
+    encoding = ngx_http_thim_args_find(args, (u_char *) "encoding", 8);
+
+    if (encoding
+        && encoding->value.data > uri.data
+        && ngx_strlchr(uri.data, uri.data + uri.len, '?'))
+    {
+        /* "uri=https://.../pckcrl?ca=processor&encoding=der", unencoded */
+        uri.len = encoding->value.data + encoding->value.len - uri.data;
+    }
+
+    if (ngx_http_thim_crl_uri_parse(uri.data, uri.len, &target) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    if (target.crl == NGX_HTTP_THIM_CRL_ROOT) {
+        req->collateral = &ngx_http_thim_root_crl;
+        ctx->root_chain = 1;
+
+    } else {
+        req->collateral = &ngx_http_thim_pck_crl;
+
+        p = (u_char *) ((target.crl == NGX_HTTP_THIM_CRL_PROCESSOR)
+                        ? "ca=processor&encoding=der"
+                        : "ca=platform&encoding=der");
+
+        req->query.data = p;
+        req->query.len = ngx_strlen(p);
+    }
+
+    ngx_http_thim_intel_form(ctx, (azure
+                                   || target.encoding == NGX_HTTP_THIM_CRL_PEM)
+                                  ? NGX_HTTP_THIM_FORM_PEM
+                                  : NGX_HTTP_THIM_FORM_STORED);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_thim_intel_form(ngx_http_thim_ctx_t *ctx, ngx_uint_t form)
+{
+    ctx->form = form;
+
+    if (form == NGX_HTTP_THIM_FORM_PEM) {
+        ngx_str_set(&ctx->form_type, "application/x-pem-file");
+
+    } else {
+        /* PCCS labels its hex form so too; no client reads it */
+        ngx_str_set(&ctx->form_type, "application/pkix-crl");
+    }
+}
+
+
+/*
+ * key = "intel:" or "intel-root:" + origin path [+ "?" canonical query];
+ * subrequest = the origin's thim_intel_origin or thim_intel_root_origin
+ * prefix + origin path, with the canonical query.
+ */
+
+static ngx_int_t
+ngx_http_thim_intel_set_fetch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_intel_req_t *req)
+{
+    u_char                            *p;
+    ngx_str_t                         *prefix, *path, tag;
+    ngx_http_thim_loc_conf_t          *tlcf;
+    ngx_http_thim_intel_collateral_t  *col;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
+
+    col = req->collateral;
+    path = &col->origin_path;
+
+    ctx->route = &col->route;
+
+    if (col->route.origin == NGX_HTTP_THIM_ORIGIN_INTEL_ROOT) {
+        ngx_str_set(&tag, "intel-root:");
+        prefix = &tlcf->intel_root_origin;
+
+    } else {
+        ngx_str_set(&tag, "intel:");
+        prefix = &tlcf->intel_origin;
+    }
+
+    ctx->key.len = tag.len + path->len
+                   + (req->query.len ? 1 + req->query.len : 0);
+    ctx->key.data = ngx_pnalloc(r->pool, ctx->key.len);
+    if (ctx->key.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(ctx->key.data, tag.data, tag.len);
+    p = ngx_cpymem(p, path->data, path->len);
+
+    if (req->query.len) {
+        *p++ = '?';
+        ngx_memcpy(p, req->query.data, req->query.len);
+    }
+
+    ctx->origin_uri.len = prefix->len + path->len;
+    ctx->origin_uri.data = ngx_pnalloc(r->pool, ctx->origin_uri.len);
+    if (ctx->origin_uri.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(ctx->origin_uri.data, prefix->data, prefix->len);
+    ngx_memcpy(p, path->data, path->len);
+
+    ctx->origin_args = req->query;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Structure only: a JSON object whose signed object is of the route's
+ * kind, id and version, names the requested FMSPC, carries a parsable
+ * nextUpdate and a 64-byte hex signature.  Signature and chain checks
  * belong to the trust layer.
  */
 
 static ngx_int_t
-ngx_http_thim_intel_check_identity(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
-    char **reason)
+ngx_http_thim_intel_check_json(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
+    char **reason, time_t *next_update)
 {
-    json_t                          *root;
-    ngx_int_t                        rc;
-    json_error_t                     err;
-    ngx_http_thim_intel_identity_t  *ident;
-
-    ident = (ngx_http_thim_intel_identity_t *)
-                ((u_char *) ctx->route
-                 - offsetof(ngx_http_thim_intel_identity_t, route));
+    json_t        *root;
+    ngx_int_t      rc;
+    json_error_t   err;
 
     root = json_loadb((const char *) body->data, body->len, 0, &err);
     if (root == NULL) {
@@ -277,8 +929,7 @@ ngx_http_thim_intel_check_identity(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
         return NGX_DECLINED;
     }
 
-    rc = ngx_http_thim_intel_check_signed(root, "enclaveIdentity", ident->id,
-                                          reason);
+    rc = ngx_http_thim_intel_check_signed(ctx, root, reason, next_update);
 
     json_decref(root);
 
@@ -287,22 +938,61 @@ ngx_http_thim_intel_check_identity(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
 
 
 static ngx_int_t
-ngx_http_thim_intel_check_signed(json_t *root, char *key, char *id,
-    char **reason)
+ngx_http_thim_intel_check_signed(ngx_http_thim_ctx_t *ctx, json_t *root,
+    char **reason, time_t *next_update)
 {
-    json_t      *body, *value;
-    const char  *s;
+    json_t                            *body, *value;
+    const char                        *s;
+    ngx_http_thim_intel_collateral_t  *col;
 
-    body = json_object_get(root, key);
+    col = (ngx_http_thim_intel_collateral_t *) ctx->route;
+
+    body = json_object_get(root, col->json_key);
     if (!json_is_object(body)) {
         *reason = "signed object missing";
         return NGX_DECLINED;
     }
 
     value = json_object_get(body, "id");
-    if (!json_is_string(value) || ngx_strcmp(json_string_value(value), id) != 0)
-    {
+    s = json_is_string(value) ? json_string_value(value) : NULL;
+
+    if (col->id && (s == NULL || ngx_strcmp(s, col->id) != 0)) {
         *reason = "collateral id does not match the route";
+        return NGX_DECLINED;
+    }
+
+    value = json_object_get(body, "version");
+
+    if (!json_is_integer(value)
+        || (col->version && json_integer_value(value) != col->version))
+    {
+        *reason = "collateral version does not match the route";
+        return NGX_DECLINED;
+    }
+
+    if (ctx->subject.len) {
+        value = json_object_get(body, "fmspc");
+        s = json_is_string(value) ? json_string_value(value) : NULL;
+
+        if (s == NULL
+            || ngx_strlen(s) != ctx->subject.len
+            || ngx_strncasecmp((u_char *) s, ctx->subject.data,
+                               ctx->subject.len) != 0)
+        {
+            *reason = "fmspc in the body does not match the request";
+            return NGX_DECLINED;
+        }
+    }
+
+    value = json_object_get(body, "nextUpdate");
+    s = json_is_string(value) ? json_string_value(value) : NULL;
+
+    if (s == NULL
+        || ngx_http_thim_parse_iso8601((u_char *) s, ngx_strlen(s),
+                                       next_update)
+           != NGX_OK)
+    {
+        *reason = "nextUpdate missing or malformed";
         return NGX_DECLINED;
     }
 
@@ -314,6 +1004,21 @@ ngx_http_thim_intel_check_signed(json_t *root, char *key, char *id,
         || !ngx_http_thim_is_hex((u_char *) s, 128))
     {
         *reason = "signature is not 64 bytes of hex";
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_thim_intel_check_crl(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
+    char **reason, time_t *next_update)
+{
+    if (ngx_http_thim_crl_next_update(body->data, body->len, next_update)
+        != NGX_OK)
+    {
+        *reason = "body is not a DER CRL with a nextUpdate";
         return NGX_DECLINED;
     }
 

@@ -13,6 +13,7 @@
 #include <openssl/rand.h>
 
 #include "ngx_thim_response.h"
+#include "ngx_thim_x509.h"
 
 
 #define NGX_HTTP_THIM_REQUEST_ID_MAX   64
@@ -28,7 +29,11 @@ static ngx_int_t ngx_http_thim_add_header(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *value);
 static ngx_int_t ngx_http_thim_add_common(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx);
-static ngx_int_t ngx_http_thim_send(ngx_http_request_t *r, ngx_buf_t *b);
+static ngx_int_t ngx_http_thim_send(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_http_thim_record_t *rec, ngx_str_t *body,
+    ngx_str_t *type);
+static ngx_int_t ngx_http_thim_form(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_str_t *body);
 static ngx_int_t ngx_http_thim_valid_request_id(ngx_str_t *id);
 
 
@@ -45,6 +50,7 @@ static ngx_str_t  ngx_http_thim_cache_status_names[] = {
 
 static ngx_http_thim_error_code_t  ngx_http_thim_error_codes[] = {
     { NGX_HTTP_BAD_REQUEST, "InvalidRequestSyntax" },
+    { NGX_HTTP_FORBIDDEN, "Forbidden" },
     { NGX_HTTP_NOT_FOUND, "NotFound" },
     { NGX_HTTP_NOT_ALLOWED, "MethodNotAllowed" },
     { 410, "Gone" },
@@ -111,62 +117,34 @@ ngx_http_thim_request_id(ngx_http_request_t *r, ngx_str_t *id)
 ngx_int_t
 ngx_http_thim_send_record(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
 {
-    time_t                   age;
-    u_char                  *p;
-    ngx_str_t                name, value;
-    ngx_buf_t               *b;
-    ngx_uint_t               i;
-    ngx_http_thim_record_t  *rec;
+    ngx_str_t                  name, body, type;
+    ngx_http_thim_loc_conf_t  *tlcf;
 
-    rec = &ctx->record;
+    body = ctx->record.body;
+    type = ctx->record.content_type;
 
-    r->headers_out.status = rec->status;
-    r->headers_out.content_type = rec->content_type;
-    r->headers_out.content_type_len = rec->content_type.len;
-    r->headers_out.content_length_n = rec->body.len;
+    if (ctx->record.status == NGX_HTTP_OK
+        && ctx->form != NGX_HTTP_THIM_FORM_STORED)
+    {
+        if (ngx_http_thim_form(r, ctx, &body) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
 
-    for (i = 0; i < rec->nheaders; i++) {
-        if (ngx_http_thim_add_header(r, &rec->names[i], &rec->values[i])
+        type = ctx->form_type;
+    }
+
+    if (ctx->root_chain) {
+        tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
+        ngx_str_set(&name, "SGX-PCK-CRL-Issuer-Chain");
+
+        if (ngx_http_thim_add_header(r, &name, &tlcf->intel_root_chain)
             != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
     }
 
-    age = ctx->expires - ngx_time();
-
-    if (age <= 0) {
-        age = NGX_HTTP_THIM_STALE_MAX_AGE;
-
-    } else if (age > NGX_HTTP_THIM_MAX_AGE) {
-        age = NGX_HTTP_THIM_MAX_AGE;
-    }
-
-    p = ngx_pnalloc(r->pool, sizeof("max-age=") + NGX_TIME_T_LEN);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_str_set(&name, "Cache-Control");
-    value.data = p;
-    value.len = ngx_sprintf(p, "max-age=%T", age) - p;
-
-    if (ngx_http_thim_add_header(r, &name, &value) != NGX_OK
-        || ngx_http_thim_add_common(r, ctx) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->pos = rec->body.data;
-    b->last = rec->body.data + rec->body.len;
-    b->memory = 1;
-
-    return ngx_http_thim_send(r, b);
+    return ngx_http_thim_send(r, ctx, &ctx->record, &body, &type);
 }
 
 
@@ -179,9 +157,29 @@ ngx_int_t
 ngx_http_thim_send_error(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     ngx_uint_t status, char *reason, char *parameter)
 {
+    ngx_http_thim_record_t  rec;
+
+    if (ngx_http_thim_error_record(r, status, reason, parameter, &rec)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_thim_send(r, ctx, &rec, &rec.body, &rec.content_type);
+}
+
+
+/*
+ * An error as a record: what send_error() sends, and what the cache keeps
+ * as a negative entry for an origin 404.
+ */
+
+ngx_int_t
+ngx_http_thim_error_record(ngx_http_request_t *r, ngx_uint_t status,
+    char *reason, char *parameter, ngx_http_thim_record_t *rec)
+{
+    u_char                      *p;
     size_t                       len, rlen, plen;
-    ngx_str_t                    name, value;
-    ngx_buf_t                   *b;
     ngx_http_thim_error_code_t  *ec;
 
     rlen = ngx_strlen(reason);
@@ -191,27 +189,29 @@ ngx_http_thim_send_error(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
           + rlen + ngx_escape_json(NULL, (u_char *) reason, rlen)
           + plen + ngx_escape_json(NULL, (u_char *) parameter, plen);
 
-    b = ngx_create_temp_buf(r->pool, len);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
     }
 
-    b->last = ngx_cpymem(b->last, "{\"error\":\"", sizeof("{\"error\":\"") - 1);
-    b->last = (u_char *) ngx_escape_json(b->last, (u_char *) reason, rlen);
+    ngx_memzero(rec, sizeof(ngx_http_thim_record_t));
+
+    rec->body.data = p;
+
+    p = ngx_cpymem(p, "{\"error\":\"", sizeof("{\"error\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, (u_char *) reason, rlen);
 
     if (parameter) {
-        b->last = ngx_cpymem(b->last, "\",\"parameter\":\"",
-                             sizeof("\",\"parameter\":\"") - 1);
-        b->last = (u_char *) ngx_escape_json(b->last, (u_char *) parameter,
-                                             plen);
+        p = ngx_cpymem(p, "\",\"parameter\":\"",
+                       sizeof("\",\"parameter\":\"") - 1);
+        p = (u_char *) ngx_escape_json(p, (u_char *) parameter, plen);
     }
 
-    b->last = ngx_cpymem(b->last, "\"}\n", sizeof("\"}\n") - 1);
+    p = ngx_cpymem(p, "\"}\n", sizeof("\"}\n") - 1);
 
-    r->headers_out.status = status;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_length_n = b->last - b->pos;
+    rec->body.len = p - rec->body.data;
+    rec->status = status;
+    ngx_str_set(&rec->content_type, "application/json");
 
     for (ec = ngx_http_thim_error_codes; ec->code; ec++) {
         if (ec->status == status) {
@@ -219,47 +219,17 @@ ngx_http_thim_send_error(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
         }
     }
 
-    ngx_str_set(&name, "Error-Code");
-    value.data = (u_char *) (ec->code ? ec->code : "Error");
-    value.len = ngx_strlen(value.data);
+    ngx_str_set(&rec->names[0], "Error-Code");
+    rec->values[0].data = (u_char *) (ec->code ? ec->code : "Error");
+    rec->values[0].len = ngx_strlen(rec->values[0].data);
 
-    if (ngx_http_thim_add_header(r, &name, &value) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    ngx_str_set(&rec->names[1], "Error-Message");
+    rec->values[1].data = (u_char *) reason;
+    rec->values[1].len = rlen;
 
-    ngx_str_set(&name, "Error-Message");
-    value.data = (u_char *) reason;
-    value.len = rlen;
+    rec->nheaders = 2;
 
-    if (ngx_http_thim_add_header(r, &name, &value) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ctx->retry_after > 0) {
-        value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
-        if (value.data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        value.len = ngx_sprintf(value.data, "%T", ctx->retry_after)
-                    - value.data;
-        ngx_str_set(&name, "Retry-After");
-
-        if (ngx_http_thim_add_header(r, &name, &value) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
-
-    ngx_str_set(&name, "Cache-Control");
-    ngx_str_set(&value, "no-store");
-
-    if (ngx_http_thim_add_header(r, &name, &value) != NGX_OK
-        || ngx_http_thim_add_common(r, ctx) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_thim_send(r, b);
+    return NGX_OK;
 }
 
 
@@ -342,13 +312,80 @@ ngx_http_thim_add_header(ngx_http_request_t *r, ngx_str_t *name,
 }
 
 
-/* headers are set: send them, then the body in b unless this is HEAD */
+/*
+ * The one way out: status, content type and the record's headers;
+ * Cache-Control (max-age from the remaining freshness on a 200, no-store
+ * otherwise); Retry-After after a 429; Request-ID and X-Cache-Status;
+ * then the body unless this is HEAD.
+ */
 
 static ngx_int_t
-ngx_http_thim_send(ngx_http_request_t *r, ngx_buf_t *b)
+ngx_http_thim_send(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_record_t *rec, ngx_str_t *body, ngx_str_t *type)
 {
+    time_t       age;
+    u_char      *p;
     ngx_int_t    rc;
+    ngx_str_t    name, value;
+    ngx_buf_t   *b;
+    ngx_uint_t   i;
     ngx_chain_t  out;
+
+    r->headers_out.status = rec->status;
+    r->headers_out.content_type = *type;
+    r->headers_out.content_type_len = type->len;
+    r->headers_out.content_length_n = body->len;
+
+    for (i = 0; i < rec->nheaders; i++) {
+        if (ngx_http_thim_add_header(r, &rec->names[i], &rec->values[i])
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    p = ngx_pnalloc(r->pool, sizeof("max-age=") + 2 * NGX_TIME_T_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_set(&name, "Cache-Control");
+
+    if (rec->status == NGX_HTTP_OK) {
+        age = ctx->expires - ngx_time();
+
+        if (age <= 0) {
+            age = NGX_HTTP_THIM_STALE_MAX_AGE;
+
+        } else if (age > NGX_HTTP_THIM_MAX_AGE) {
+            age = NGX_HTTP_THIM_MAX_AGE;
+        }
+
+        value.data = p;
+        value.len = ngx_sprintf(p, "max-age=%T", age) - p;
+        p += value.len;
+
+    } else {
+        ngx_str_set(&value, "no-store");
+    }
+
+    if (ngx_http_thim_add_header(r, &name, &value) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->retry_after > 0 && rec->status != NGX_HTTP_OK) {
+        ngx_str_set(&name, "Retry-After");
+        value.data = p;
+        value.len = ngx_sprintf(p, "%T", ctx->retry_after) - p;
+
+        if (ngx_http_thim_add_header(r, &name, &value) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (ngx_http_thim_add_common(r, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     rc = ngx_http_send_header(r);
 
@@ -356,10 +393,18 @@ ngx_http_thim_send(ngx_http_request_t *r, ngx_buf_t *b)
         return rc;
     }
 
-    if (b->last == b->pos) {
+    if (body->len == 0) {
         return ngx_http_send_special(r, NGX_HTTP_LAST);
     }
 
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = body->data;
+    b->last = body->data + body->len;
+    b->memory = 1;
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 
@@ -367,6 +412,42 @@ ngx_http_thim_send(ngx_http_request_t *r, ngx_buf_t *b)
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/* a CRL stored as DER, in the form this request asked for */
+
+static ngx_int_t
+ngx_http_thim_form(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    ngx_str_t *body)
+{
+    u_char  *p;
+    size_t   len;
+
+    if (ctx->form == NGX_HTTP_THIM_FORM_HEX) {
+        len = 2 * body->len;
+
+    } else {
+        len = ngx_http_thim_pem_size(body->len, "X509 CRL");
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->form == NGX_HTTP_THIM_FORM_HEX) {
+        body->len = ngx_hex_dump(p, body->data, body->len) - p;
+
+    } else {
+        body->len = ngx_http_thim_pem_encode(p, body->data, body->len,
+                                             "X509 CRL")
+                    - p;
+    }
+
+    body->data = p;
+
+    return NGX_OK;
 }
 
 

@@ -24,6 +24,9 @@ ngx_int_t ngx_http_thim_send_record(ngx_http_request_t *r,
 ngx_int_t ngx_http_thim_send_error(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_uint_t status, char *reason,
     char *parameter);
+ngx_int_t ngx_http_thim_error_record(ngx_http_request_t *r,
+    ngx_uint_t status, char *reason, char *parameter,
+    ngx_http_thim_record_t *rec);
 char *ngx_http_thim_status_reason(ngx_uint_t status);
 ngx_str_t *ngx_http_thim_cache_status_name(ngx_uint_t cache_status);
 

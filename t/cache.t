@@ -64,10 +64,20 @@ is($r->{headers}{'error-code'}, 'NotFound', 'Error-Code header');
 like(json_error($r), qr/no such collateral/, 'JSON error says why');
 like($r->{headers}{'request-id'}, qr/^[0-9a-f]{32}$/, 'errors carry Request-ID');
 
-$o->fault($TDX, status => 429, retry_after => 7);
+$o->fault($TDX, status => 429, retry_after => 2);
 $r = $t->get($TDX);
 is($r->{status}, 503, 'origin 429 -> 503');
-is($r->{headers}{'retry-after'}, 7, "origin's Retry-After passed on");
+is($r->{headers}{'retry-after'}, 2, "origin's Retry-After passed on");
+
+# the 429 holds every worker back from the origin until it has passed
+$o->clear_faults;
+my $asked = $o->total;
+$r = $t->get("$QE?update=early");
+is($r->{status}, 503, 'another key during the hold-off: 503 at once');
+ok($r->{headers}{'retry-after'} >= 1 && $r->{headers}{'retry-after'} <= 2,
+   '... with the remaining Retry-After');
+is($o->total, $asked, '... and no origin request');
+sleep 2.2;
 
 $o->fault($TDX, status => 500);
 is($t->get($TDX)->{status}, 502, 'origin 500 -> 502');
@@ -120,6 +130,9 @@ for my $path ($QE, $key18, $TDX) {
     $r = $t->get($path);
     is($r->{status}, 200, "origin down: $path still 200");
 }
-is($t->get($QVE)->{status}, 502, 'origin down, nothing cached -> 502');
+is($t->get("$QE?tcbEvaluationDataNumber=5")->{status}, 502,
+   'origin down, nothing cached -> 502');
+is($t->get($QVE)->{status}, 404,
+   'origin down: the cached 404 of an unknown collateral is still served');
 
 done_testing();

@@ -59,6 +59,20 @@ sub config {
     my $server = $opt{server} // '';
     my $loc = $opt{origin_loc} // '';
     my $read_timeout = $opt{read_timeout} // '5s';
+    my $proxy = <<"PROXY";
+            proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate %%CA%%;
+            proxy_ssl_name localhost;
+            proxy_ssl_server_name on;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass_request_headers off;
+            proxy_connect_timeout 2s;
+            proxy_read_timeout $read_timeout;
+            proxy_buffer_size 16k;
+            proxy_buffers 4 16k;
+            subrequest_output_buffer_size 1m;
+PROXY
     return <<"EOF";
 %%TEST_GLOBALS%%
 events { worker_connections 1024; }
@@ -68,6 +82,7 @@ http {
     access_log %%TESTDIR%%/logs/thim.log thim;
 
     thim_cache_zone name=thim:$zone;
+    thim_intel_root_ca $DATA/intel/root/Intel_SGX_Root_CA.pem;
     $http
 
     upstream intel_pcs {
@@ -85,19 +100,16 @@ http {
         location /_thim/intel/ {
             internal;
             proxy_pass https://intel_pcs/;
-            proxy_ssl_verify on;
-            proxy_ssl_trusted_certificate %%CA%%;
-            proxy_ssl_name localhost;
-            proxy_ssl_server_name on;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_pass_request_headers off;
-            proxy_connect_timeout 2s;
-            proxy_read_timeout $read_timeout;
-            proxy_buffer_size 16k;
-            proxy_buffers 4 16k;
-            subrequest_output_buffer_size 1m;
+$proxy
             $loc
+        }
+
+        # Intel's root CA CRL location (another host at Intel; the
+        # emulator serves it too)
+        location /_thim/intel-root/ {
+            internal;
+            proxy_pass https://intel_pcs/;
+$proxy
         }
 
         $server
