@@ -27,7 +27,7 @@ fi
 user=""
 [ "$(id -u)" = 0 ] && user="user root;"
 
-sed -e "s|@MODULE@|$module|g" -e "s|@PREFIX@|$prefix|g" \
+sed -e "s|@MODULE@|$module|g" -e "s|@PREFIX@|$prefix|g" -e "s|@TOP@|$top|g" \
     -e "s|@ORIGIN_PORT@|$origin_port|g" -e "s|@USER@|$user|g" \
     "$top/conf/thim-run.conf.in" >"$prefix/nginx.conf"
 
