@@ -15,6 +15,7 @@
 #include "ngx_thim_cache.h"
 #include "ngx_thim_intel.h"
 #include "ngx_thim_response.h"
+#include "ngx_thim_status.h"
 
 
 /* limit_req's floor: smaller zones cannot hold their own bookkeeping */
@@ -64,6 +65,13 @@ static ngx_command_t  ngx_http_thim_commands[] = {
     { ngx_string("thim_intel"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_thim_intel,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("thim_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_thim_status,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
