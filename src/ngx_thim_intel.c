@@ -618,7 +618,10 @@ ngx_http_thim_intel_custom(ngx_http_request_t *r, ngx_http_thim_arg_t *arg,
             eval->data = eq + 1;
             eval->len = semi - (eq + 1);
 
-            if (eval->len == 0) {
+            /* decoded text has no percent layer: digits, and nothing else */
+            if (eval->len == 0
+                || ngx_strlchr(eval->data, semi, '%') != NULL)
+            {
                 return NGX_DECLINED;
             }
 
