@@ -109,9 +109,10 @@ struct ngx_http_thim_ctx_s {
 
     ngx_uint_t                 cache_status;    /* NGX_HTTP_THIM_CACHE_* */
 
-    /* a copy of the cached record, when there is one */
+    /* the record to send: in the zone (pinned) or in the request pool */
     ngx_http_thim_record_t     record;
     time_t                     expires;
+    void                      *pin;             /* ngx_http_thim_value_t */
     unsigned                   have_record:1;
 
     /* the outcome of our own origin fetch */

@@ -2,10 +2,14 @@
 /*
  * ngx_thim: the shared-memory collateral cache (see ngx_thim_cache.h).
  *
- * Locking: one ngx_shmtx_lock() per operation, held only for tree work
- * and memcpy.  Records are copied into the request pool under the lock,
- * so a reader never holds a pointer into shared memory after unlocking
- * and a writer may free a replaced record at once.
+ * Locking: one ngx_shmtx_lock() per operation, held only for tree work.
+ * A request sends its record straight from the zone and pins it for as
+ * long as it does (a count changed under the lock): a record replaced or
+ * evicted meanwhile is only detached, and freed by its last unpin.  So the
+ * lock is never held for a copy, and hits in different workers barely
+ * meet on it.  A worker killed while sending leaves its pins behind: the
+ * records they hold stay allocated (bounded by the requests it had in
+ * flight) until the zone is next created.
  *
  * Eviction: stale collateral is still valuable (it is served while the
  * origin is down), so nothing is dropped because it is old; entries are
@@ -21,9 +25,8 @@ typedef struct {
     u_char                     color;
     u_char                     negative;       /* the record is a 404 */
     u_short                    key_len;
-    uint32_t                   value_len;
     ngx_queue_t                queue;
-    u_char                    *value;          /* NULL until a fetch works */
+    ngx_http_thim_value_t     *value;          /* NULL until a fetch works */
     time_t                     fetched;
     time_t                     refresh_at;
     time_t                     expires;
@@ -57,8 +60,10 @@ static ngx_int_t ngx_http_thim_cache_evict_one(ngx_http_thim_zone_t *ctx,
     ngx_http_thim_node_t *keep);
 static void ngx_http_thim_cache_free_node(ngx_http_thim_zone_t *ctx,
     ngx_http_thim_node_t *tn);
-static ngx_int_t ngx_http_thim_cache_copy(ngx_http_thim_node_t *tn,
-    ngx_pool_t *pool, ngx_http_thim_lookup_t *lk);
+static void ngx_http_thim_cache_pin(ngx_http_thim_node_t *tn,
+    ngx_http_thim_lookup_t *lk);
+static void ngx_http_thim_cache_detach(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *tn);
 static ngx_int_t ngx_http_thim_cache_try_lease(ngx_http_thim_zone_t *ctx,
     ngx_http_thim_node_t *tn, ngx_msec_t lease, ngx_http_thim_lookup_t *lk);
 static time_t ngx_http_thim_cache_holdoff_left(ngx_http_thim_zone_t *ctx,
@@ -121,16 +126,15 @@ ngx_http_thim_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
 
 /*
- * The request path's entry point.  Copies the record when there is one,
+ * The request path's entry point.  Pins the record when there is one,
  * and takes the fetch lease when the entry needs fetching and nobody
- * holds a live lease.  Returns NGX_ERROR only when memory for the copy
- * (request pool) cannot be had; a zone too full even for the entry's key
- * yields MISS without a lease, and the caller then fetches uncached.
+ * holds a live lease.  A zone too full even for the entry's key yields
+ * MISS without a lease, and the caller then fetches uncached.
  */
 
-ngx_int_t
+void
 ngx_http_thim_cache_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
-    ngx_msec_t lease, ngx_pool_t *pool, ngx_http_thim_lookup_t *lk)
+    ngx_msec_t lease, ngx_http_thim_lookup_t *lk)
 {
     time_t                 now;
     uint32_t               hash;
@@ -142,6 +146,7 @@ ngx_http_thim_cache_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
     lk->refresh = 0;
     lk->seq = 0;
+    lk->pin = NULL;
 
     if (tn == NULL) {
         tn = ngx_http_thim_cache_create(ctx, key, hash);
@@ -153,7 +158,7 @@ ngx_http_thim_cache_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
                                         : NGX_HTTP_THIM_FOUND_MISS;
 
             ngx_shmtx_unlock(&ctx->shpool->mutex);
-            return NGX_OK;
+            return;
         }
     }
 
@@ -163,10 +168,7 @@ ngx_http_thim_cache_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     lk->seq = tn->seq;
 
     if (tn->value) {
-        if (ngx_http_thim_cache_copy(tn, pool, lk) != NGX_OK) {
-            ngx_shmtx_unlock(&ctx->shpool->mutex);
-            return NGX_ERROR;
-        }
+        ngx_http_thim_cache_pin(tn, lk);
 
         now = ngx_time();
 
@@ -197,8 +199,6 @@ ngx_http_thim_cache_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
-
-    return NGX_OK;
 }
 
 
@@ -210,32 +210,32 @@ ngx_http_thim_cache_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
  * taken over.
  */
 
-ngx_int_t
+void
 ngx_http_thim_cache_poll(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
-    ngx_msec_t lease, ngx_pool_t *pool, ngx_http_thim_lookup_t *lk)
+    ngx_msec_t lease, ngx_http_thim_lookup_t *lk)
 {
     uint32_t               hash;
-    ngx_int_t              rc;
     ngx_http_thim_zone_t  *ctx;
     ngx_http_thim_node_t  *tn;
 
     ctx = shm_zone->data;
-    rc = NGX_OK;
     lk->refresh = 0;
     lk->retry_after = 0;
+    lk->pin = NULL;
 
     tn = ngx_http_thim_cache_lock_find(shm_zone, key, &hash);
 
     if (tn == NULL) {
         /* evicted meanwhile: start over as a plain lookup */
         ngx_shmtx_unlock(&ctx->shpool->mutex);
-        return ngx_http_thim_cache_lookup(shm_zone, key, lease, pool, lk);
+        ngx_http_thim_cache_lookup(shm_zone, key, lease, lk);
+        return;
     }
 
     if (tn->seq != lk->seq) {
 
         if (tn->value) {
-            rc = ngx_http_thim_cache_copy(tn, pool, lk);
+            ngx_http_thim_cache_pin(tn, lk);
             lk->found = (tn->expires > ngx_time())
                         ? NGX_HTTP_THIM_FOUND_FRESH
                         : NGX_HTTP_THIM_FOUND_STALE;
@@ -251,7 +251,7 @@ ngx_http_thim_cache_poll(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
                               : NGX_HTTP_THIM_FOUND_MISS;
 
         if (tn->value) {
-            rc = ngx_http_thim_cache_copy(tn, pool, lk);
+            ngx_http_thim_cache_pin(tn, lk);
         }
 
     } else {
@@ -260,8 +260,26 @@ ngx_http_thim_cache_poll(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
 
-    return rc;
+
+/* the request that sent the record ended */
+
+void
+ngx_http_thim_cache_unpin(ngx_shm_zone_t *shm_zone,
+    ngx_http_thim_value_t *pin)
+{
+    ngx_http_thim_zone_t  *ctx;
+
+    ctx = shm_zone->data;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    if (--pin->pins == 0 && pin->retired) {
+        ngx_slab_free_locked(ctx->shpool, pin);
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
 }
 
 
@@ -278,8 +296,8 @@ ngx_int_t
 ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_http_thim_store_t *st, ngx_log_t *log)
 {
-    u_char                *p;
     uint32_t               hash;
+    ngx_http_thim_value_t *v;
     ngx_http_thim_zone_t  *ctx;
     ngx_http_thim_node_t  *tn;
 
@@ -299,9 +317,13 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
         return NGX_DECLINED;
     }
 
-    p = (tn == NULL) ? NULL : ngx_http_thim_cache_alloc(ctx, st->len, tn);
+    v = (tn == NULL)
+        ? NULL
+        : ngx_http_thim_cache_alloc(ctx,
+                                    offsetof(ngx_http_thim_value_t, data)
+                                    + st->len, tn);
 
-    if (p == NULL) {
+    if (v == NULL) {
         if (tn) {
             tn->fetch_owner = 0;
             tn->seq++;
@@ -317,15 +339,14 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
         return NGX_ERROR;
     }
 
-    ngx_memcpy(p, st->value, st->len);
+    v->pins = 0;
+    v->retired = 0;
+    v->len = st->len;
+    ngx_memcpy(v->data, st->value, st->len);
 
-    if (tn->value) {
-        ctx->sh->value_bytes -= tn->value_len;
-        ngx_slab_free_locked(ctx->shpool, tn->value);
-    }
+    ngx_http_thim_cache_detach(ctx, tn);
 
-    tn->value = p;
-    tn->value_len = (uint32_t) st->len;
+    tn->value = v;
     tn->negative = st->negative;
     tn->fetched = ngx_time();
     tn->refresh_at = st->refresh_at;
@@ -602,10 +623,7 @@ static void
 ngx_http_thim_cache_free_node(ngx_http_thim_zone_t *ctx,
     ngx_http_thim_node_t *tn)
 {
-    if (tn->value) {
-        ctx->sh->value_bytes -= tn->value_len;
-        ngx_slab_free_locked(ctx->shpool, tn->value);
-    }
+    ngx_http_thim_cache_detach(ctx, tn);
 
     ngx_queue_remove(&tn->queue);
     ngx_rbtree_delete(&ctx->sh->rbtree, ngx_http_thim_rbnode(tn));
@@ -615,25 +633,41 @@ ngx_http_thim_cache_free_node(ngx_http_thim_zone_t *ctx,
 }
 
 
-/*
- * Under the lock, by design: the copy is what lets the reader unlock
- * before sending.  The pool allocation is a pointer bump or one malloc().
- */
-
-static ngx_int_t
-ngx_http_thim_cache_copy(ngx_http_thim_node_t *tn, ngx_pool_t *pool,
-    ngx_http_thim_lookup_t *lk)
+static void
+ngx_http_thim_cache_pin(ngx_http_thim_node_t *tn, ngx_http_thim_lookup_t *lk)
 {
-    lk->value = ngx_pnalloc(pool, tn->value_len);
-    if (lk->value == NULL) {
-        return NGX_ERROR;
+    tn->value->pins++;
+
+    lk->pin = tn->value;
+    lk->value = tn->value->data;
+    lk->value_len = tn->value->len;
+    lk->expires = tn->expires;
+}
+
+
+/* the node's record goes: now, or when its last request ends */
+
+static void
+ngx_http_thim_cache_detach(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *tn)
+{
+    ngx_http_thim_value_t  *v;
+
+    v = tn->value;
+
+    if (v == NULL) {
+        return;
     }
 
-    ngx_memcpy(lk->value, tn->value, tn->value_len);
-    lk->value_len = tn->value_len;
-    lk->expires = tn->expires;
+    ctx->sh->value_bytes -= v->len;
+    tn->value = NULL;
 
-    return NGX_OK;
+    if (v->pins) {
+        v->retired = 1;
+        return;
+    }
+
+    ngx_slab_free_locked(ctx->shpool, v);
 }
 
 

@@ -3,7 +3,10 @@
  * ngx_thim: the shared-memory collateral cache.
  *
  * One zone holds an rbtree of entries keyed by the canonical cache key,
- * an LRU queue, and per-entry fetch state.  The fetch state is a lease
+ * an LRU queue, and per-entry fetch state.  A request is answered
+ * straight from the zone: the record it sends is pinned (a count under
+ * the lock) until the request ends, so the lock is held for a tree lookup
+ * only, never for a copy.  The fetch state is a lease
  * (owner pid + deadline) that makes a cache miss, in any worker, cause a
  * single origin fetch: the request that takes the lease fetches, every
  * other request waits for the fetch generation (seq) to move on.
@@ -29,11 +32,22 @@ typedef enum {
 } ngx_http_thim_found_e;
 
 
+/* a record in the zone, pinned by the requests that send it */
+typedef struct {
+    ngx_uint_t                 pins;           /* under the lock */
+    ngx_uint_t                 retired;        /* replaced or evicted:
+                                                  freed when unpinned */
+    size_t                     len;
+    u_char                     data[1];
+} ngx_http_thim_value_t;
+
+
 typedef struct {
     ngx_http_thim_found_e      found;
     ngx_uint_t                 origin;         /* NGX_HTTP_THIM_ORIGIN_* */
-    u_char                    *value;          /* copy in the request pool */
+    u_char                    *value;          /* the record's bytes */
     size_t                     value_len;
+    ngx_http_thim_value_t     *pin;            /* to unpin, or NULL */
     time_t                     expires;
     ngx_uint_t                 seq;            /* fetch generation seen */
     ngx_uint_t                 fail_status;    /* with FAILED */
@@ -96,10 +110,12 @@ typedef struct {
 
 ngx_int_t ngx_http_thim_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data);
 
-ngx_int_t ngx_http_thim_cache_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
-    ngx_msec_t lease, ngx_pool_t *pool, ngx_http_thim_lookup_t *lk);
-ngx_int_t ngx_http_thim_cache_poll(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
-    ngx_msec_t lease, ngx_pool_t *pool, ngx_http_thim_lookup_t *lk);
+void ngx_http_thim_cache_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_msec_t lease, ngx_http_thim_lookup_t *lk);
+void ngx_http_thim_cache_poll(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_msec_t lease, ngx_http_thim_lookup_t *lk);
+void ngx_http_thim_cache_unpin(ngx_shm_zone_t *shm_zone,
+    ngx_http_thim_value_t *pin);
 ngx_int_t ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_http_thim_store_t *st, ngx_log_t *log);
 void ngx_http_thim_cache_fail(ngx_shm_zone_t *shm_zone, ngx_str_t *key,

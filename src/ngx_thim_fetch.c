@@ -121,14 +121,16 @@ ngx_http_thim_serve(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
 
-    lk.origin = ctx->route->origin;
-
-    if (ngx_http_thim_cache_lookup(ctx->zone, &ctx->key, tlcf->fetch_timeout,
-                                   r->pool, &lk)
-        != NGX_OK)
-    {
+    /* before the lookup: it may pin a record or take a lease */
+    if (ngx_http_thim_add_cleanup(r, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    lk.origin = ctx->route->origin;
+
+    ngx_http_thim_cache_lookup(ctx->zone, &ctx->key, tlcf->fetch_timeout,
+                               &lk);
+    ctx->pin = lk.pin;
 
     zone = ctx->zone->data;
 
@@ -339,13 +341,12 @@ ngx_http_thim_wait_handler(ngx_event_t *ev)
     lk.seq = ctx->wait_seq;
     lk.origin = ctx->route->origin;
 
-    if (ngx_http_thim_cache_poll(ctx->zone, &ctx->key, tlcf->fetch_timeout,
-                                 r->pool, &lk)
-        != NGX_OK)
-    {
-        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    ngx_http_thim_cache_poll(ctx->zone, &ctx->key, tlcf->fetch_timeout, &lk);
 
-    } else if (lk.found == NGX_HTTP_THIM_FOUND_WAIT
+    /* a waiter never held a pin: it had nothing to send */
+    ctx->pin = lk.pin;
+
+    if (lk.found == NGX_HTTP_THIM_FOUND_WAIT
                && (ngx_msec_int_t) (ctx->wait_deadline - ngx_current_msec)
                   <= 0)
     {
@@ -841,10 +842,10 @@ ngx_http_thim_answer(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
 
 
 /*
- * A request that ends while its fetch is under way (the client went away,
- * the connection was terminated) gives the lease back at once, without an
- * outcome, so that a waiter takes the fetch over instead of waiting out
- * the lease or failing.
+ * However the request ends: the record it sent from the zone is unpinned,
+ * and a fetch still under way (the client went away, the connection was
+ * terminated) gives the lease back at once, without an outcome, so that a
+ * waiter takes the fetch over instead of waiting out the lease or failing.
  */
 
 static void
@@ -854,6 +855,11 @@ ngx_http_thim_cleanup(void *data)
 
     if (ctx->wait.timer_set) {
         ngx_del_timer(&ctx->wait);
+    }
+
+    if (ctx->pin) {
+        ngx_http_thim_cache_unpin(ctx->zone, ctx->pin);
+        ctx->pin = NULL;
     }
 
     if (ctx->fetching && !ctx->fetch_done) {
