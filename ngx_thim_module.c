@@ -14,6 +14,7 @@
 #include "ngx_thim_args.h"
 #include "ngx_thim_cache.h"
 #include "ngx_thim_intel.h"
+#include "ngx_thim_amd.h"
 #include "ngx_thim_response.h"
 #include "ngx_thim_status.h"
 
@@ -35,6 +36,8 @@ static char *ngx_http_thim_cache(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_thim_intel(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_thim_amd(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_thim_cache_valid(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_thim_intel_root_ca(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -44,6 +47,10 @@ static char *ngx_http_thim_origin_uri(ngx_conf_t *cf, void *post, void *data);
 
 static ngx_conf_post_handler_pt  ngx_http_thim_origin_uri_p =
     ngx_http_thim_origin_uri;
+
+static ngx_conf_num_bounds_t  ngx_http_thim_max_fetches_bounds = {
+    ngx_conf_check_num_bounds, 1, NGX_HTTP_THIM_MAX_FETCH_SLOTS
+};
 
 
 static ngx_command_t  ngx_http_thim_commands[] = {
@@ -68,6 +75,27 @@ static ngx_command_t  ngx_http_thim_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
+
+    { ngx_string("thim_amd"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_thim_amd,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("thim_amd_origin"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thim_loc_conf_t, amd_origin),
+      &ngx_http_thim_origin_uri_p },
+
+    { ngx_string("thim_amd_max_fetches"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thim_loc_conf_t, amd_max_fetches),
+      &ngx_http_thim_max_fetches_bounds },
 
     { ngx_string("thim_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -244,7 +272,9 @@ ngx_http_thim_create_loc_conf(ngx_conf_t *cf)
      *     tlcf->intel_origin = { 0, NULL };
      *     tlcf->intel_root_origin = { 0, NULL };
      *     tlcf->intel_root_chain = { 0, NULL };
+     *     tlcf->amd_origin = { 0, NULL };
      *     tlcf->intel = 0;
+     *     tlcf->amd = 0;
      */
 
     tlcf->zone = NGX_CONF_UNSET_PTR;
@@ -252,6 +282,7 @@ ngx_http_thim_create_loc_conf(ngx_conf_t *cf)
     tlcf->valid_min = NGX_CONF_UNSET;
     tlcf->valid_max = NGX_CONF_UNSET;
     tlcf->negative_valid = NGX_CONF_UNSET;
+    tlcf->amd_max_fetches = NGX_CONF_UNSET_UINT;
 
     return tlcf;
 }
@@ -273,6 +304,9 @@ ngx_http_thim_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                              "/_thim/intel-root");
     ngx_conf_merge_str_value(conf->intel_root_chain, prev->intel_root_chain,
                              "");
+    ngx_conf_merge_str_value(conf->amd_origin, prev->amd_origin,
+                             "/_thim/amd");
+    ngx_conf_merge_uint_value(conf->amd_max_fetches, prev->amd_max_fetches, 2);
     ngx_conf_merge_msec_value(conf->fetch_timeout, prev->fetch_timeout,
                               15000);
     ngx_conf_merge_sec_value(conf->negative_valid, prev->negative_valid, 60);
@@ -294,11 +328,12 @@ ngx_http_thim_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         }
     }
 
-    if (conf->intel && conf->zone == NULL) {
+    if ((conf->intel || conf->amd) && conf->zone == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"thim_intel\" needs a zone: declare one with "
+                           "\"%s\" needs a zone: declare one with "
                            "\"thim_cache_zone\" and, if there are several, "
-                           "choose it with \"thim_cache\"");
+                           "choose it with \"thim_cache\"",
+                           conf->intel ? "thim_intel" : "thim_amd");
         return NGX_CONF_ERROR;
     }
 
@@ -561,6 +596,26 @@ ngx_http_thim_intel_root_ca(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                  - tlcf->intel_root_chain.data;
 
     BIO_free(bio);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_thim_amd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_thim_loc_conf_t *tlcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (tlcf->amd) {
+        return "is duplicate";
+    }
+
+    tlcf->amd = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_thim_amd_handler;
 
     return NGX_CONF_OK;
 }

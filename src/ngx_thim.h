@@ -69,6 +69,8 @@ struct ngx_http_thim_route_s {
     ngx_str_t                  chain_in;        /* origin's chain header */
     ngx_str_t                  chain_out[NGX_HTTP_THIM_CHAIN_NAMES];
     ngx_http_thim_check_pt     check;
+    ngx_uint_t                 immutable;       /* never changes for its
+                                                   URL: kept until expiry */
 };
 
 
@@ -82,11 +84,14 @@ typedef struct {
     ngx_str_t                  intel_origin;
     ngx_str_t                  intel_root_origin;
     ngx_str_t                  intel_root_chain;  /* pct-encoded PEM */
+    ngx_str_t                  amd_origin;
+    ngx_uint_t                 amd_max_fetches;
     ngx_msec_t                 fetch_timeout;
     time_t                     valid_min;
     time_t                     valid_max;
     time_t                     negative_valid;
     ngx_flag_t                 intel;           /* thim_intel here */
+    ngx_flag_t                 amd;             /* thim_amd here */
 } ngx_http_thim_loc_conf_t;
 
 

@@ -25,6 +25,8 @@ typedef struct {
     u_char                     color;
     u_char                     negative;       /* the record is a 404 */
     u_short                    key_len;
+    u_char                     origin;         /* of the fetch slot */
+    u_char                     slot;           /* its index + 1, 0: none */
     ngx_queue_t                queue;
     ngx_http_thim_value_t     *value;          /* NULL until a fetch works */
     time_t                     fetched;
@@ -68,6 +70,11 @@ static ngx_int_t ngx_http_thim_cache_try_lease(ngx_http_thim_zone_t *ctx,
     ngx_http_thim_node_t *tn, ngx_msec_t lease, ngx_http_thim_lookup_t *lk);
 static time_t ngx_http_thim_cache_holdoff_left(ngx_http_thim_zone_t *ctx,
     ngx_http_thim_lookup_t *lk);
+static ngx_int_t ngx_http_thim_cache_take_slot(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *tn, ngx_http_thim_lookup_t *lk, ngx_msec_t now,
+    ngx_msec_t lease);
+static void ngx_http_thim_cache_end_lease(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *tn);
 static ngx_msec_t ngx_http_thim_cache_now_msec(void);
 
 
@@ -309,7 +316,7 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     }
 
     if (tn && st->negative && tn->value && !tn->negative) {
-        tn->fetch_owner = 0;
+        ngx_http_thim_cache_end_lease(ctx, tn);
         tn->fail_status = NGX_HTTP_NOT_FOUND;
         tn->seq++;
 
@@ -325,7 +332,7 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
     if (v == NULL) {
         if (tn) {
-            tn->fetch_owner = 0;
+            ngx_http_thim_cache_end_lease(ctx, tn);
             tn->seq++;
             tn->fail_status = NGX_HTTP_SERVICE_UNAVAILABLE;
         }
@@ -352,7 +359,7 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     tn->refresh_at = st->refresh_at;
     tn->expires = st->expires;
     tn->fail_status = 0;
-    tn->fetch_owner = 0;
+    ngx_http_thim_cache_end_lease(ctx, tn);
     tn->seq++;
 
     ctx->sh->value_bytes += st->len;
@@ -377,7 +384,7 @@ ngx_http_thim_cache_fail(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     tn = ngx_http_thim_cache_lock_find(shm_zone, key, &hash);
 
     if (tn) {
-        tn->fetch_owner = 0;
+        ngx_http_thim_cache_end_lease(ctx, tn);
         tn->fail_status = status;
         tn->seq++;
     }
@@ -402,7 +409,7 @@ ngx_http_thim_cache_release(ngx_shm_zone_t *shm_zone, ngx_str_t *key)
     tn = ngx_http_thim_cache_lock_find(shm_zone, key, &hash);
 
     if (tn && tn->fetch_owner == ngx_pid) {
-        tn->fetch_owner = 0;
+        ngx_http_thim_cache_end_lease(ctx, tn);
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
@@ -699,10 +706,67 @@ ngx_http_thim_cache_try_lease(ngx_http_thim_zone_t *ctx,
         return NGX_DECLINED;
     }
 
+    if (ngx_http_thim_cache_take_slot(ctx, tn, lk, now, lease) != NGX_OK) {
+        /* the origin's bound is reached: wait like for another fetch */
+        return NGX_DECLINED;
+    }
+
     tn->fetch_owner = ngx_pid;
     tn->fetch_deadline = now + lease;
 
     return NGX_OK;
+}
+
+
+/*
+ * An origin bounded to N concurrent fetches (KDS rate-limits hard) has N
+ * slots in the zone, each holding the deadline of the lease that uses
+ * it; one whose deadline passed is free again, so a fetch whose worker
+ * died cannot keep a slot.
+ */
+
+static ngx_int_t
+ngx_http_thim_cache_take_slot(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *tn, ngx_http_thim_lookup_t *lk, ngx_msec_t now,
+    ngx_msec_t lease)
+{
+    ngx_uint_t   i, n;
+    ngx_msec_t  *slots;
+
+    tn->slot = 0;
+
+    if (lk->max_fetches == 0) {
+        return NGX_OK;
+    }
+
+    n = ngx_min(lk->max_fetches, NGX_HTTP_THIM_MAX_FETCH_SLOTS);
+    slots = ctx->sh->slots[lk->origin];
+
+    for (i = 0; i < n; i++) {
+        if (slots[i] == 0 || (ngx_msec_int_t) (slots[i] - now) <= 0) {
+            slots[i] = now + lease;
+            tn->origin = (u_char) lk->origin;
+            tn->slot = (u_char) (i + 1);
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* the fetch ended (or its request did): free its lease and its slot */
+
+static void
+ngx_http_thim_cache_end_lease(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *tn)
+{
+    if (tn->slot) {
+        ctx->sh->slots[tn->origin][tn->slot - 1] = 0;
+        tn->slot = 0;
+    }
+
+    tn->fetch_owner = 0;
 }
 
 

@@ -20,6 +20,10 @@
 #include "ngx_thim.h"
 
 
+/* the most concurrent fetches an origin can be bounded to */
+#define NGX_HTTP_THIM_MAX_FETCH_SLOTS    16
+
+
 /* what ngx_http_thim_cache_lookup() and _poll() found */
 typedef enum {
     NGX_HTTP_THIM_FOUND_FRESH = 0,   /* fresh record copied */
@@ -52,6 +56,8 @@ typedef struct {
     ngx_uint_t                 seq;            /* fetch generation seen */
     ngx_uint_t                 fail_status;    /* with FAILED */
     time_t                     retry_after;    /* with HELD_OFF, FAILED */
+    ngx_uint_t                 max_fetches;    /* the origin's concurrent
+                                                  fetches; 0: unbounded */
     unsigned                   refresh:1;      /* FRESH, and we own a
                                                   refresh ahead of expiry */
 } ngx_http_thim_lookup_t;
@@ -77,6 +83,10 @@ typedef struct {
     ngx_uint_t                 entries;
     size_t                     value_bytes;
     time_t                     holdoff[NGX_HTTP_THIM_ORIGINS];  /* 429 */
+
+    /* fetches under way per bounded origin: lease deadlines, 0 free */
+    ngx_msec_t                 slots[NGX_HTTP_THIM_ORIGINS]
+                                    [NGX_HTTP_THIM_MAX_FETCH_SLOTS];
 
     /* updated without the lock, as stub_status does */
     ngx_atomic_t               hits;          /* fresh from the zone */

@@ -33,6 +33,8 @@
 #define NGX_HTTP_THIM_MAX_BACKOFF      3600
 
 
+static ngx_uint_t ngx_http_thim_max_fetches(ngx_http_thim_loc_conf_t *tlcf,
+    ngx_uint_t origin);
 static ngx_int_t ngx_http_thim_dispatch(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_http_thim_lookup_t *lk, ngx_uint_t waited);
 static ngx_int_t ngx_http_thim_use_record(ngx_http_request_t *r,
@@ -127,6 +129,7 @@ ngx_http_thim_serve(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
     }
 
     lk.origin = ctx->route->origin;
+    lk.max_fetches = ngx_http_thim_max_fetches(tlcf, lk.origin);
 
     ngx_http_thim_cache_lookup(ctx->zone, &ctx->key, tlcf->fetch_timeout,
                                &lk);
@@ -138,6 +141,15 @@ ngx_http_thim_serve(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
                                 ? &zone->sh->hits : &zone->sh->misses, 1);
 
     return ngx_http_thim_dispatch(r, ctx, &lk, 0);
+}
+
+
+/* AMD KDS is bounded (thim_amd_max_fetches); Intel PCS is not */
+
+static ngx_uint_t
+ngx_http_thim_max_fetches(ngx_http_thim_loc_conf_t *tlcf, ngx_uint_t origin)
+{
+    return (origin == NGX_HTTP_THIM_ORIGIN_AMD) ? tlcf->amd_max_fetches : 0;
 }
 
 
@@ -340,6 +352,7 @@ ngx_http_thim_wait_handler(ngx_event_t *ev)
 
     lk.seq = ctx->wait_seq;
     lk.origin = ctx->route->origin;
+    lk.max_fetches = ngx_http_thim_max_fetches(tlcf, lk.origin);
 
     ngx_http_thim_cache_poll(ctx->zone, &ctx->key, tlcf->fetch_timeout, &lk);
 
@@ -685,7 +698,8 @@ ngx_http_thim_fetch_negative(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx)
 
 /*
  * Stores rec as the key's record, fresh for ttl seconds clamped by
- * thim_cache_valid (negative records: ttl as given), refreshed from three
+ * thim_cache_valid (immutable collateral: floored only; negative records:
+ * ttl as given), refreshed from three
  * quarters of that on, and makes it this request's answer.  A negative
  * record refused by the zone (a real one exists) leaves the request with
  * the copy it has; a zone too small still lets this client have it.
@@ -708,7 +722,10 @@ ngx_http_thim_keep(ngx_http_thim_ctx_t *ctx, ngx_http_thim_record_t *rec,
 
     if (!negative) {
         ttl = ngx_max(ttl, tlcf->valid_min);
-        ttl = ngx_min(ttl, tlcf->valid_max);
+
+        if (!ctx->route->immutable) {
+            ttl = ngx_min(ttl, tlcf->valid_max);
+        }
     }
 
     ttl = ngx_max(ttl, 1);

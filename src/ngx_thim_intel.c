@@ -120,7 +120,7 @@ static ngx_int_t ngx_http_thim_intel_check_crl(ngx_http_thim_ctx_t *ctx,
     { { ngx_string(name), NGX_HTTP_THIM_ORIGIN_INTEL,                         \
         ngx_string("application/json"), ngx_string(chain_in),                 \
         { ngx_string(out0), ngx_string(out1) },                               \
-        ngx_http_thim_intel_check_json },                                     \
+        ngx_http_thim_intel_check_json, 0 },                                  \
       ngx_string(path), key, id, v }
 
 #define NGX_HTTP_THIM_TCB_V4_CHAIN   "TCB-Info-Issuer-Chain"
@@ -198,7 +198,7 @@ static ngx_http_thim_intel_collateral_t  ngx_http_thim_pck_crl = {
       ngx_string("application/pkix-crl"),
       ngx_string("SGX-PCK-CRL-Issuer-Chain"),
       { ngx_string("SGX-PCK-CRL-Issuer-Chain"), ngx_null_string },
-      ngx_http_thim_intel_check_crl },
+      ngx_http_thim_intel_check_crl, 0 },
     ngx_string("/sgx/certification/v4/pckcrl"), NULL, NULL, 0
 };
 
@@ -207,7 +207,7 @@ static ngx_http_thim_intel_collateral_t  ngx_http_thim_root_crl = {
     { ngx_string("root ca crl"), NGX_HTTP_THIM_ORIGIN_INTEL_ROOT,
       ngx_string("application/pkix-crl"), ngx_null_string,
       { ngx_null_string, ngx_null_string },
-      ngx_http_thim_intel_check_crl },
+      ngx_http_thim_intel_check_crl, 0 },
     ngx_string("/IntelSGXRootCA.der"), NULL, NULL, 0
 };
 

@@ -4,7 +4,9 @@
  */
 
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "ngx_thim_x509.h"
@@ -14,6 +16,7 @@
 #define NGX_HTTP_THIM_PEM_LINE_BYTES   48
 
 
+static ngx_int_t ngx_http_thim_asn1_time(const ASN1_TIME *at, time_t *t);
 static time_t ngx_http_thim_timegm(struct tm *tm);
 
 
@@ -26,33 +29,136 @@ static time_t ngx_http_thim_timegm(struct tm *tm);
 ngx_int_t
 ngx_http_thim_crl_next_update(u_char *der, size_t len, time_t *next_update)
 {
-    struct tm             tm;
     X509_CRL             *crl;
     ngx_int_t             rc;
     const u_char         *p;
-    const ASN1_TIME      *next;
 
     p = der;
 
     crl = d2i_X509_CRL(NULL, &p, (long) len);
     if (crl == NULL) {
+        /* nginx's TLS code must not trip over our parse errors later */
+        ERR_clear_error();
         return NGX_ERROR;
     }
 
     rc = NGX_ERROR;
 
     if (p == der + len) {
-        next = X509_CRL_get0_nextUpdate(crl);
-
-        if (next && ASN1_TIME_to_tm(next, &tm) == 1) {
-            *next_update = ngx_http_thim_timegm(&tm);
-            rc = NGX_OK;
-        }
+        rc = ngx_http_thim_asn1_time(X509_CRL_get0_nextUpdate(crl),
+                                     next_update);
     }
 
     X509_CRL_free(crl);
 
     return rc;
+}
+
+
+/* a DER certificate, to its last byte, and its notAfter */
+
+ngx_int_t
+ngx_http_thim_cert_not_after(u_char *der, size_t len, time_t *not_after)
+{
+    X509          *cert;
+    ngx_int_t      rc;
+    const u_char  *p;
+
+    p = der;
+
+    cert = d2i_X509(NULL, &p, (long) len);
+    if (cert == NULL) {
+        ERR_clear_error();
+        return NGX_ERROR;
+    }
+
+    rc = NGX_ERROR;
+
+    if (p == der + len) {
+        rc = ngx_http_thim_asn1_time(X509_get0_notAfter(cert), not_after);
+    }
+
+    X509_free(cert);
+
+    return rc;
+}
+
+
+/*
+ * Exactly "count" PEM certificates and nothing but white space around
+ * them (KDS's cert_chain; Turin's uses CRLF), and the earliest notAfter.
+ */
+
+ngx_int_t
+ngx_http_thim_pem_certs_not_after(u_char *pem, size_t len, ngx_uint_t count,
+    time_t *not_after)
+{
+    BIO         *bio;
+    X509        *cert;
+    u_char       c;
+    time_t       t;
+    ngx_int_t    rc;
+    ngx_uint_t   n;
+
+    if (len > INT_MAX) {
+        return NGX_ERROR;
+    }
+
+    bio = BIO_new_mem_buf(pem, (int) len);
+    if (bio == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = NGX_OK;
+    *not_after = 0;
+
+    for (n = 0; n < count; n++) {
+        cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+
+        if (cert == NULL) {
+            rc = NGX_ERROR;
+            break;
+        }
+
+        rc = ngx_http_thim_asn1_time(X509_get0_notAfter(cert), &t);
+
+        X509_free(cert);
+
+        if (rc != NGX_OK) {
+            break;
+        }
+
+        if (*not_after == 0 || t < *not_after) {
+            *not_after = t;
+        }
+    }
+
+    while (rc == NGX_OK && BIO_read(bio, &c, 1) == 1) {
+        if (c != '\n' && c != '\r' && c != ' ' && c != '\t') {
+            rc = NGX_ERROR;
+        }
+    }
+
+    BIO_free(bio);
+    ERR_clear_error();
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_thim_asn1_time(const ASN1_TIME *at, time_t *t)
+{
+    struct tm  tm;
+
+    if (at == NULL || ASN1_TIME_to_tm(at, &tm) != 1) {
+        ERR_clear_error();
+        return NGX_ERROR;
+    }
+
+    *t = ngx_http_thim_timegm(&tm);
+
+    return NGX_OK;
 }
 
 

@@ -15,6 +15,10 @@
 
 ngx_int_t ngx_http_thim_crl_next_update(u_char *der, size_t len,
     time_t *next_update);
+ngx_int_t ngx_http_thim_cert_not_after(u_char *der, size_t len,
+    time_t *not_after);
+ngx_int_t ngx_http_thim_pem_certs_not_after(u_char *pem, size_t len,
+    ngx_uint_t count, time_t *not_after);
 size_t ngx_http_thim_pem_size(size_t der_len, char *label);
 u_char *ngx_http_thim_pem_encode(u_char *dst, u_char *der, size_t len,
     char *label);

@@ -96,12 +96,21 @@ http {
 
         location /sgx/certification/ { thim_intel; }
         location /tdx/certification/ { thim_intel; }
+        location /vcek/ { thim_amd; }
+        location /vlek/ { thim_amd; }
 
         location /_thim/intel/ {
             internal;
             proxy_pass https://intel_pcs/;
 $proxy
             $loc
+        }
+
+        # AMD KDS (the emulator serves it too)
+        location /_thim/amd/ {
+            internal;
+            proxy_pass https://intel_pcs/;
+$proxy
         }
 
         # Intel's root CA CRL location (another host at Intel; the

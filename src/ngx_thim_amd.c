@@ -1,0 +1,482 @@
+
+/*
+ * ngx_thim: AMD KDS-compatible routes (PROTOCOLS.md 1c).
+ *
+ *   /vcek/v1/{product}/{hwid}?blSPL=&teeSPL=&snpSPL=&ucodeSPL=[&fmcSPL=]
+ *   /vcek/v1/{product}/cert_chain    /vlek/v1/{product}/cert_chain
+ *   /vcek/v1/{product}/crl           /vlek/v1/{product}/crl
+ *
+ * KDS clients disagree on spelling (zero-padded SPLs or not, any order,
+ * hwid in either case), so every request is brought to one canonical KDS
+ * URL, which is also the cache key: KDS rate-limits hard, and the same
+ * VCEK asked for three ways must cost one KDS request.
+ */
+
+
+#include "ngx_thim_args.h"
+#include "ngx_thim_fetch.h"
+#include "ngx_thim_response.h"
+#include "ngx_thim_tcbm.h"
+#include "ngx_thim_x509.h"
+#include "ngx_thim_amd.h"
+
+
+#define NGX_HTTP_THIM_CHIP_ID_HEX      128      /* 64-byte CHIP_ID */
+#define NGX_HTTP_THIM_TURIN_HWID_HEX   16       /* its first 8 bytes */
+
+
+typedef struct {
+    ngx_str_t                  name;            /* as the client says it */
+    ngx_str_t                  kds;             /* as KDS knows it */
+    ngx_uint_t                 turin;           /* Turin's TCB layout */
+} ngx_http_thim_amd_product_t;
+
+
+typedef struct {
+    char                      *name;
+    ngx_uint_t                 max;
+    size_t                     offset;          /* in ngx_http_thim_spl_t */
+} ngx_http_thim_amd_spl_t;
+
+
+static ngx_int_t ngx_http_thim_amd_route(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, char **reason, char **parameter);
+static ngx_int_t ngx_http_thim_amd_vcek(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_http_thim_amd_product_t *product,
+    ngx_str_t *hwid, ngx_str_t *path, ngx_str_t *query, char **reason,
+    char **parameter);
+static ngx_int_t ngx_http_thim_amd_spls(ngx_http_request_t *r,
+    ngx_http_thim_amd_product_t *product, ngx_http_thim_spl_t *spl,
+    char **reason, char **parameter);
+static ngx_int_t ngx_http_thim_amd_set_fetch(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_str_t *path, ngx_str_t *query);
+static ngx_int_t ngx_http_thim_amd_check_vcek(ngx_http_thim_ctx_t *ctx,
+    ngx_str_t *body, char **reason, time_t *next_update);
+static ngx_int_t ngx_http_thim_amd_check_chain(ngx_http_thim_ctx_t *ctx,
+    ngx_str_t *body, char **reason, time_t *next_update);
+static ngx_int_t ngx_http_thim_amd_check_crl(ngx_http_thim_ctx_t *ctx,
+    ngx_str_t *body, char **reason, time_t *next_update);
+
+
+/* Bergamo and Siena are Genoa-family parts: KDS knows them as Genoa */
+static ngx_http_thim_amd_product_t  ngx_http_thim_amd_products[] = {
+    { ngx_string("Milan"), ngx_string("Milan"), 0 },
+    { ngx_string("Genoa"), ngx_string("Genoa"), 0 },
+    { ngx_string("Turin"), ngx_string("Turin"), 1 },
+    { ngx_string("Bergamo"), ngx_string("Genoa"), 0 },
+    { ngx_string("Siena"), ngx_string("Genoa"), 0 },
+    { ngx_null_string, ngx_null_string, 0 }
+};
+
+
+/* ranges as go-sev-guest composes them (PROTOCOLS.md 1c) */
+static ngx_http_thim_amd_spl_t  ngx_http_thim_amd_spls_list[] = {
+    { "fmcSPL", 255, offsetof(ngx_http_thim_spl_t, fmc) },
+    { "blSPL", 127, offsetof(ngx_http_thim_spl_t, bl) },
+    { "teeSPL", 127, offsetof(ngx_http_thim_spl_t, tee) },
+    { "snpSPL", 127, offsetof(ngx_http_thim_spl_t, snp) },
+    { "ucodeSPL", 255, offsetof(ngx_http_thim_spl_t, ucode) },
+    { NULL, 0, 0 }
+};
+
+
+/*
+ * A VCEK and a cert_chain never change for their URL: they are kept until
+ * their certificates expire (years), not refreshed daily.
+ */
+
+static ngx_http_thim_route_t  ngx_http_thim_amd_vcek_route = {
+    ngx_string("vcek"), NGX_HTTP_THIM_ORIGIN_AMD,
+    ngx_string("application/pkix-cert"), ngx_null_string,
+    { ngx_null_string, ngx_null_string },
+    ngx_http_thim_amd_check_vcek, 1
+};
+
+static ngx_http_thim_route_t  ngx_http_thim_amd_chain_route = {
+    ngx_string("kds cert_chain"), NGX_HTTP_THIM_ORIGIN_AMD,
+    ngx_string("application/x-pem-file"), ngx_null_string,
+    { ngx_null_string, ngx_null_string },
+    ngx_http_thim_amd_check_chain, 1
+};
+
+static ngx_http_thim_route_t  ngx_http_thim_amd_crl_route = {
+    ngx_string("kds crl"), NGX_HTTP_THIM_ORIGIN_AMD,
+    ngx_string("application/pkix-crl"), ngx_null_string,
+    { ngx_null_string, ngx_null_string },
+    ngx_http_thim_amd_check_crl, 0
+};
+
+
+ngx_int_t
+ngx_http_thim_amd_handler(ngx_http_request_t *r)
+{
+    char                 *reason, *parameter;
+    ngx_int_t             rc;
+    ngx_http_thim_ctx_t  *ctx;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ctx = ngx_http_thim_ctx_create(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_http_thim_send_error(r, ctx, NGX_HTTP_NOT_ALLOWED,
+                                        "only GET and HEAD are served", NULL);
+    }
+
+    reason = NULL;
+    parameter = NULL;
+
+    rc = ngx_http_thim_amd_route(r, ctx, &reason, &parameter);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_thim_send_error(r, ctx,
+                                        parameter ? NGX_HTTP_BAD_REQUEST
+                                                  : NGX_HTTP_NOT_FOUND,
+                                        reason, parameter);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_thim_serve(r, ctx);
+}
+
+
+/*
+ * "/vcek/v1/Milan/<hwid>", "/vlek/v1/Genoa/crl", ...: NGX_DECLINED with
+ * a reason, and a parameter for a 400 (none: 404).
+ */
+
+static ngx_int_t
+ngx_http_thim_amd_route(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    char **reason, char **parameter)
+{
+    u_char                       *p, *last, *slash;
+    ngx_str_t                     family, name, rest, path, query;
+    ngx_http_thim_amd_product_t  *product;
+
+    *reason = "unknown collateral route";
+
+    p = r->uri.data;
+    last = p + r->uri.len;
+
+    if (r->uri.len < sizeof("/vcek/v1/") - 1
+        || (ngx_strncmp(p, "/vcek/v1/", sizeof("/vcek/v1/") - 1) != 0
+            && ngx_strncmp(p, "/vlek/v1/", sizeof("/vlek/v1/") - 1) != 0))
+    {
+        return NGX_DECLINED;
+    }
+
+    family.data = p;
+    family.len = sizeof("/vcek/v1/") - 1;
+
+    p += family.len;
+
+    slash = ngx_strlchr(p, last, '/');
+    if (slash == NULL) {
+        return NGX_DECLINED;
+    }
+
+    name.data = p;
+    name.len = slash - p;
+
+    rest.data = slash + 1;
+    rest.len = last - rest.data;
+
+    for (product = ngx_http_thim_amd_products; product->name.len; product++) {
+        if (name.len == product->name.len
+            && ngx_strncmp(name.data, product->name.data, name.len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (product->name.len == 0) {
+        *reason = "unknown product";
+        return NGX_DECLINED;
+    }
+
+    if (rest.len == sizeof("cert_chain") - 1
+        && ngx_strncmp(rest.data, "cert_chain", rest.len) == 0)
+    {
+        ctx->route = &ngx_http_thim_amd_chain_route;
+
+    } else if (rest.len == sizeof("crl") - 1
+               && ngx_strncmp(rest.data, "crl", rest.len) == 0)
+    {
+        ctx->route = &ngx_http_thim_amd_crl_route;
+
+    } else if (family.data[1] == 'v' && family.data[2] == 'c'
+               && rest.len && ngx_strlchr(rest.data, last, '/') == NULL)
+    {
+        return ngx_http_thim_amd_vcek(r, ctx, product, &rest, &path, &query,
+                                      reason, parameter);
+
+    } else {
+        /* VLEK certificates need CSP credentials at KDS: not served */
+        return NGX_DECLINED;
+    }
+
+    /* "/vcek/v1/" + KDS's product name + "/" + rest */
+    path.len = family.len + product->kds.len + 1 + rest.len;
+    path.data = ngx_pnalloc(r->pool, path.len);
+    if (path.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(path.data, family.data, family.len);
+    p = ngx_cpymem(p, product->kds.data, product->kds.len);
+    *p++ = '/';
+    ngx_memcpy(p, rest.data, rest.len);
+
+    ngx_str_null(&query);
+
+    return ngx_http_thim_amd_set_fetch(r, ctx, &path, &query);
+}
+
+
+/*
+ * hwid: the 64-byte CHIP_ID as 128 hex digits; Turin's KDS wants its
+ * first 8 bytes only, and a full CHIP_ID whose other bytes are zero (as
+ * Turin reports it) is shortened to that.  An all-zero CHIP_ID (a masked
+ * one, from a VLEK-signed report) names no chip.
+ */
+
+static ngx_int_t
+ngx_http_thim_amd_vcek(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_amd_product_t *product, ngx_str_t *hwid, ngx_str_t *path,
+    ngx_str_t *query, char **reason, char **parameter)
+{
+    u_char               *p;
+    size_t                len, i;
+    ngx_int_t             rc;
+    ngx_http_thim_spl_t   spl;
+
+    *parameter = "hwid";
+    len = hwid->len;
+
+    if (!ngx_http_thim_is_hex(hwid->data, hwid->len)) {
+        *reason = "hwid must be hexadecimal";
+        return NGX_DECLINED;
+    }
+
+    if (product->turin && len == NGX_HTTP_THIM_CHIP_ID_HEX) {
+        for (i = NGX_HTTP_THIM_TURIN_HWID_HEX; i < len; i++) {
+            if (hwid->data[i] != '0') {
+                break;
+            }
+        }
+
+        if (i == len) {
+            len = NGX_HTTP_THIM_TURIN_HWID_HEX;
+        }
+    }
+
+    if (len != (product->turin ? NGX_HTTP_THIM_TURIN_HWID_HEX
+                               : NGX_HTTP_THIM_CHIP_ID_HEX))
+    {
+        *reason = product->turin
+                  ? "a Turin hwid is 16 hexadecimal digits"
+                  : "hwid must be 128 hexadecimal digits";
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (hwid->data[i] != '0') {
+            break;
+        }
+    }
+
+    if (i == len) {
+        *reason = "an all-zero CHIP_ID names no chip";
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_thim_amd_spls(r, product, &spl, reason, parameter);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    path->len = sizeof("/vcek/v1/") - 1 + product->kds.len + 1 + len;
+    path->data = ngx_pnalloc(r->pool, path->len);
+
+    query->data = ngx_pnalloc(r->pool,
+                              sizeof("fmcSPL=&blSPL=&teeSPL=&snpSPL=&ucodeSPL=")
+                              + 5 * NGX_INT_T_LEN);
+
+    if (path->data == NULL || query->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(path->data, "/vcek/v1/", sizeof("/vcek/v1/") - 1);
+    p = ngx_cpymem(p, product->kds.data, product->kds.len);
+    *p++ = '/';
+    ngx_http_thim_strlow(p, hwid->data, len);
+
+    p = query->data;
+
+    if (product->turin) {
+        p = ngx_sprintf(p, "fmcSPL=%ui&", spl.fmc);
+    }
+
+    p = ngx_sprintf(p, "blSPL=%ui&teeSPL=%ui&snpSPL=%ui&ucodeSPL=%ui",
+                    spl.bl, spl.tee, spl.snp, spl.ucode);
+
+    query->len = p - query->data;
+
+    ctx->route = &ngx_http_thim_amd_vcek_route;
+
+    return ngx_http_thim_amd_set_fetch(r, ctx, path, query);
+}
+
+
+/*
+ * SPL values: decimal, zero-padded or not ("teeSPL=00" is one client's
+ * spelling of 0), at most 3 digits, within range; an omitted one is 0, as
+ * at KDS.  fmcSPL exists on Turin only.
+ */
+
+static ngx_int_t
+ngx_http_thim_amd_spls(ngx_http_request_t *r,
+    ngx_http_thim_amd_product_t *product, ngx_http_thim_spl_t *spl,
+    char **reason, char **parameter)
+{
+    uint64_t                  v;
+    ngx_http_thim_arg_t      *arg;
+    ngx_http_thim_args_t      args;
+    ngx_http_thim_amd_spl_t  *s;
+
+    ngx_memzero(spl, sizeof(ngx_http_thim_spl_t));
+
+    if (ngx_http_thim_args_parse(r->args.data, r->args.len, &args) != NGX_OK) {
+        *reason = "query string too long or too many parameters";
+        *parameter = "";
+        return NGX_DECLINED;
+    }
+
+    for (s = ngx_http_thim_amd_spls_list; s->name; s++) {
+
+        if (s->offset == offsetof(ngx_http_thim_spl_t, fmc)
+            && !product->turin)
+        {
+            continue;
+        }
+
+        arg = ngx_http_thim_args_find(&args, (u_char *) s->name,
+                                      ngx_strlen(s->name));
+        if (arg == NULL) {
+            continue;
+        }
+
+        if (ngx_http_thim_parse_decimal(arg->value.data, arg->value.len, 3,
+                                        &v)
+            != NGX_OK
+            || v > s->max)
+        {
+            *reason = "an SPL is a decimal number within its range";
+            *parameter = s->name;
+            return NGX_DECLINED;
+        }
+
+        *(ngx_uint_t *) ((u_char *) spl + s->offset) = (ngx_uint_t) v;
+    }
+
+    return NGX_OK;
+}
+
+
+/* key "amd:" + KDS path [+ "?" query]; subrequest thim_amd_origin + path */
+
+static ngx_int_t
+ngx_http_thim_amd_set_fetch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    ngx_str_t *path, ngx_str_t *query)
+{
+    u_char                    *p;
+    ngx_http_thim_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
+
+    ctx->key.len = sizeof("amd:") - 1 + path->len
+                   + (query->len ? 1 + query->len : 0);
+    ctx->key.data = ngx_pnalloc(r->pool, ctx->key.len);
+
+    ctx->origin_uri.len = tlcf->amd_origin.len + path->len;
+    ctx->origin_uri.data = ngx_pnalloc(r->pool, ctx->origin_uri.len);
+
+    if (ctx->key.data == NULL || ctx->origin_uri.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(ctx->key.data, "amd:", sizeof("amd:") - 1);
+    p = ngx_cpymem(p, path->data, path->len);
+
+    if (query->len) {
+        *p++ = '?';
+        ngx_memcpy(p, query->data, query->len);
+    }
+
+    p = ngx_cpymem(ctx->origin_uri.data, tlcf->amd_origin.data,
+                   tlcf->amd_origin.len);
+    ngx_memcpy(p, path->data, path->len);
+
+    ctx->origin_args = *query;
+
+    return NGX_OK;
+}
+
+
+/* structure only; the chain to the ARK is the trust layer's */
+
+static ngx_int_t
+ngx_http_thim_amd_check_vcek(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
+    char **reason, time_t *next_update)
+{
+    if (ngx_http_thim_cert_not_after(body->data, body->len, next_update)
+        != NGX_OK)
+    {
+        *reason = "body is not a DER certificate";
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* exactly two PEM certificates (ASK or ASVK, then ARK), nothing else */
+
+static ngx_int_t
+ngx_http_thim_amd_check_chain(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
+    char **reason, time_t *next_update)
+{
+    if (ngx_http_thim_pem_certs_not_after(body->data, body->len, 2,
+                                          next_update)
+        != NGX_OK)
+    {
+        *reason = "body is not two PEM certificates";
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_thim_amd_check_crl(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
+    char **reason, time_t *next_update)
+{
+    if (ngx_http_thim_crl_next_update(body->data, body->len, next_update)
+        != NGX_OK)
+    {
+        *reason = "body is not a DER CRL with a nextUpdate";
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
