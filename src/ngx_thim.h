@@ -139,6 +139,10 @@ struct ngx_http_thim_ctx_s {
 };
 
 
+ngx_int_t ngx_http_thim_check_crl(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
+    char **reason, time_t *next_update);
+
+
 extern ngx_module_t  ngx_http_thim_module;
 
 

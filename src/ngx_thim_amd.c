@@ -54,8 +54,6 @@ static ngx_int_t ngx_http_thim_amd_check_vcek(ngx_http_thim_ctx_t *ctx,
     ngx_str_t *body, char **reason, time_t *next_update);
 static ngx_int_t ngx_http_thim_amd_check_chain(ngx_http_thim_ctx_t *ctx,
     ngx_str_t *body, char **reason, time_t *next_update);
-static ngx_int_t ngx_http_thim_amd_check_crl(ngx_http_thim_ctx_t *ctx,
-    ngx_str_t *body, char **reason, time_t *next_update);
 
 
 /* Bergamo and Siena are Genoa-family parts: KDS knows them as Genoa */
@@ -103,7 +101,7 @@ static ngx_http_thim_route_t  ngx_http_thim_amd_crl_route = {
     ngx_string("kds crl"), NGX_HTTP_THIM_ORIGIN_AMD,
     ngx_string("application/pkix-crl"), ngx_null_string,
     { ngx_null_string, ngx_null_string },
-    ngx_http_thim_amd_check_crl, 0
+    ngx_http_thim_check_crl, 0
 };
 
 
@@ -460,21 +458,6 @@ ngx_http_thim_amd_check_chain(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
         != NGX_OK)
     {
         *reason = "body is not two PEM certificates";
-        return NGX_DECLINED;
-    }
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_thim_amd_check_crl(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
-    char **reason, time_t *next_update)
-{
-    if (ngx_http_thim_crl_next_update(body->data, body->len, next_update)
-        != NGX_OK)
-    {
-        *reason = "body is not a DER CRL with a nextUpdate";
         return NGX_DECLINED;
     }
 

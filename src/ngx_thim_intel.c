@@ -112,8 +112,6 @@ static ngx_int_t ngx_http_thim_intel_check_json(ngx_http_thim_ctx_t *ctx,
     ngx_str_t *body, char **reason, time_t *next_update);
 static ngx_int_t ngx_http_thim_intel_check_signed(ngx_http_thim_ctx_t *ctx,
     json_t *root, char **reason, time_t *next_update);
-static ngx_int_t ngx_http_thim_intel_check_crl(ngx_http_thim_ctx_t *ctx,
-    ngx_str_t *body, char **reason, time_t *next_update);
 
 
 #define ngx_http_thim_json(name, chain_in, out0, out1, path, key, id, v)      \
@@ -198,7 +196,7 @@ static ngx_http_thim_intel_collateral_t  ngx_http_thim_pck_crl = {
       ngx_string("application/pkix-crl"),
       ngx_string("SGX-PCK-CRL-Issuer-Chain"),
       { ngx_string("SGX-PCK-CRL-Issuer-Chain"), ngx_null_string },
-      ngx_http_thim_intel_check_crl, 0 },
+      ngx_http_thim_check_crl, 0 },
     ngx_string("/sgx/certification/v4/pckcrl"), NULL, NULL, 0
 };
 
@@ -207,7 +205,7 @@ static ngx_http_thim_intel_collateral_t  ngx_http_thim_root_crl = {
     { ngx_string("root ca crl"), NGX_HTTP_THIM_ORIGIN_INTEL_ROOT,
       ngx_string("application/pkix-crl"), ngx_null_string,
       { ngx_null_string, ngx_null_string },
-      ngx_http_thim_intel_check_crl, 0 },
+      ngx_http_thim_check_crl, 0 },
     ngx_string("/IntelSGXRootCA.der"), NULL, NULL, 0
 };
 
@@ -1014,8 +1012,10 @@ ngx_http_thim_intel_check_signed(ngx_http_thim_ctx_t *ctx, json_t *root,
 }
 
 
-static ngx_int_t
-ngx_http_thim_intel_check_crl(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
+/* Intel's and AMD's CRLs alike: DER, whole, with a nextUpdate */
+
+ngx_int_t
+ngx_http_thim_check_crl(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
     char **reason, time_t *next_update)
 {
     if (ngx_http_thim_crl_next_update(body->data, body->len, next_update)
