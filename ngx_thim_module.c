@@ -15,6 +15,7 @@
 #include "ngx_thim_cache.h"
 #include "ngx_thim_intel.h"
 #include "ngx_thim_amd.h"
+#include "ngx_thim_amd_azure.h"
 #include "ngx_thim_response.h"
 #include "ngx_thim_status.h"
 
@@ -38,6 +39,11 @@ static char *ngx_http_thim_intel(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_thim_amd(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_thim_amd_azure(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_thim_merge_complex(ngx_conf_t *cf,
+    ngx_http_complex_value_t **conf, ngx_http_complex_value_t *prev,
+    char *value);
 static char *ngx_http_thim_cache_valid(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_thim_intel_root_ca(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -89,6 +95,34 @@ static ngx_command_t  ngx_http_thim_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_thim_loc_conf_t, amd_origin),
       &ngx_http_thim_origin_uri_p },
+
+    { ngx_string("thim_amd_azure"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_thim_amd_azure,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("thim_amd_platform_id"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thim_loc_conf_t, amd_platform_id),
+      NULL },
+
+    { ngx_string("thim_amd_tcb_version"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thim_loc_conf_t, amd_tcb_version),
+      NULL },
+
+    { ngx_string("thim_amd_product"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thim_loc_conf_t, amd_product),
+      NULL },
 
     { ngx_string("thim_amd_max_fetches"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -275,6 +309,7 @@ ngx_http_thim_create_loc_conf(ngx_conf_t *cf)
      *     tlcf->amd_origin = { 0, NULL };
      *     tlcf->intel = 0;
      *     tlcf->amd = 0;
+     *     tlcf->amd_azure = 0;
      */
 
     tlcf->zone = NGX_CONF_UNSET_PTR;
@@ -283,6 +318,9 @@ ngx_http_thim_create_loc_conf(ngx_conf_t *cf)
     tlcf->valid_max = NGX_CONF_UNSET;
     tlcf->negative_valid = NGX_CONF_UNSET;
     tlcf->amd_max_fetches = NGX_CONF_UNSET_UINT;
+    tlcf->amd_platform_id = NGX_CONF_UNSET_PTR;
+    tlcf->amd_tcb_version = NGX_CONF_UNSET_PTR;
+    tlcf->amd_product = NGX_CONF_UNSET_PTR;
 
     return tlcf;
 }
@@ -307,6 +345,21 @@ ngx_http_thim_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->amd_origin, prev->amd_origin,
                              "/_thim/amd");
     ngx_conf_merge_uint_value(conf->amd_max_fetches, prev->amd_max_fetches, 2);
+
+    /* newer Azure clients send the platform as these query arguments */
+    if (ngx_http_thim_merge_complex(cf, &conf->amd_platform_id,
+                                    prev->amd_platform_id, "$arg_platformId")
+        != NGX_CONF_OK
+        || ngx_http_thim_merge_complex(cf, &conf->amd_tcb_version,
+                                       prev->amd_tcb_version,
+                                       "$arg_tcbVersion")
+           != NGX_CONF_OK
+        || ngx_http_thim_merge_complex(cf, &conf->amd_product,
+                                       prev->amd_product, "$arg_productName")
+           != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
     ngx_conf_merge_msec_value(conf->fetch_timeout, prev->fetch_timeout,
                               15000);
     ngx_conf_merge_sec_value(conf->negative_valid, prev->negative_valid, 60);
@@ -328,12 +381,13 @@ ngx_http_thim_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         }
     }
 
-    if ((conf->intel || conf->amd) && conf->zone == NULL) {
+    if ((conf->intel || conf->amd || conf->amd_azure) && conf->zone == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%s\" needs a zone: declare one with "
                            "\"thim_cache_zone\" and, if there are several, "
                            "choose it with \"thim_cache\"",
-                           conf->intel ? "thim_intel" : "thim_amd");
+                           conf->intel ? "thim_intel"
+                           : conf->amd ? "thim_amd" : "thim_amd_azure");
         return NGX_CONF_ERROR;
     }
 
@@ -616,6 +670,66 @@ ngx_http_thim_amd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_thim_amd_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_thim_amd_azure(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_thim_loc_conf_t *tlcf = conf;
+
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (tlcf->amd_azure) {
+        return "is duplicate";
+    }
+
+    tlcf->amd_azure = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_thim_amd_azure_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/* inherit, or compile the default complex value */
+
+static char *
+ngx_http_thim_merge_complex(ngx_conf_t *cf, ngx_http_complex_value_t **conf,
+    ngx_http_complex_value_t *prev, char *value)
+{
+    ngx_str_t                          v;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (*conf != NGX_CONF_UNSET_PTR) {
+        return NGX_CONF_OK;
+    }
+
+    if (prev != NGX_CONF_UNSET_PTR && prev != NULL) {
+        *conf = prev;
+        return NGX_CONF_OK;
+    }
+
+    *conf = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (*conf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    v.data = (u_char *) value;
+    v.len = ngx_strlen(value);
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &v;
+    ccv.complex_value = *conf;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }

@@ -61,6 +61,15 @@ typedef ngx_int_t (*ngx_http_thim_check_pt)(ngx_http_thim_ctx_t *ctx,
     ngx_str_t *body, char **reason, time_t *next_update);
 
 
+/*
+ * Called with the request's record when it is ready, instead of sending
+ * it: a request made of several collateral (Azure's THIM JSON: a VCEK and
+ * its chain) takes what it needs and serves the next key, or answers.
+ */
+typedef ngx_int_t (*ngx_http_thim_next_pt)(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx);
+
+
 /* what the module knows about one kind of collateral */
 struct ngx_http_thim_route_s {
     ngx_str_t                  name;            /* for logs */
@@ -86,12 +95,16 @@ typedef struct {
     ngx_str_t                  intel_root_chain;  /* pct-encoded PEM */
     ngx_str_t                  amd_origin;
     ngx_uint_t                 amd_max_fetches;
+    ngx_http_complex_value_t  *amd_platform_id;  /* Azure's AMD forms */
+    ngx_http_complex_value_t  *amd_tcb_version;
+    ngx_http_complex_value_t  *amd_product;
     ngx_msec_t                 fetch_timeout;
     time_t                     valid_min;
     time_t                     valid_max;
     time_t                     negative_valid;
     ngx_flag_t                 intel;           /* thim_intel here */
     ngx_flag_t                 amd;             /* thim_amd here */
+    ngx_flag_t                 amd_azure;       /* thim_amd_azure here */
 } ngx_http_thim_loc_conf_t;
 
 
@@ -113,6 +126,9 @@ struct ngx_http_thim_ctx_s {
     unsigned                   root_chain:1;    /* add the root CA header */
 
     ngx_uint_t                 cache_status;    /* NGX_HTTP_THIM_CACHE_* */
+
+    ngx_http_thim_next_pt      next;            /* NULL: send the record */
+    void                      *data;            /* for next */
 
     /* the record to send: in the zone (pinned) or in the request pool */
     ngx_http_thim_record_t     record;

@@ -26,13 +26,6 @@
 
 
 typedef struct {
-    ngx_str_t                  name;            /* as the client says it */
-    ngx_str_t                  kds;             /* as KDS knows it */
-    ngx_uint_t                 turin;           /* Turin's TCB layout */
-} ngx_http_thim_amd_product_t;
-
-
-typedef struct {
     char                      *name;
     ngx_uint_t                 max;
     size_t                     offset;          /* in ngx_http_thim_spl_t */
@@ -43,8 +36,11 @@ static ngx_int_t ngx_http_thim_amd_route(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, char **reason, char **parameter);
 static ngx_int_t ngx_http_thim_amd_vcek(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_http_thim_amd_product_t *product,
-    ngx_str_t *hwid, ngx_str_t *path, ngx_str_t *query, char **reason,
-    char **parameter);
+    ngx_str_t *hwid, char **reason, char **parameter);
+static ngx_int_t ngx_http_thim_amd_set_path(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_str_t *family,
+    ngx_http_thim_amd_product_t *product, ngx_str_t *rest,
+    ngx_http_thim_route_t *route);
 static ngx_int_t ngx_http_thim_amd_spls(ngx_http_request_t *r,
     ngx_http_thim_amd_product_t *product, ngx_http_thim_spl_t *spl,
     char **reason, char **parameter);
@@ -157,7 +153,8 @@ ngx_http_thim_amd_route(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     char **reason, char **parameter)
 {
     u_char                       *p, *last, *slash;
-    ngx_str_t                     family, name, rest, path, query;
+    ngx_str_t                     family, name, rest;
+    ngx_http_thim_route_t        *route;
     ngx_http_thim_amd_product_t  *product;
 
     *reason = "unknown collateral route";
@@ -188,15 +185,9 @@ ngx_http_thim_amd_route(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     rest.data = slash + 1;
     rest.len = last - rest.data;
 
-    for (product = ngx_http_thim_amd_products; product->name.len; product++) {
-        if (name.len == product->name.len
-            && ngx_strncmp(name.data, product->name.data, name.len) == 0)
-        {
-            break;
-        }
-    }
+    product = ngx_http_thim_amd_product(&name);
 
-    if (product->name.len == 0) {
+    if (product == NULL) {
         *reason = "unknown product";
         return NGX_DECLINED;
     }
@@ -204,96 +195,101 @@ ngx_http_thim_amd_route(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     if (rest.len == sizeof("cert_chain") - 1
         && ngx_strncmp(rest.data, "cert_chain", rest.len) == 0)
     {
-        ctx->route = &ngx_http_thim_amd_chain_route;
+        route = &ngx_http_thim_amd_chain_route;
 
     } else if (rest.len == sizeof("crl") - 1
                && ngx_strncmp(rest.data, "crl", rest.len) == 0)
     {
-        ctx->route = &ngx_http_thim_amd_crl_route;
+        route = &ngx_http_thim_amd_crl_route;
 
     } else if (family.data[1] == 'v' && family.data[2] == 'c'
                && rest.len && ngx_strlchr(rest.data, last, '/') == NULL)
     {
-        return ngx_http_thim_amd_vcek(r, ctx, product, &rest, &path, &query,
-                                      reason, parameter);
+        return ngx_http_thim_amd_vcek(r, ctx, product, &rest, reason,
+                                      parameter);
 
     } else {
         /* VLEK certificates need CSP credentials at KDS: not served */
         return NGX_DECLINED;
     }
 
-    /* "/vcek/v1/" + KDS's product name + "/" + rest */
-    path.len = family.len + product->kds.len + 1 + rest.len;
+    return ngx_http_thim_amd_set_path(r, ctx, &family, product, &rest, route);
+}
+
+
+ngx_http_thim_amd_product_t *
+ngx_http_thim_amd_product(ngx_str_t *name)
+{
+    ngx_http_thim_amd_product_t  *product;
+
+    for (product = ngx_http_thim_amd_products; product->name.len; product++) {
+        if (name->len == product->name.len
+            && ngx_strncmp(name->data, product->name.data, name->len) == 0)
+        {
+            return product;
+        }
+    }
+
+    return NULL;
+}
+
+
+ngx_int_t
+ngx_http_thim_amd_set_chain(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_amd_product_t *product)
+{
+    ngx_str_t  family, rest;
+
+    ngx_str_set(&family, "/vcek/v1/");
+    ngx_str_set(&rest, "cert_chain");
+
+    return ngx_http_thim_amd_set_path(r, ctx, &family, product, &rest,
+                                      &ngx_http_thim_amd_chain_route);
+}
+
+
+/* "/vcek/v1/" + KDS's product name + "/" + rest, without a query */
+
+static ngx_int_t
+ngx_http_thim_amd_set_path(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    ngx_str_t *family, ngx_http_thim_amd_product_t *product, ngx_str_t *rest,
+    ngx_http_thim_route_t *route)
+{
+    u_char     *p;
+    ngx_str_t   path, query;
+
+    path.len = family->len + product->kds.len + 1 + rest->len;
     path.data = ngx_pnalloc(r->pool, path.len);
     if (path.data == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(path.data, family.data, family.len);
+    p = ngx_cpymem(path.data, family->data, family->len);
     p = ngx_cpymem(p, product->kds.data, product->kds.len);
     *p++ = '/';
-    ngx_memcpy(p, rest.data, rest.len);
+    ngx_memcpy(p, rest->data, rest->len);
 
     ngx_str_null(&query);
+
+    ctx->route = route;
 
     return ngx_http_thim_amd_set_fetch(r, ctx, &path, &query);
 }
 
 
-/*
- * hwid: the 64-byte CHIP_ID as 128 hex digits; Turin's KDS wants its
- * first 8 bytes only, and a full CHIP_ID whose other bytes are zero (as
- * Turin reports it) is shortened to that.  An all-zero CHIP_ID (a masked
- * one, from a VLEK-signed report) names no chip.
- */
-
 static ngx_int_t
 ngx_http_thim_amd_vcek(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
-    ngx_http_thim_amd_product_t *product, ngx_str_t *hwid, ngx_str_t *path,
-    ngx_str_t *query, char **reason, char **parameter)
+    ngx_http_thim_amd_product_t *product, ngx_str_t *hwid, char **reason,
+    char **parameter)
 {
-    u_char               *p;
-    size_t                len, i;
-    ngx_int_t             rc;
-    ngx_http_thim_spl_t   spl;
+    ngx_int_t            rc;
+    ngx_str_t            id;
+    ngx_http_thim_spl_t  spl;
 
-    *parameter = "hwid";
-    len = hwid->len;
+    id = *hwid;
 
-    if (!ngx_http_thim_is_hex(hwid->data, hwid->len)) {
-        *reason = "hwid must be hexadecimal";
-        return NGX_DECLINED;
-    }
-
-    if (product->turin && len == NGX_HTTP_THIM_CHIP_ID_HEX) {
-        for (i = NGX_HTTP_THIM_TURIN_HWID_HEX; i < len; i++) {
-            if (hwid->data[i] != '0') {
-                break;
-            }
-        }
-
-        if (i == len) {
-            len = NGX_HTTP_THIM_TURIN_HWID_HEX;
-        }
-    }
-
-    if (len != (product->turin ? NGX_HTTP_THIM_TURIN_HWID_HEX
-                               : NGX_HTTP_THIM_CHIP_ID_HEX))
-    {
-        *reason = product->turin
-                  ? "a Turin hwid is 16 hexadecimal digits"
-                  : "hwid must be 128 hexadecimal digits";
-        return NGX_DECLINED;
-    }
-
-    for (i = 0; i < len; i++) {
-        if (hwid->data[i] != '0') {
-            break;
-        }
-    }
-
-    if (i == len) {
-        *reason = "an all-zero CHIP_ID names no chip";
+    if (ngx_http_thim_amd_hwid(product, &id, reason) != NGX_OK) {
+        *parameter = "hwid";
         return NGX_DECLINED;
     }
 
@@ -302,36 +298,102 @@ ngx_http_thim_amd_vcek(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
         return rc;
     }
 
-    path->len = sizeof("/vcek/v1/") - 1 + product->kds.len + 1 + len;
-    path->data = ngx_pnalloc(r->pool, path->len);
+    return ngx_http_thim_amd_set_vcek(r, ctx, product, &id, &spl);
+}
 
-    query->data = ngx_pnalloc(r->pool,
-                              sizeof("fmcSPL=&blSPL=&teeSPL=&snpSPL=&ucodeSPL=")
-                              + 5 * NGX_INT_T_LEN);
 
-    if (path->data == NULL || query->data == NULL) {
+/*
+ * hwid: the 64-byte CHIP_ID as 128 hex digits; Turin's KDS wants its
+ * first 8 bytes only, and a full CHIP_ID whose other bytes are zero (as
+ * Turin reports it) is shortened to that (hwid->len changes).  An
+ * all-zero CHIP_ID (a masked one, from a VLEK-signed report) names no
+ * chip.
+ */
+
+ngx_int_t
+ngx_http_thim_amd_hwid(ngx_http_thim_amd_product_t *product, ngx_str_t *hwid,
+    char **reason)
+{
+    size_t  i;
+
+    if (!ngx_http_thim_is_hex(hwid->data, hwid->len)) {
+        *reason = "hwid must be hexadecimal";
+        return NGX_DECLINED;
+    }
+
+    if (product->turin && hwid->len == NGX_HTTP_THIM_CHIP_ID_HEX) {
+        for (i = NGX_HTTP_THIM_TURIN_HWID_HEX; i < hwid->len; i++) {
+            if (hwid->data[i] != '0') {
+                break;
+            }
+        }
+
+        if (i == hwid->len) {
+            hwid->len = NGX_HTTP_THIM_TURIN_HWID_HEX;
+        }
+    }
+
+    if (hwid->len != (product->turin ? NGX_HTTP_THIM_TURIN_HWID_HEX
+                                     : NGX_HTTP_THIM_CHIP_ID_HEX))
+    {
+        *reason = product->turin
+                  ? "a Turin hwid is 16 hexadecimal digits"
+                  : "hwid must be 128 hexadecimal digits";
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < hwid->len; i++) {
+        if (hwid->data[i] != '0') {
+            return NGX_OK;
+        }
+    }
+
+    *reason = "an all-zero CHIP_ID names no chip";
+
+    return NGX_DECLINED;
+}
+
+
+/* the canonical KDS URL of a (validated) VCEK */
+
+ngx_int_t
+ngx_http_thim_amd_set_vcek(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_amd_product_t *product, ngx_str_t *hwid,
+    ngx_http_thim_spl_t *spl)
+{
+    u_char     *p;
+    ngx_str_t   path, query;
+
+    path.len = sizeof("/vcek/v1/") - 1 + product->kds.len + 1 + hwid->len;
+    path.data = ngx_pnalloc(r->pool, path.len);
+
+    query.data = ngx_pnalloc(r->pool,
+                             sizeof("fmcSPL=&blSPL=&teeSPL=&snpSPL=&ucodeSPL=")
+                             + 5 * NGX_INT_T_LEN);
+
+    if (path.data == NULL || query.data == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(path->data, "/vcek/v1/", sizeof("/vcek/v1/") - 1);
+    p = ngx_cpymem(path.data, "/vcek/v1/", sizeof("/vcek/v1/") - 1);
     p = ngx_cpymem(p, product->kds.data, product->kds.len);
     *p++ = '/';
-    ngx_http_thim_strlow(p, hwid->data, len);
+    ngx_http_thim_strlow(p, hwid->data, hwid->len);
 
-    p = query->data;
+    p = query.data;
 
     if (product->turin) {
-        p = ngx_sprintf(p, "fmcSPL=%ui&", spl.fmc);
+        p = ngx_sprintf(p, "fmcSPL=%ui&", spl->fmc);
     }
 
     p = ngx_sprintf(p, "blSPL=%ui&teeSPL=%ui&snpSPL=%ui&ucodeSPL=%ui",
-                    spl.bl, spl.tee, spl.snp, spl.ucode);
+                    spl->bl, spl->tee, spl->snp, spl->ucode);
 
-    query->len = p - query->data;
+    query.len = p - query.data;
 
     ctx->route = &ngx_http_thim_amd_vcek_route;
 
-    return ngx_http_thim_amd_set_fetch(r, ctx, path, query);
+    return ngx_http_thim_amd_set_fetch(r, ctx, &path, &query);
 }
 
 

@@ -11,7 +11,25 @@
 #include "ngx_thim.h"
 
 
+#include "ngx_thim_tcbm.h"
+
+
+typedef struct {
+    ngx_str_t                  name;            /* as the client says it */
+    ngx_str_t                  kds;             /* as KDS knows it */
+    ngx_uint_t                 turin;           /* Turin's TCB layout */
+} ngx_http_thim_amd_product_t;
+
+
 ngx_int_t ngx_http_thim_amd_handler(ngx_http_request_t *r);
+ngx_http_thim_amd_product_t *ngx_http_thim_amd_product(ngx_str_t *name);
+ngx_int_t ngx_http_thim_amd_hwid(ngx_http_thim_amd_product_t *product,
+    ngx_str_t *hwid, char **reason);
+ngx_int_t ngx_http_thim_amd_set_vcek(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_http_thim_amd_product_t *product,
+    ngx_str_t *hwid, ngx_http_thim_spl_t *spl);
+ngx_int_t ngx_http_thim_amd_set_chain(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_http_thim_amd_product_t *product);
 
 
 #endif /* _NGX_THIM_AMD_H_INCLUDED_ */

@@ -39,6 +39,10 @@ static ngx_int_t ngx_http_thim_dispatch(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_http_thim_lookup_t *lk, ngx_uint_t waited);
 static ngx_int_t ngx_http_thim_use_record(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_http_thim_lookup_t *lk);
+static ngx_int_t ngx_http_thim_deliver(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx);
+static void ngx_http_thim_refresh(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx);
 static ngx_int_t ngx_http_thim_add_cleanup(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx);
 static void ngx_http_thim_park(ngx_http_request_t *r,
@@ -174,9 +178,9 @@ ngx_http_thim_dispatch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
             }
 
             /* ahead of expiry: a refresh that cannot start changes nothing */
-            (void) ngx_http_thim_fetch(r, ctx, 1);
+            ngx_http_thim_refresh(r, ctx);
 
-            return ngx_http_thim_send_record(r, ctx);
+            return ngx_http_thim_deliver(r, ctx);
         }
 
         break;
@@ -198,9 +202,9 @@ ngx_http_thim_dispatch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
         }
 
         /* a refresh that cannot start leaves the stale copy served */
-        (void) ngx_http_thim_fetch(r, ctx, 1);
+        ngx_http_thim_refresh(r, ctx);
 
-        return ngx_http_thim_send_record(r, ctx);
+        return ngx_http_thim_deliver(r, ctx);
 
     case NGX_HTTP_THIM_FOUND_MISS:
         ctx->cache_status = NGX_HTTP_THIM_CACHE_MISS;
@@ -230,7 +234,84 @@ ngx_http_thim_dispatch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
         return rc;
     }
 
+    return ngx_http_thim_deliver(r, ctx);
+}
+
+
+/*
+ * Between two keys of one request: the caller took what it needed from
+ * the record, which is now unpinned; everything about the finished key
+ * is forgotten (the request stays parked, its cleanup stays).
+ */
+
+void
+ngx_http_thim_ctx_next_key(ngx_http_thim_ctx_t *ctx)
+{
+    if (ctx->pin) {
+        ngx_http_thim_cache_unpin(ctx->zone, ctx->pin);
+        ctx->pin = NULL;
+    }
+
+    ngx_str_null(&ctx->subject);
+    ngx_memzero(&ctx->record, sizeof(ngx_http_thim_record_t));
+
+    ctx->route = NULL;
+    ctx->form = NGX_HTTP_THIM_FORM_STORED;
+    ctx->root_chain = 0;
+    ctx->have_record = 0;
+    ctx->fetch_status = 0;
+    ctx->retry_after = 0;
+    ctx->fetching = 0;
+    ctx->fetch_done = 0;
+    ctx->fetched_record = 0;
+    ctx->background = 0;
+    ctx->waiting = 0;
+}
+
+
+/* a 200 record goes to the request's next step, if it has one */
+
+static ngx_int_t
+ngx_http_thim_deliver(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
+{
+    if (ctx->next && ctx->record.status == NGX_HTTP_OK) {
+        return ctx->next(r, ctx);
+    }
+
     return ngx_http_thim_send_record(r, ctx);
+}
+
+
+/*
+ * A background refresh runs on its own copy of the context: the request
+ * goes on (it may answer, or serve its next key) while the refresh ends
+ * whenever the origin answers.
+ */
+
+static void
+ngx_http_thim_refresh(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
+{
+    ngx_http_thim_ctx_t  *bg;
+
+    bg = ngx_palloc(r->pool, sizeof(ngx_http_thim_ctx_t));
+
+    if (bg == NULL) {
+        /* no refresh now; the lease runs out and a later request retries */
+        return;
+    }
+
+    *bg = *ctx;
+
+    bg->pin = NULL;
+    bg->next = NULL;
+    bg->cleanup_added = 0;
+    bg->waiting = 0;
+    bg->fetching = 0;
+    bg->fetch_done = 0;
+    bg->fetched_record = 0;
+    bg->wait.timer_set = 0;
+
+    (void) ngx_http_thim_fetch(r, bg, 1);
 }
 
 
@@ -823,13 +904,19 @@ ngx_http_thim_origin_header(ngx_http_request_t *sr, ngx_str_t *name)
 static void
 ngx_http_thim_fetch_resume(ngx_http_request_t *r)
 {
+    ngx_int_t             rc;
     ngx_http_thim_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_thim_module);
 
     r->write_event_handler = ngx_http_request_empty_handler;
 
-    ngx_http_finalize_request(r, ngx_http_thim_answer(r, ctx));
+    rc = ngx_http_thim_answer(r, ctx);
+
+    /* a next step parked the request again: it answers later */
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
 }
 
 
@@ -839,7 +926,7 @@ static ngx_int_t
 ngx_http_thim_answer(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
 {
     if (ctx->fetched_record) {
-        return ngx_http_thim_send_record(r, ctx);
+        return ngx_http_thim_deliver(r, ctx);
     }
 
     if (ctx->have_record) {
@@ -849,7 +936,7 @@ ngx_http_thim_answer(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
                       &ctx->key, ngx_time() - ctx->expires);
 
         ctx->cache_status = NGX_HTTP_THIM_CACHE_STALE;
-        return ngx_http_thim_send_record(r, ctx);
+        return ngx_http_thim_deliver(r, ctx);
     }
 
     return ngx_http_thim_send_error(r, ctx, ctx->fetch_status,

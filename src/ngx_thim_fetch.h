@@ -19,6 +19,7 @@
 ngx_http_thim_ctx_t *ngx_http_thim_ctx_create(ngx_http_request_t *r);
 ngx_int_t ngx_http_thim_serve(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx);
+void ngx_http_thim_ctx_next_key(ngx_http_thim_ctx_t *ctx);
 
 
 #endif /* _NGX_THIM_FETCH_H_INCLUDED_ */

@@ -98,6 +98,8 @@ http {
         location /tdx/certification/ { thim_intel; }
         location /vcek/ { thim_amd; }
         location /vlek/ { thim_amd; }
+        location = /metadata/THIM/amd/certification { thim_amd_azure; }
+        location /SevSnpVM/certificates/ { thim_amd_azure; }
 
         location /_thim/intel/ {
             internal;
