@@ -41,6 +41,8 @@ static char *ngx_http_thim_amd(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_thim_amd_azure(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_thim_set_handler(ngx_conf_t *cf, ngx_flag_t *flag,
+    ngx_http_handler_pt handler);
 static char *ngx_http_thim_merge_complex(ngx_conf_t *cf,
     ngx_http_complex_value_t **conf, ngx_http_complex_value_t *prev,
     char *value);
@@ -529,18 +531,7 @@ ngx_http_thim_intel(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_thim_loc_conf_t *tlcf = conf;
 
-    ngx_http_core_loc_conf_t  *clcf;
-
-    if (tlcf->intel) {
-        return "is duplicate";
-    }
-
-    tlcf->intel = 1;
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = ngx_http_thim_intel_handler;
-
-    return NGX_CONF_OK;
+    return ngx_http_thim_set_handler(cf, &tlcf->intel, ngx_http_thim_intel_handler);
 }
 
 
@@ -660,18 +651,7 @@ ngx_http_thim_amd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_thim_loc_conf_t *tlcf = conf;
 
-    ngx_http_core_loc_conf_t  *clcf;
-
-    if (tlcf->amd) {
-        return "is duplicate";
-    }
-
-    tlcf->amd = 1;
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = ngx_http_thim_amd_handler;
-
-    return NGX_CONF_OK;
+    return ngx_http_thim_set_handler(cf, &tlcf->amd, ngx_http_thim_amd_handler);
 }
 
 
@@ -680,16 +660,26 @@ ngx_http_thim_amd_azure(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_thim_loc_conf_t *tlcf = conf;
 
+    return ngx_http_thim_set_handler(cf, &tlcf->amd_azure, ngx_http_thim_amd_azure_handler);
+}
+
+
+/* a location's content handler: one of thim_intel, thim_amd, ... */
+
+static char *
+ngx_http_thim_set_handler(ngx_conf_t *cf, ngx_flag_t *flag,
+    ngx_http_handler_pt handler)
+{
     ngx_http_core_loc_conf_t  *clcf;
 
-    if (tlcf->amd_azure) {
+    if (*flag) {
         return "is duplicate";
     }
 
-    tlcf->amd_azure = 1;
+    *flag = 1;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    clcf->handler = ngx_http_thim_amd_azure_handler;
+    clcf->handler = handler;
 
     return NGX_CONF_OK;
 }

@@ -249,34 +249,15 @@ ngx_http_thim_azure_platform(ngx_http_request_t *r, ngx_http_thim_azure_t *az,
 static ngx_int_t
 ngx_http_thim_azure_metadata(ngx_http_request_t *r)
 {
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    h = ngx_http_thim_request_header(r, "Metadata");
 
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NGX_DECLINED;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("Metadata") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Metadata",
-                               sizeof("Metadata") - 1) == 0)
-        {
-            return ngx_http_thim_strcaseeq(h[i].value.data, h[i].value.len,
-                                           "true")
-                   ? NGX_OK : NGX_DECLINED;
-        }
+    if (h && ngx_http_thim_strcaseeq(h->value.data, h->value.len, "true")) {
+        return NGX_OK;
     }
+
+    return NGX_DECLINED;
 }
 
 

@@ -69,33 +69,13 @@ static ngx_http_thim_error_code_t  ngx_http_thim_error_codes[] = {
 ngx_int_t
 ngx_http_thim_request_id(ngx_http_request_t *r, ngx_str_t *id)
 {
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    h = ngx_http_thim_request_header(r, "Request-ID");
 
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("Request-ID") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Request-ID",
-                               sizeof("Request-ID") - 1) == 0
-            && ngx_http_thim_valid_request_id(&h[i].value) == NGX_OK)
-        {
-            *id = h[i].value;
-            return NGX_OK;
-        }
+    if (h && ngx_http_thim_valid_request_id(&h->value) == NGX_OK) {
+        *id = h->value;
+        return NGX_OK;
     }
 
     id->data = ngx_pnalloc(r->pool, 32);
@@ -112,6 +92,41 @@ ngx_http_thim_request_id(ngx_http_request_t *r, ngx_str_t *id)
     id->len = 32;
 
     return NGX_OK;
+}
+
+
+/* a request header by name, case-insensitively (G5); the first one */
+
+ngx_table_elt_t *
+ngx_http_thim_request_header(ngx_http_request_t *r, char *name)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
 }
 
 
