@@ -1,0 +1,474 @@
+
+/*
+ * ngx_thim: signature and chain verification (pure; see ngx_thim_verify.h).
+ *
+ * Intel signs the exact bytes of the value of one top-level key of its
+ * JSON ("tcbInfo", "enclaveIdentity", "tcbEvaluationDataNumbers"), from
+ * its "{" to the matching "}", with the key of the first certificate of
+ * the issuer chain (ECDSA P-256, SHA-256); "signature" is r||s as 128 hex
+ * digits.  The chain must lead to the pinned Intel SGX Root CA, compared
+ * by key: the root exists in two encodings with one key.  Chains are
+ * verified at the collateral's own issue time, since Intel's TCB Signing
+ * certificate of 2018-2025 signed collateral that is still in use.
+ */
+
+
+#include <openssl/bn.h>
+#include <openssl/ecdsa.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "ngx_thim_verify.h"
+
+
+#define NGX_HTTP_THIM_SIG_HEX          128
+
+
+static u_char *ngx_http_thim_json_skip_ws(u_char *p, u_char *last);
+static u_char *ngx_http_thim_json_skip_string(u_char *p, u_char *last);
+static u_char *ngx_http_thim_json_skip_value(u_char *p, u_char *last);
+static ngx_int_t ngx_http_thim_ecdsa_der(u_char *hex, size_t len,
+    u_char **der, int *der_len);
+static ngx_int_t ngx_http_thim_hex_byte(u_char *p);
+
+
+/*
+ * The bytes of the value of a top-level member, exactly as sent: a scan
+ * that knows strings and escapes, so a "}" inside a string is not an end.
+ * NGX_DECLINED when the document is not an object or has no such member.
+ */
+
+ngx_int_t
+ngx_http_thim_json_member(u_char *p, size_t len, char *key, u_char **value,
+    size_t *value_len)
+{
+    u_char  *last, *k, *v, *end;
+    size_t   klen;
+
+    last = p + len;
+    klen = ngx_strlen(key);
+
+    p = ngx_http_thim_json_skip_ws(p, last);
+
+    if (p == last || *p++ != '{') {
+        return NGX_DECLINED;
+    }
+
+    for ( ;; ) {
+        p = ngx_http_thim_json_skip_ws(p, last);
+
+        if (p == last || *p != '"') {
+            return NGX_DECLINED;
+        }
+
+        k = p + 1;
+        p = ngx_http_thim_json_skip_string(p, last);
+
+        if (p == NULL) {
+            return NGX_DECLINED;
+        }
+
+        end = p - 1;                           /* the closing quote */
+
+        p = ngx_http_thim_json_skip_ws(p, last);
+
+        if (p == last || *p++ != ':') {
+            return NGX_DECLINED;
+        }
+
+        v = ngx_http_thim_json_skip_ws(p, last);
+        p = ngx_http_thim_json_skip_value(v, last);
+
+        if (p == NULL) {
+            return NGX_DECLINED;
+        }
+
+        /* keys compare as sent: Intel's keys have no escapes */
+        if ((size_t) (end - k) == klen && ngx_memcmp(k, key, klen) == 0) {
+            *value = v;
+            *value_len = p - v;
+            return NGX_OK;
+        }
+
+        p = ngx_http_thim_json_skip_ws(p, last);
+
+        if (p == last || *p != ',') {
+            return NGX_DECLINED;
+        }
+
+        p++;
+    }
+}
+
+
+ngx_int_t
+ngx_http_thim_verify_intel_json(u_char *body, size_t len, char *key,
+    u_char *chain, size_t chain_len, X509 *anchor, time_t at, char **reason)
+{
+    int              der_len;
+    u_char          *signed_bytes, *sig, *der;
+    size_t           signed_len, sig_len;
+    EVP_PKEY        *pkey;
+    ngx_int_t        rc;
+    EVP_MD_CTX      *md;
+    STACK_OF(X509)  *certs;
+
+    if (ngx_http_thim_json_member(body, len, key, &signed_bytes, &signed_len)
+        != NGX_OK
+        || signed_len == 0 || signed_bytes[0] != '{')
+    {
+        *reason = "the signed object is missing";
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_thim_json_member(body, len, "signature", &sig, &sig_len)
+        != NGX_OK
+        || sig_len != NGX_HTTP_THIM_SIG_HEX + 2
+        || sig[0] != '"')
+    {
+        *reason = "the signature is missing or not 64 bytes of hex";
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_thim_ecdsa_der(sig + 1, NGX_HTTP_THIM_SIG_HEX, &der,
+                                &der_len)
+        != NGX_OK)
+    {
+        *reason = "the signature is not 64 bytes of hex";
+        return NGX_DECLINED;
+    }
+
+    certs = ngx_http_thim_pem_certs(chain, chain_len);
+
+    if (certs == NULL) {
+        OPENSSL_free(der);
+        *reason = "the issuer chain is not PEM certificates";
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_thim_verify_chain(certs, anchor, at, reason);
+
+    if (rc == NGX_OK) {
+        rc = NGX_DECLINED;
+        *reason = "the signature does not verify";
+
+        pkey = X509_get0_pubkey(sk_X509_value(certs, 0));
+        md = EVP_MD_CTX_new();
+
+        if (pkey && md
+            && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pkey) == 1
+            && EVP_DigestVerifyUpdate(md, signed_bytes, signed_len) == 1
+            && EVP_DigestVerifyFinal(md, der, der_len) == 1)
+        {
+            *reason = "verified";
+            rc = NGX_OK;
+        }
+
+        EVP_MD_CTX_free(md);
+    }
+
+    OPENSSL_free(der);
+    sk_X509_pop_free(certs, X509_free);
+    ERR_clear_error();
+
+    return rc;
+}
+
+
+/*
+ * certs[0] must chain to the anchor, at "at", through the other certs.
+ * The anchor is the only trusted certificate: a chain's own copy of a
+ * root counts only if it carries the anchor's key (Intel's root exists in
+ * two encodings), so a look-alike root with another key fails.
+ */
+
+ngx_int_t
+ngx_http_thim_verify_chain(STACK_OF(X509) *certs, X509 *anchor, time_t at,
+    char **reason)
+{
+    int               i, ok;
+    X509             *c;
+    X509_STORE       *store;
+    X509_STORE_CTX   *vctx;
+    STACK_OF(X509)   *untrusted;
+
+    if (sk_X509_num(certs) < 1) {
+        *reason = "the issuer chain is empty";
+        return NGX_DECLINED;
+    }
+
+    store = X509_STORE_new();
+    vctx = X509_STORE_CTX_new();
+    untrusted = sk_X509_new_null();
+
+    ok = 0;
+
+    if (store == NULL || vctx == NULL || untrusted == NULL
+        || X509_STORE_add_cert(store, anchor) != 1)
+    {
+        goto done;
+    }
+
+    for (i = 1; i < sk_X509_num(certs); i++) {
+        c = sk_X509_value(certs, i);
+
+        /* a self-signed root: the anchor stands in for it, if the same */
+        if (X509_check_issued(c, c) == X509_V_OK) {
+            if (ngx_http_thim_same_key(c, anchor) != NGX_OK) {
+                *reason = "the issuer chain ends in a root that is not "
+                          "the trusted one";
+                goto done;
+            }
+
+            continue;
+        }
+
+        if (sk_X509_push(untrusted, c) == 0) {
+            goto done;
+        }
+    }
+
+    if (X509_STORE_CTX_init(vctx, store, sk_X509_value(certs, 0), untrusted)
+        != 1)
+    {
+        goto done;
+    }
+
+    X509_STORE_CTX_set_time(vctx, 0, at);
+
+    if (X509_verify_cert(vctx) == 1) {
+        ok = 1;
+
+    } else {
+        *reason = (char *) X509_verify_cert_error_string(
+                                    X509_STORE_CTX_get_error(vctx));
+    }
+
+done:
+
+    X509_STORE_CTX_free(vctx);
+    X509_STORE_free(store);
+    sk_X509_free(untrusted);
+    ERR_clear_error();
+
+    return ok ? NGX_OK : NGX_DECLINED;
+}
+
+
+/* every PEM certificate of the text, in order; NULL if there is none */
+
+STACK_OF(X509) *
+ngx_http_thim_pem_certs(u_char *pem, size_t len)
+{
+    BIO             *bio;
+    X509            *cert;
+    STACK_OF(X509)  *certs;
+
+    if (len > INT_MAX) {
+        return NULL;
+    }
+
+    bio = BIO_new_mem_buf(pem, (int) len);
+    certs = sk_X509_new_null();
+
+    if (bio == NULL || certs == NULL) {
+        BIO_free(bio);
+        sk_X509_free(certs);
+        return NULL;
+    }
+
+    while ((cert = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+        if (sk_X509_push(certs, cert) == 0) {
+            X509_free(cert);
+            break;
+        }
+    }
+
+    BIO_free(bio);
+    ERR_clear_error();
+
+    if (sk_X509_num(certs) == 0) {
+        sk_X509_free(certs);
+        return NULL;
+    }
+
+    return certs;
+}
+
+
+/* keys, not certificate bytes */
+
+ngx_int_t
+ngx_http_thim_same_key(X509 *a, X509 *b)
+{
+    EVP_PKEY  *ka, *kb;
+
+    ka = X509_get0_pubkey(a);
+    kb = X509_get0_pubkey(b);
+
+    if (ka && kb && EVP_PKEY_eq(ka, kb) == 1) {
+        return NGX_OK;
+    }
+
+    ERR_clear_error();
+
+    return NGX_DECLINED;
+}
+
+
+static u_char *
+ngx_http_thim_json_skip_ws(u_char *p, u_char *last)
+{
+    while (p < last
+           && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+    {
+        p++;
+    }
+
+    return p;
+}
+
+
+/* p at the opening quote; returns past the closing one, NULL if none */
+
+static u_char *
+ngx_http_thim_json_skip_string(u_char *p, u_char *last)
+{
+    for (p++; p < last; p++) {
+
+        if (*p == '\\') {
+            p++;
+            continue;
+        }
+
+        if (*p == '"') {
+            return p + 1;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* any value: objects and arrays by depth, strings by quotes */
+
+static u_char *
+ngx_http_thim_json_skip_value(u_char *p, u_char *last)
+{
+    size_t  depth;
+
+    if (p == last) {
+        return NULL;
+    }
+
+    if (*p == '"') {
+        return ngx_http_thim_json_skip_string(p, last);
+    }
+
+    if (*p != '{' && *p != '[') {
+        while (p < last && *p != ',' && *p != '}' && *p != ']'
+               && *p != ' ' && *p != '\n' && *p != '\r' && *p != '\t')
+        {
+            p++;
+        }
+
+        return p;
+    }
+
+    depth = 0;
+
+    while (p < last) {
+
+        if (*p == '"') {
+            p = ngx_http_thim_json_skip_string(p, last);
+
+            if (p == NULL) {
+                return NULL;
+            }
+
+            continue;
+        }
+
+        if (*p == '{' || *p == '[') {
+            depth++;
+
+        } else if (*p == '}' || *p == ']') {
+            if (--depth == 0) {
+                return p + 1;
+            }
+        }
+
+        p++;
+    }
+
+    return NULL;
+}
+
+
+/* r||s as 128 hex digits -> a DER ECDSA-Sig-Value for EVP_DigestVerify */
+
+static ngx_int_t
+ngx_http_thim_ecdsa_der(u_char *hex, size_t len, u_char **der, int *der_len)
+{
+    u_char      raw[NGX_HTTP_THIM_SIG_HEX / 2];
+    size_t      i;
+    BIGNUM     *r, *s;
+    ngx_int_t   b;
+    ECDSA_SIG  *sig;
+
+    for (i = 0; i < sizeof(raw); i++) {
+        b = ngx_http_thim_hex_byte(hex + 2 * i);
+
+        if (b < 0) {
+            return NGX_DECLINED;
+        }
+
+        raw[i] = (u_char) b;
+    }
+
+    sig = ECDSA_SIG_new();
+    r = BN_bin2bn(raw, 32, NULL);
+    s = BN_bin2bn(raw + 32, 32, NULL);
+
+    if (sig == NULL || r == NULL || s == NULL
+        || ECDSA_SIG_set0(sig, r, s) != 1)
+    {
+        ECDSA_SIG_free(sig);
+        BN_free(r);
+        BN_free(s);
+        return NGX_ERROR;
+    }
+
+    *der = NULL;
+    *der_len = i2d_ECDSA_SIG(sig, der);
+
+    ECDSA_SIG_free(sig);
+
+    return (*der_len > 0) ? NGX_OK : NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_thim_hex_byte(u_char *p)
+{
+    ngx_int_t  i, v, c;
+
+    v = 0;
+
+    for (i = 0; i < 2; i++) {
+        c = ngx_tolower(p[i]);
+
+        if (c >= '0' && c <= '9') {
+            v = v * 16 + (c - '0');
+
+        } else if (c >= 'a' && c <= 'f') {
+            v = v * 16 + (c - 'a' + 10);
+
+        } else {
+            return -1;
+        }
+    }
+
+    return v;
+}
