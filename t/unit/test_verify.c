@@ -167,8 +167,10 @@ test_member(void)
        == NGX_DECLINED, "nested keys are not top-level members");
     ok(ngx_http_thim_json_member((u_char *) "[1]", 3, "a", &v, &n)
        == NGX_DECLINED, "not an object");
-    ok(ngx_http_thim_json_member((u_char *) "{\"a\":{\"b\":1}", 12, "a", &v,
-                                 &n) == NGX_DECLINED, "truncated");
+    ok(ngx_http_thim_json_member((u_char *) "{\"a\":{\"b\":1", 11, "a", &v,
+                                 &n) == NGX_DECLINED, "a truncated member");
+    ok(ngx_http_thim_json_member((u_char *) "{\"a\":\"x}", 9, "a", &v, &n)
+       == NGX_DECLINED, "an unterminated string");
 }
 
 
