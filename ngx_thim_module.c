@@ -50,6 +50,7 @@ static char *ngx_http_thim_cache_valid(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_thim_intel_root_ca(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static void ngx_http_thim_x509_free(void *data);
 static char *ngx_http_thim_origin_uri(ngx_conf_t *cf, void *post, void *data);
 
 
@@ -308,6 +309,7 @@ ngx_http_thim_create_loc_conf(ngx_conf_t *cf)
      *     tlcf->intel_origin = { 0, NULL };
      *     tlcf->intel_root_origin = { 0, NULL };
      *     tlcf->intel_root_chain = { 0, NULL };
+     *     tlcf->intel_root = NULL;
      *     tlcf->amd_origin = { 0, NULL };
      *     tlcf->intel = 0;
      *     tlcf->amd = 0;
@@ -344,6 +346,10 @@ ngx_http_thim_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                              "/_thim/intel-root");
     ngx_conf_merge_str_value(conf->intel_root_chain, prev->intel_root_chain,
                              "");
+
+    if (conf->intel_root == NULL) {
+        conf->intel_root = prev->intel_root;
+    }
     ngx_conf_merge_str_value(conf->amd_origin, prev->amd_origin,
                              "/_thim/amd");
     ngx_conf_merge_uint_value(conf->amd_max_fetches, prev->amd_max_fetches, 2);
@@ -381,6 +387,13 @@ ngx_http_thim_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
             zones = tmcf->zones.elts;
             conf->zone = zones[0];
         }
+    }
+
+    if (conf->intel && conf->intel_root == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"thim_intel\" verifies what Intel signs: name "
+                           "the Intel SGX Root CA with \"thim_intel_root_ca\"");
+        return NGX_CONF_ERROR;
     }
 
     if ((conf->intel || conf->amd || conf->amd_azure) && conf->zone == NULL) {
@@ -584,11 +597,12 @@ ngx_http_thim_intel_root_ca(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_thim_loc_conf_t *tlcf = conf;
 
-    BIO        *bio;
-    X509       *cert;
-    u_char     *pem;
-    size_t      len;
-    ngx_str_t  *value, file;
+    BIO                 *bio;
+    X509                *cert;
+    u_char              *pem;
+    size_t               len;
+    ngx_str_t           *value, file;
+    ngx_pool_cleanup_t  *cln;
 
     if (tlcf->intel_root_chain.data) {
         return "is duplicate";
@@ -626,7 +640,18 @@ ngx_http_thim_intel_root_ca(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    X509_free(cert);
+    /* the trust anchor of every Intel verification, for the cycle's life */
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        X509_free(cert);
+        BIO_free(bio);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_thim_x509_free;
+    cln->data = cert;
+
+    tlcf->intel_root = cert;
 
     len = BIO_get_mem_data(bio, (char **) &pem);
 
@@ -722,6 +747,13 @@ ngx_http_thim_merge_complex(ngx_conf_t *cf, ngx_http_complex_value_t **conf,
     }
 
     return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_thim_x509_free(void *data)
+{
+    X509_free(data);
 }
 
 

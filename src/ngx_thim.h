@@ -93,6 +93,7 @@ typedef struct {
     ngx_str_t                  intel_origin;
     ngx_str_t                  intel_root_origin;
     ngx_str_t                  intel_root_chain;  /* pct-encoded PEM */
+    X509                      *intel_root;      /* the trust anchor */
     ngx_str_t                  amd_origin;
     ngx_uint_t                 amd_max_fetches;
     ngx_http_complex_value_t  *amd_platform_id;  /* Azure's AMD forms */
@@ -118,6 +119,8 @@ struct ngx_http_thim_ctx_s {
     ngx_str_t                  origin_args;     /* canonical origin query */
     ngx_str_t                  subject;         /* what the body must name,
                                                    e.g. the FMSPC */
+    ngx_str_t                  chain;           /* the origin's issuer
+                                                   chain header, as sent */
     ngx_str_t                  request_id;
 
     /* how this request wants the stored body */

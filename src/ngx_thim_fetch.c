@@ -705,18 +705,31 @@ ngx_http_thim_fetch_accept(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
     next_update = 0;
     h = NULL;
 
-    if (body->len == 0) {
-        reason = "empty body";
+    ngx_str_null(&ctx->chain);
 
-    } else if (route->check(ctx, body, &reason, &next_update) != NGX_OK) {
-        /* reason set by the check */
-
-    } else if (route->chain_in.len) {
+    if (route->chain_in.len) {
         h = ngx_http_thim_origin_header(sr, (ngx_str_t *) &route->chain_in);
 
         if (h == NULL || h->value.len == 0) {
             reason = "issuer chain header missing";
+
+        } else {
+            ctx->chain = h->value;
         }
+    }
+
+    if (reason) {
+        /* logged below */
+
+    } else if (body->len == 0) {
+        reason = "empty body";
+
+    } else if (route->check(ctx, body, &reason, &next_update) == NGX_OK) {
+        /* the check's return code decides, not whether it left a reason */
+        reason = NULL;
+
+    } else if (reason == NULL) {
+        reason = "refused by the checks";
     }
 
     if (reason) {

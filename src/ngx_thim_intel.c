@@ -22,6 +22,7 @@
 #include "ngx_thim_fetch.h"
 #include "ngx_thim_response.h"
 #include "ngx_thim_x509.h"
+#include "ngx_thim_verify.h"
 #include "ngx_thim_intel.h"
 
 
@@ -111,7 +112,11 @@ static ngx_int_t ngx_http_thim_intel_set_fetch(ngx_http_request_t *r,
 static ngx_int_t ngx_http_thim_intel_check_json(ngx_http_thim_ctx_t *ctx,
     ngx_str_t *body, char **reason, time_t *next_update);
 static ngx_int_t ngx_http_thim_intel_check_signed(ngx_http_thim_ctx_t *ctx,
-    json_t *root, char **reason, time_t *next_update);
+    json_t *root, char **reason, time_t *next_update, time_t *issued);
+static ngx_int_t ngx_http_thim_intel_check_crl(ngx_http_thim_ctx_t *ctx,
+    ngx_str_t *body, char **reason, time_t *next_update);
+static ngx_int_t ngx_http_thim_intel_chain(ngx_http_thim_ctx_t *ctx,
+    ngx_str_t *pem);
 
 
 #define ngx_http_thim_json(name, chain_in, out0, out1, path, key, id, v)      \
@@ -196,7 +201,7 @@ static ngx_http_thim_intel_collateral_t  ngx_http_thim_pck_crl = {
       ngx_string("application/pkix-crl"),
       ngx_string("SGX-PCK-CRL-Issuer-Chain"),
       { ngx_string("SGX-PCK-CRL-Issuer-Chain"), ngx_null_string },
-      ngx_http_thim_check_crl, 0 },
+      ngx_http_thim_intel_check_crl, 0 },
     ngx_string("/sgx/certification/v4/pckcrl"), NULL, NULL, 0
 };
 
@@ -205,7 +210,7 @@ static ngx_http_thim_intel_collateral_t  ngx_http_thim_root_crl = {
     { ngx_string("root ca crl"), NGX_HTTP_THIM_ORIGIN_INTEL_ROOT,
       ngx_string("application/pkix-crl"), ngx_null_string,
       { ngx_null_string, ngx_null_string },
-      ngx_http_thim_check_crl, 0 },
+      ngx_http_thim_intel_check_crl, 0 },
     ngx_string("/IntelSGXRootCA.der"), NULL, NULL, 0
 };
 
@@ -910,19 +915,23 @@ ngx_http_thim_intel_set_fetch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
 
 
 /*
- * Structure only: a JSON object whose signed object is of the route's
- * kind, id and version, names the requested FMSPC, carries a parsable
- * nextUpdate and a 64-byte hex signature.  Signature and chain checks
- * belong to the trust layer.
+ * A JSON object whose signed object is of the route's kind, id and
+ * version, names the requested FMSPC, carries parsable dates and a
+ * signature that verifies, with a chain to the pinned Intel root at the
+ * collateral's issueDate.
  */
 
 static ngx_int_t
 ngx_http_thim_intel_check_json(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
     char **reason, time_t *next_update)
 {
-    json_t        *root;
-    ngx_int_t      rc;
-    json_error_t   err;
+    json_t                            *root;
+    time_t                             issued;
+    ngx_int_t                          rc;
+    ngx_str_t                          chain;
+    json_error_t                       err;
+    ngx_http_thim_loc_conf_t          *tlcf;
+    ngx_http_thim_intel_collateral_t  *col;
 
     root = json_loadb((const char *) body->data, body->len, 0, &err);
     if (root == NULL) {
@@ -930,17 +939,79 @@ ngx_http_thim_intel_check_json(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
         return NGX_DECLINED;
     }
 
-    rc = ngx_http_thim_intel_check_signed(ctx, root, reason, next_update);
+    rc = ngx_http_thim_intel_check_signed(ctx, root, reason, next_update,
+                                          &issued);
 
     json_decref(root);
 
-    return rc;
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_http_thim_intel_chain(ctx, &chain) != NGX_OK) {
+        *reason = "the issuer chain header is not percent-encoded PEM";
+        return NGX_DECLINED;
+    }
+
+    tlcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_thim_module);
+    col = (ngx_http_thim_intel_collateral_t *) ctx->route;
+
+    /* at the collateral's own issue time: signers expire, it stays in use */
+    return ngx_http_thim_verify_intel_json(body->data, body->len,
+                                           col->json_key, chain.data,
+                                           chain.len, tlcf->intel_root,
+                                           issued, reason);
+}
+
+
+/*
+ * PCK CRLs: signed by the PCK CA of their chain header, which chains to
+ * the root; the root CA CRL: signed by the root itself.
+ */
+
+static ngx_int_t
+ngx_http_thim_intel_check_crl(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
+    char **reason, time_t *next_update)
+{
+    ngx_str_t                  chain;
+    ngx_http_thim_loc_conf_t  *tlcf;
+
+    if (ngx_http_thim_check_crl(ctx, body, reason, next_update) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_thim_intel_chain(ctx, &chain) != NGX_OK) {
+        *reason = "the issuer chain header is not percent-encoded PEM";
+        return NGX_DECLINED;
+    }
+
+    tlcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_thim_module);
+
+    return ngx_http_thim_verify_crl(body->data, body->len, chain.data,
+                                    chain.len, tlcf->intel_root, reason);
+}
+
+
+/* the origin's chain header, percent-decoded ("+" stays "+") */
+
+static ngx_int_t
+ngx_http_thim_intel_chain(ngx_http_thim_ctx_t *ctx, ngx_str_t *pem)
+{
+    pem->len = 0;
+    pem->data = ngx_pnalloc(ctx->request->pool, ctx->chain.len + 1);
+
+    if (pem->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_thim_pct_decode(pem->data, ctx->chain.data,
+                                    ctx->chain.len, &pem->len);
 }
 
 
 static ngx_int_t
 ngx_http_thim_intel_check_signed(ngx_http_thim_ctx_t *ctx, json_t *root,
-    char **reason, time_t *next_update)
+    char **reason, time_t *next_update, time_t *issued)
 {
     json_t                            *body, *value;
     const char                        *s;
@@ -983,6 +1054,17 @@ ngx_http_thim_intel_check_signed(ngx_http_thim_ctx_t *ctx, json_t *root,
             *reason = "fmspc in the body does not match the request";
             return NGX_DECLINED;
         }
+    }
+
+    value = json_object_get(body, "issueDate");
+    s = json_is_string(value) ? json_string_value(value) : NULL;
+
+    if (s == NULL
+        || ngx_http_thim_parse_iso8601((u_char *) s, ngx_strlen(s), issued)
+           != NGX_OK)
+    {
+        *reason = "issueDate missing or malformed";
+        return NGX_DECLINED;
     }
 
     value = json_object_get(body, "nextUpdate");

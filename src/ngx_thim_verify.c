@@ -256,6 +256,76 @@ done:
 }
 
 
+/*
+ * A DER CRL signed by the first certificate of "chain" (a PCK CA, the
+ * chain leading to the anchor at the CRL's thisUpdate), or, without a
+ * chain, by the anchor itself (the root CA CRL).
+ */
+
+ngx_int_t
+ngx_http_thim_verify_crl(u_char *der, size_t len, u_char *chain,
+    size_t chain_len, X509 *anchor, char **reason)
+{
+    X509_CRL        *crl;
+    EVP_PKEY        *key;
+    ngx_int_t        rc;
+    struct tm        tm;
+    const u_char    *p;
+    STACK_OF(X509)  *certs;
+
+    p = der;
+    certs = NULL;
+    rc = NGX_DECLINED;
+
+    crl = d2i_X509_CRL(NULL, &p, (long) len);
+    if (crl == NULL || p != der + len) {
+        *reason = "the body is not a DER CRL";
+        goto done;
+    }
+
+    if (chain_len) {
+        certs = ngx_http_thim_pem_certs(chain, chain_len);
+
+        if (certs == NULL) {
+            *reason = "the CRL's issuer chain is not PEM certificates";
+            goto done;
+        }
+
+        if (ASN1_TIME_to_tm(X509_CRL_get0_lastUpdate(crl), &tm) != 1) {
+            *reason = "the CRL has no valid thisUpdate";
+            goto done;
+        }
+
+        if (ngx_http_thim_verify_chain(certs, anchor, timegm(&tm), reason)
+            != NGX_OK)
+        {
+            goto done;
+        }
+
+        key = X509_get0_pubkey(sk_X509_value(certs, 0));
+
+    } else {
+        key = X509_get0_pubkey(anchor);
+    }
+
+    if (key == NULL || X509_CRL_verify(crl, key) != 1) {
+        *reason = "the CRL's signature does not verify";
+        goto done;
+    }
+
+    *reason = "verified";
+    rc = NGX_OK;
+
+done:
+
+    X509_CRL_free(crl);
+    sk_X509_pop_free(certs, X509_free);
+    ERR_clear_error();
+
+    return rc;
+}
+
+
 /* every PEM certificate of the text, in order; NULL if there is none */
 
 STACK_OF(X509) *

@@ -25,6 +25,8 @@ ngx_int_t ngx_http_thim_verify_intel_json(u_char *body, size_t len,
     char **reason);
 ngx_int_t ngx_http_thim_verify_chain(STACK_OF(X509) *certs, X509 *anchor,
     time_t at, char **reason);
+ngx_int_t ngx_http_thim_verify_crl(u_char *der, size_t len, u_char *chain,
+    size_t chain_len, X509 *anchor, char **reason);
 STACK_OF(X509) *ngx_http_thim_pem_certs(u_char *pem, size_t len);
 ngx_int_t ngx_http_thim_same_key(X509 *a, X509 *b);
 
