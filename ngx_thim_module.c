@@ -127,6 +127,13 @@ static ngx_command_t  ngx_http_thim_commands[] = {
       offsetof(ngx_http_thim_loc_conf_t, amd_product),
       NULL },
 
+    { ngx_string("thim_amd_trust"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_thim_amd_trust,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("thim_amd_max_fetches"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -310,6 +317,7 @@ ngx_http_thim_create_loc_conf(ngx_conf_t *cf)
      *     tlcf->intel_root_origin = { 0, NULL };
      *     tlcf->intel_root_chain = { 0, NULL };
      *     tlcf->intel_root = NULL;
+     *     tlcf->amd_trust[] = { NULL, NULL };
      *     tlcf->amd_origin = { 0, NULL };
      *     tlcf->intel = 0;
      *     tlcf->amd = 0;
@@ -336,8 +344,11 @@ ngx_http_thim_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_thim_loc_conf_t *prev = parent;
     ngx_http_thim_loc_conf_t *conf = child;
 
+    ngx_uint_t                   i, trusted;
     ngx_shm_zone_t             **zones;
     ngx_http_thim_main_conf_t   *tmcf;
+
+    trusted = 0;
 
     ngx_conf_merge_ptr_value(conf->zone, prev->zone, NULL);
     ngx_conf_merge_str_value(conf->intel_origin, prev->intel_origin,
@@ -349,6 +360,14 @@ ngx_http_thim_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->intel_root == NULL) {
         conf->intel_root = prev->intel_root;
+    }
+
+    for (i = 0; i < NGX_HTTP_THIM_AMD_PRODUCTS; i++) {
+        if (conf->amd_trust[i].ark == NULL) {
+            conf->amd_trust[i] = prev->amd_trust[i];
+        }
+
+        trusted |= (conf->amd_trust[i].ark != NULL);
     }
     ngx_conf_merge_str_value(conf->amd_origin, prev->amd_origin,
                              "/_thim/amd");
@@ -393,6 +412,14 @@ ngx_http_thim_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"thim_intel\" verifies what Intel signs: name "
                            "the Intel SGX Root CA with \"thim_intel_root_ca\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if ((conf->amd || conf->amd_azure) && !trusted) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" verifies what AMD signs: name the ARKs "
+                           "with \"thim_amd_trust\"",
+                           conf->amd ? "thim_amd" : "thim_amd_azure");
         return NGX_CONF_ERROR;
     }
 

@@ -47,6 +47,16 @@
 
 #define NGX_HTTP_THIM_CHAIN_NAMES      2
 
+/* AMD products with their own ARK: Milan, Genoa, Turin */
+#define NGX_HTTP_THIM_AMD_PRODUCTS     3
+
+
+/* an AMD product's trust: its ARK (pinned) and the ASK the ARK signed */
+typedef struct {
+    X509                      *ark;
+    X509                      *ask;
+} ngx_http_thim_amd_trust_t;
+
 
 typedef struct ngx_http_thim_ctx_s    ngx_http_thim_ctx_t;
 typedef struct ngx_http_thim_route_s  ngx_http_thim_route_t;
@@ -99,6 +109,7 @@ typedef struct {
     ngx_http_complex_value_t  *amd_platform_id;  /* Azure's AMD forms */
     ngx_http_complex_value_t  *amd_tcb_version;
     ngx_http_complex_value_t  *amd_product;
+    ngx_http_thim_amd_trust_t  amd_trust[NGX_HTTP_THIM_AMD_PRODUCTS];
     ngx_msec_t                 fetch_timeout;
     time_t                     valid_min;
     time_t                     valid_max;
@@ -121,6 +132,8 @@ struct ngx_http_thim_ctx_s {
                                                    e.g. the FMSPC */
     ngx_str_t                  chain;           /* the origin's issuer
                                                    chain header, as sent */
+    void                      *expect;          /* what the route's check
+                                                   expects of the body */
     ngx_str_t                  request_id;
 
     /* how this request wants the stored body */

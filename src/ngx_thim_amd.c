@@ -17,7 +17,10 @@
 #include "ngx_thim_fetch.h"
 #include "ngx_thim_response.h"
 #include "ngx_thim_tcbm.h"
+#include <openssl/pem.h>
+
 #include "ngx_thim_x509.h"
+#include "ngx_thim_verify.h"
 #include "ngx_thim_amd.h"
 
 
@@ -50,17 +53,34 @@ static ngx_int_t ngx_http_thim_amd_check_vcek(ngx_http_thim_ctx_t *ctx,
     ngx_str_t *body, char **reason, time_t *next_update);
 static ngx_int_t ngx_http_thim_amd_check_chain(ngx_http_thim_ctx_t *ctx,
     ngx_str_t *body, char **reason, time_t *next_update);
+static ngx_int_t ngx_http_thim_amd_check_crl(ngx_http_thim_ctx_t *ctx,
+    ngx_str_t *body, char **reason, time_t *next_update);
+static ngx_http_thim_amd_trust_t *ngx_http_thim_amd_trusted(
+    ngx_http_thim_ctx_t *ctx, char **reason);
+static ngx_int_t ngx_http_thim_amd_expect(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_http_thim_amd_product_t *product,
+    ngx_str_t *hwid, ngx_http_thim_spl_t *spl);
+static void ngx_http_thim_x509_free(void *data);
 
 
 /* Bergamo and Siena are Genoa-family parts: KDS knows them as Genoa */
 static ngx_http_thim_amd_product_t  ngx_http_thim_amd_products[] = {
-    { ngx_string("Milan"), ngx_string("Milan"), 0 },
-    { ngx_string("Genoa"), ngx_string("Genoa"), 0 },
-    { ngx_string("Turin"), ngx_string("Turin"), 1 },
-    { ngx_string("Bergamo"), ngx_string("Genoa"), 0 },
-    { ngx_string("Siena"), ngx_string("Genoa"), 0 },
-    { ngx_null_string, ngx_null_string, 0 }
+    { ngx_string("Milan"), ngx_string("Milan"), 0, 0 },
+    { ngx_string("Genoa"), ngx_string("Genoa"), 0, 1 },
+    { ngx_string("Turin"), ngx_string("Turin"), 1, 2 },
+    { ngx_string("Bergamo"), ngx_string("Genoa"), 0, 1 },
+    { ngx_string("Siena"), ngx_string("Genoa"), 0, 1 },
+    { ngx_null_string, ngx_null_string, 0, 0 }
 };
+
+
+/* what a KDS answer must be: its product's, and a VCEK for its chip/TCB */
+typedef struct {
+    ngx_http_thim_amd_product_t  *product;
+    u_char                     hwid[64];        /* raw bytes */
+    size_t                     hwid_len;
+    ngx_http_thim_spl_t        spl;
+} ngx_http_thim_amd_expect_t;
 
 
 /* ranges as go-sev-guest composes them (PROTOCOLS.md 1c) */
@@ -97,7 +117,7 @@ static ngx_http_thim_route_t  ngx_http_thim_amd_crl_route = {
     ngx_string("kds crl"), NGX_HTTP_THIM_ORIGIN_AMD,
     ngx_string("application/pkix-crl"), ngx_null_string,
     { ngx_null_string, ngx_null_string },
-    ngx_http_thim_check_crl, 0
+    ngx_http_thim_amd_check_crl, 0
 };
 
 
@@ -273,6 +293,10 @@ ngx_http_thim_amd_set_path(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
 
     ctx->route = route;
 
+    if (ngx_http_thim_amd_expect(r, ctx, product, NULL, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_thim_amd_set_fetch(r, ctx, &path, &query);
 }
 
@@ -393,7 +417,47 @@ ngx_http_thim_amd_set_vcek(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
 
     ctx->route = &ngx_http_thim_amd_vcek_route;
 
+    if (ngx_http_thim_amd_expect(r, ctx, product, hwid, spl) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_thim_amd_set_fetch(r, ctx, &path, &query);
+}
+
+
+/* kept in the request pool: the check runs when KDS answers */
+
+static ngx_int_t
+ngx_http_thim_amd_expect(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_amd_product_t *product, ngx_str_t *hwid,
+    ngx_http_thim_spl_t *spl)
+{
+    ngx_str_t                    src, dst;
+    ngx_http_thim_amd_expect_t  *e;
+
+    e = ngx_pcalloc(r->pool, sizeof(ngx_http_thim_amd_expect_t));
+    if (e == NULL) {
+        return NGX_ERROR;
+    }
+
+    e->product = product;
+
+    if (hwid) {
+        /* validated hex of 16 or 128 digits */
+        src = *hwid;
+        dst.data = e->hwid;
+        e->hwid_len = hwid->len / 2;
+
+        if (ngx_http_thim_hex_decode(dst.data, src.data, src.len) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        e->spl = *spl;
+    }
+
+    ctx->expect = e;
+
+    return NGX_OK;
 }
 
 
@@ -492,12 +556,15 @@ ngx_http_thim_amd_set_fetch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
 }
 
 
-/* structure only; the chain to the ARK is the trust layer's */
+/* a VCEK signed by its product's ASK, for the chip and TCB asked for */
 
 static ngx_int_t
 ngx_http_thim_amd_check_vcek(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
     char **reason, time_t *next_update)
 {
+    ngx_http_thim_amd_trust_t   *trust;
+    ngx_http_thim_amd_expect_t  *e;
+
     if (ngx_http_thim_cert_not_after(body->data, body->len, next_update)
         != NGX_OK)
     {
@@ -505,16 +572,27 @@ ngx_http_thim_amd_check_vcek(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
         return NGX_DECLINED;
     }
 
-    return NGX_OK;
+    trust = ngx_http_thim_amd_trusted(ctx, reason);
+    if (trust == NULL) {
+        return NGX_DECLINED;
+    }
+
+    e = ctx->expect;
+
+    return ngx_http_thim_verify_vcek(body->data, body->len, trust->ask,
+                                     e->hwid, e->hwid_len, &e->spl,
+                                     e->product->turin, reason);
 }
 
 
-/* exactly two PEM certificates (ASK or ASVK, then ARK), nothing else */
+/* exactly two PEM certificates: an ASK or ASVK, and the pinned ARK */
 
 static ngx_int_t
 ngx_http_thim_amd_check_chain(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
     char **reason, time_t *next_update)
 {
+    ngx_http_thim_amd_trust_t  *trust;
+
     if (ngx_http_thim_pem_certs_not_after(body->data, body->len, 2,
                                           next_update)
         != NGX_OK)
@@ -523,5 +601,149 @@ ngx_http_thim_amd_check_chain(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
         return NGX_DECLINED;
     }
 
-    return NGX_OK;
+    trust = ngx_http_thim_amd_trusted(ctx, reason);
+    if (trust == NULL) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_thim_verify_amd_chain(body->data, body->len, trust->ark,
+                                          reason);
+}
+
+
+static ngx_int_t
+ngx_http_thim_amd_check_crl(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
+    char **reason, time_t *next_update)
+{
+    ngx_http_thim_amd_trust_t  *trust;
+
+    if (ngx_http_thim_check_crl(ctx, body, reason, next_update) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    trust = ngx_http_thim_amd_trusted(ctx, reason);
+    if (trust == NULL) {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_thim_verify_amd_crl(body->data, body->len, trust->ark,
+                                        reason);
+}
+
+
+static ngx_http_thim_amd_trust_t *
+ngx_http_thim_amd_trusted(ngx_http_thim_ctx_t *ctx, char **reason)
+{
+    ngx_http_thim_loc_conf_t    *tlcf;
+    ngx_http_thim_amd_trust_t   *trust;
+    ngx_http_thim_amd_expect_t  *e;
+
+    tlcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_thim_module);
+    e = ctx->expect;
+
+    trust = &tlcf->amd_trust[e->product->trust];
+
+    if (trust->ark == NULL) {
+        *reason = "no thim_amd_trust for this product";
+        return NULL;
+    }
+
+    return trust;
+}
+
+
+/*
+ * thim_amd_trust Milan|Genoa|Turin file; the file is the product's KDS
+ * cert_chain (ASK then ARK).  The ARK is the pin: it must be self-signed,
+ * and the ASK must be signed by it, here, once.
+ */
+
+char *
+ngx_http_thim_amd_trust(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_thim_loc_conf_t *tlcf = conf;
+
+    BIO                          *bio;
+    X509                         *ask, *ark;
+    ngx_str_t                    *value, file;
+    ngx_pool_cleanup_t           *cln;
+    ngx_http_thim_amd_product_t  *product;
+
+    value = cf->args->elts;
+
+    product = ngx_http_thim_amd_product(&value[1]);
+
+    if (product == NULL || product->name.len != product->kds.len
+        || ngx_strncmp(product->name.data, product->kds.data,
+                       product->kds.len) != 0)
+    {
+        return "takes Milan, Genoa or Turin";
+    }
+
+    if (tlcf->amd_trust[product->trust].ark) {
+        return "is duplicate";
+    }
+
+    file = value[2];
+
+    if (ngx_conf_full_name(cf->cycle, &file, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    bio = BIO_new_file((char *) file.data, "r");
+    if (bio == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "cannot read \"%s\"",
+                           file.data);
+        return NGX_CONF_ERROR;
+    }
+
+    ask = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    ark = ask ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+
+    BIO_free(bio);
+
+    if (ark == NULL
+        || X509_verify(ark, X509_get0_pubkey(ark)) != 1
+        || X509_verify(ask, X509_get0_pubkey(ark)) != 1)
+    {
+        X509_free(ask);
+        X509_free(ark);
+        ERR_clear_error();
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" is not an ASK signed by a self-signed "
+                           "ARK (KDS's cert_chain)", file.data);
+        return NGX_CONF_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        X509_free(ask);
+        X509_free(ark);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_thim_x509_free;
+    cln->data = ask;
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        X509_free(ark);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_thim_x509_free;
+    cln->data = ark;
+
+    tlcf->amd_trust[product->trust].ask = ask;
+    tlcf->amd_trust[product->trust].ark = ark;
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_thim_x509_free(void *data)
+{
+    X509_free(data);
 }

@@ -180,6 +180,34 @@ ngx_http_thim_is_hex(u_char *p, size_t len)
 }
 
 
+/* an even number of hex digits, any case, to bytes */
+
+ngx_int_t
+ngx_http_thim_hex_decode(u_char *dst, u_char *src, size_t len)
+{
+    ngx_int_t  hi, lo;
+
+    if (len % 2) {
+        return NGX_ERROR;
+    }
+
+    while (len) {
+        hi = ngx_http_thim_hexval(src[0]);
+        lo = ngx_http_thim_hexval(src[1]);
+
+        if (hi < 0 || lo < 0) {
+            return NGX_ERROR;
+        }
+
+        *dst++ = (u_char) (hi * 16 + lo);
+        src += 2;
+        len -= 2;
+    }
+
+    return NGX_OK;
+}
+
+
 /*
  * Decimal digits only (no sign, no spaces), at most max_digits of them;
  * leading zeros are allowed ("teeSPL=00" is a real client's spelling).

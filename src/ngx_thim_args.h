@@ -41,6 +41,7 @@ ngx_int_t ngx_http_thim_pct_decode(u_char *dst, u_char *src, size_t len,
     size_t *out);
 u_char *ngx_http_thim_pct_encode(u_char *dst, u_char *src, size_t len);
 ngx_int_t ngx_http_thim_is_hex(u_char *p, size_t len);
+ngx_int_t ngx_http_thim_hex_decode(u_char *dst, u_char *src, size_t len);
 ngx_int_t ngx_http_thim_parse_decimal(u_char *p, size_t len,
     size_t max_digits, uint64_t *value);
 void ngx_http_thim_strlow(u_char *dst, u_char *src, size_t len);

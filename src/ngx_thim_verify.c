@@ -25,6 +25,10 @@
 #define NGX_HTTP_THIM_SIG_HEX          128
 
 
+static ngx_int_t ngx_http_thim_vcek_ext(X509 *cert, char *oid,
+    ASN1_OCTET_STRING **value);
+static ngx_int_t ngx_http_thim_vcek_spl(X509 *cert, char *oid,
+    ngx_uint_t want);
 static u_char *ngx_http_thim_json_skip_ws(u_char *p, u_char *last);
 static u_char *ngx_http_thim_json_skip_string(u_char *p, u_char *last);
 static u_char *ngx_http_thim_json_skip_value(u_char *p, u_char *last);
@@ -323,6 +327,182 @@ done:
     ERR_clear_error();
 
     return rc;
+}
+
+
+/*
+ * A VCEK: signed by the product's ASK (RSA-PSS; the ASK itself was
+ * checked against the pinned ARK when the configuration was read), and
+ * naming the chip and TCB it was asked for in AMD's extensions
+ * (1.3.6.1.4.1.3704.1.3.x: SPLs as INTEGERs; .1.4: the hwid's raw
+ * bytes, 64 or, on Turin, 8).
+ */
+
+ngx_int_t
+ngx_http_thim_verify_vcek(u_char *der, size_t len, X509 *ask, u_char *hwid,
+    size_t hwid_len, ngx_http_thim_spl_t *spl, ngx_uint_t turin,
+    char **reason)
+{
+    X509                *cert;
+    ngx_int_t            rc;
+    const u_char        *p, *d;
+    ASN1_OCTET_STRING   *id;
+
+    p = der;
+    rc = NGX_DECLINED;
+
+    cert = d2i_X509(NULL, &p, (long) len);
+    if (cert == NULL || p != der + len) {
+        *reason = "the body is not a DER certificate";
+        goto done;
+    }
+
+    if (X509_verify(cert, X509_get0_pubkey(ask)) != 1) {
+        *reason = "the VCEK is not signed by the product's ASK";
+        goto done;
+    }
+
+    if (ngx_http_thim_vcek_ext(cert, "1.3.6.1.4.1.3704.1.4", &id) != NGX_OK) {
+        *reason = "the VCEK names no hwid";
+        goto done;
+    }
+
+    d = ASN1_STRING_get0_data(id);
+
+    if ((size_t) ASN1_STRING_length(id) != hwid_len
+        || ngx_memcmp(d, hwid, hwid_len) != 0)
+    {
+        *reason = "the VCEK is for another chip";
+        goto done;
+    }
+
+    if (ngx_http_thim_vcek_spl(cert, "1.3.6.1.4.1.3704.1.3.1", spl->bl)
+        != NGX_OK
+        || ngx_http_thim_vcek_spl(cert, "1.3.6.1.4.1.3704.1.3.2", spl->tee)
+           != NGX_OK
+        || ngx_http_thim_vcek_spl(cert, "1.3.6.1.4.1.3704.1.3.3", spl->snp)
+           != NGX_OK
+        || ngx_http_thim_vcek_spl(cert, "1.3.6.1.4.1.3704.1.3.8", spl->ucode)
+           != NGX_OK
+        || (turin
+            && ngx_http_thim_vcek_spl(cert, "1.3.6.1.4.1.3704.1.3.9",
+                                      spl->fmc)
+               != NGX_OK))
+    {
+        *reason = "the VCEK is for another TCB";
+        goto done;
+    }
+
+    *reason = "verified";
+    rc = NGX_OK;
+
+done:
+
+    X509_free(cert);
+    ERR_clear_error();
+
+    return rc;
+}
+
+
+/* KDS's cert_chain: exactly the ASK (or ASVK) signed by the pinned ARK */
+
+ngx_int_t
+ngx_http_thim_verify_amd_chain(u_char *pem, size_t len, X509 *ark,
+    char **reason)
+{
+    ngx_int_t        rc;
+    STACK_OF(X509)  *certs;
+
+    certs = ngx_http_thim_pem_certs(pem, len);
+
+    if (certs == NULL || sk_X509_num(certs) != 2) {
+        sk_X509_pop_free(certs, X509_free);
+        *reason = "the chain is not two PEM certificates";
+        return NGX_DECLINED;
+    }
+
+    rc = NGX_DECLINED;
+
+    if (ngx_http_thim_same_key(sk_X509_value(certs, 1), ark) != NGX_OK) {
+        *reason = "the chain's ARK is not the trusted one";
+
+    } else if (X509_verify(sk_X509_value(certs, 0), X509_get0_pubkey(ark))
+               != 1)
+    {
+        *reason = "the chain's ASK is not signed by the ARK";
+
+    } else {
+        *reason = "verified";
+        rc = NGX_OK;
+    }
+
+    sk_X509_pop_free(certs, X509_free);
+    ERR_clear_error();
+
+    return rc;
+}
+
+
+ngx_int_t
+ngx_http_thim_verify_amd_crl(u_char *der, size_t len, X509 *ark,
+    char **reason)
+{
+    return ngx_http_thim_verify_crl(der, len, NULL, 0, ark, reason);
+}
+
+
+static ngx_int_t
+ngx_http_thim_vcek_ext(X509 *cert, char *oid, ASN1_OCTET_STRING **value)
+{
+    int                 i;
+    ASN1_OBJECT        *obj;
+    X509_EXTENSION     *ext;
+
+    obj = OBJ_txt2obj(oid, 1);
+    if (obj == NULL) {
+        return NGX_ERROR;
+    }
+
+    i = X509_get_ext_by_OBJ(cert, obj, -1);
+    ASN1_OBJECT_free(obj);
+
+    if (i < 0) {
+        return NGX_DECLINED;
+    }
+
+    ext = X509_get_ext(cert, i);
+    *value = X509_EXTENSION_get_data(ext);
+
+    return (*value != NULL) ? NGX_OK : NGX_DECLINED;
+}
+
+
+/* an SPL extension: a DER INTEGER equal to what was asked for */
+
+static ngx_int_t
+ngx_http_thim_vcek_spl(X509 *cert, char *oid, ngx_uint_t want)
+{
+    long                v;
+    const u_char       *p;
+    ASN1_INTEGER       *n;
+    ASN1_OCTET_STRING  *value;
+
+    if (ngx_http_thim_vcek_ext(cert, oid, &value) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    p = ASN1_STRING_get0_data(value);
+
+    n = d2i_ASN1_INTEGER(NULL, &p, ASN1_STRING_length(value));
+    if (n == NULL) {
+        return NGX_DECLINED;
+    }
+
+    v = ASN1_INTEGER_get(n);
+    ASN1_INTEGER_free(n);
+
+    return (v >= 0 && (ngx_uint_t) v == want) ? NGX_OK : NGX_DECLINED;
 }
 
 

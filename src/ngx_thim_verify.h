@@ -17,6 +17,8 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
+#include "ngx_thim_tcbm.h"
+
 
 ngx_int_t ngx_http_thim_json_member(u_char *p, size_t len, char *key,
     u_char **value, size_t *value_len);
@@ -27,6 +29,13 @@ ngx_int_t ngx_http_thim_verify_chain(STACK_OF(X509) *certs, X509 *anchor,
     time_t at, char **reason);
 ngx_int_t ngx_http_thim_verify_crl(u_char *der, size_t len, u_char *chain,
     size_t chain_len, X509 *anchor, char **reason);
+ngx_int_t ngx_http_thim_verify_vcek(u_char *der, size_t len, X509 *ask,
+    u_char *hwid, size_t hwid_len, ngx_http_thim_spl_t *spl,
+    ngx_uint_t turin, char **reason);
+ngx_int_t ngx_http_thim_verify_amd_chain(u_char *pem, size_t len, X509 *ark,
+    char **reason);
+ngx_int_t ngx_http_thim_verify_amd_crl(u_char *der, size_t len, X509 *ark,
+    char **reason);
 STACK_OF(X509) *ngx_http_thim_pem_certs(u_char *pem, size_t len);
 ngx_int_t ngx_http_thim_same_key(X509 *a, X509 *b);
 

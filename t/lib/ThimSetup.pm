@@ -83,6 +83,9 @@ http {
 
     thim_cache_zone name=thim:$zone;
     thim_intel_root_ca $DATA/intel/root/Intel_SGX_Root_CA.pem;
+    thim_amd_trust Milan $DATA/amd/milan/cert_chain.pem;
+    thim_amd_trust Genoa $DATA/amd/genoa/cert_chain.pem;
+    thim_amd_trust Turin $DATA/amd/turin/cert_chain.pem;
     $http
 
     upstream intel_pcs {

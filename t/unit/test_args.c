@@ -130,6 +130,17 @@ test_decimal_and_hex(void)
     ok(!ngx_http_thim_is_hex(S("00906g")), "g is not hex");
     ok(ngx_http_thim_is_hex(S("")), "empty is (vacuously) hex");
 
+    {
+        u_char  b[3];
+
+        ok(ngx_http_thim_hex_decode(b, (u_char *) "0aFf7E", 6) == NGX_OK
+           && b[0] == 0x0a && b[1] == 0xff && b[2] == 0x7e, "hex decode");
+        ok(ngx_http_thim_hex_decode(b, (u_char *) "0aF", 3) == NGX_ERROR,
+           "odd length refused");
+        ok(ngx_http_thim_hex_decode(b, (u_char *) "0g", 2) == NGX_ERROR,
+           "non-hex refused");
+    }
+
     ok(ngx_http_thim_strcaseeq(S("EaRlY"), "early"), "case-insensitive eq");
     ok(!ngx_http_thim_strcaseeq(S("earl"), "early"), "prefix is not equal");
     ok(!ngx_http_thim_strcaseeq(S("earlyy"), "early"), "longer is not equal");
