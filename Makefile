@@ -90,8 +90,14 @@ test-asan:
 	echo "sanitizer pass (ASan + UBSan nginx and module):"; \
 	$(ASAN_ENV) $(PROVE) -r t/
 
-bench: deps all
+bench: deps all $(BUILD)/tools/verify-bench
+	$(BUILD)/tools/verify-bench $(CURDIR)/t/data
 	bench/run.sh
+
+$(BUILD)/tools/verify-bench: bench/verify.c $(wildcard src/*.c src/*.h) \
+                       $(OBJS)/Makefile
+	@mkdir -p $(BUILD)/tools
+	$(CC) -O2 -Wall -Wno-unused-parameter $(UNIT_INCS) -o $@ $< -lcrypto
 
 clean:
 	rm -rf $(BUILD)
