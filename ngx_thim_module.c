@@ -50,12 +50,25 @@ static char *ngx_http_thim_cache_valid(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_thim_intel_root_ca(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_thim_baseline(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_thim_next_update_grace(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_thim_eval_override(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static void ngx_http_thim_x509_free(void *data);
 static char *ngx_http_thim_origin_uri(ngx_conf_t *cf, void *post, void *data);
 
 
 static ngx_conf_post_handler_pt  ngx_http_thim_origin_uri_p =
     ngx_http_thim_origin_uri;
+
+static ngx_conf_enum_t  ngx_http_thim_update_values[] = {
+    { ngx_string("standard"), 0 },
+    { ngx_string("early"), 1 },
+    { ngx_null_string, 0 }
+};
+
 
 static ngx_conf_num_bounds_t  ngx_http_thim_max_fetches_bounds = {
     ngx_conf_check_num_bounds, 1, NGX_HTTP_THIM_MAX_FETCH_SLOTS
@@ -155,6 +168,27 @@ static ngx_command_t  ngx_http_thim_commands[] = {
       offsetof(ngx_http_thim_loc_conf_t, intel_origin),
       &ngx_http_thim_origin_uri_p },
 
+    { ngx_string("thim_intel_baseline"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_thim_baseline,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("thim_intel_update"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thim_loc_conf_t, update_early),
+      &ngx_http_thim_update_values },
+
+    { ngx_string("thim_intel_eval_override"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_thim_eval_override,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("thim_intel_root_origin"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -179,6 +213,13 @@ static ngx_command_t  ngx_http_thim_commands[] = {
     { ngx_string("thim_cache_valid"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
       ngx_http_thim_cache_valid,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("thim_next_update_grace"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_thim_next_update_grace,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -330,6 +371,11 @@ ngx_http_thim_create_loc_conf(ngx_conf_t *cf)
     tlcf->valid_max = NGX_CONF_UNSET;
     tlcf->negative_valid = NGX_CONF_UNSET;
     tlcf->amd_max_fetches = NGX_CONF_UNSET_UINT;
+    tlcf->baseline = NGX_CONF_UNSET;
+    tlcf->next_update_grace = NGX_CONF_UNSET;
+    tlcf->update_early = NGX_CONF_UNSET_UINT;
+    tlcf->eval_min = NGX_CONF_UNSET_UINT;
+    tlcf->eval_max = NGX_CONF_UNSET_UINT;
     tlcf->amd_platform_id = NGX_CONF_UNSET_PTR;
     tlcf->amd_tcb_version = NGX_CONF_UNSET_PTR;
     tlcf->amd_product = NGX_CONF_UNSET_PTR;
@@ -372,6 +418,25 @@ ngx_http_thim_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->amd_origin, prev->amd_origin,
                              "/_thim/amd");
     ngx_conf_merge_uint_value(conf->amd_max_fetches, prev->amd_max_fetches, 2);
+    ngx_conf_merge_uint_value(conf->update_early, prev->update_early, 0);
+    ngx_conf_merge_value(conf->next_update_grace, prev->next_update_grace,
+                         -1);
+
+    if (conf->baseline == NGX_CONF_UNSET) {
+        conf->baseline = (prev->baseline == NGX_CONF_UNSET)
+                         ? 0 : prev->baseline;
+        conf->baseline_kind = (prev->baseline == NGX_CONF_UNSET)
+                              ? NGX_HTTP_THIM_BASELINE_LATEST
+                              : prev->baseline_kind;
+    }
+
+    if (conf->eval_max == NGX_CONF_UNSET_UINT) {
+        /* by default a client may ask for any number, as at Intel */
+        conf->eval_min = (prev->eval_max == NGX_CONF_UNSET_UINT)
+                         ? 0 : prev->eval_min;
+        conf->eval_max = (prev->eval_max == NGX_CONF_UNSET_UINT)
+                         ? NGX_MAX_UINT32_VALUE : prev->eval_max;
+    }
 
     /* newer Azure clients send the platform as these query arguments */
     if (ngx_http_thim_merge_complex(cf, &conf->amd_platform_id,
@@ -772,6 +837,128 @@ ngx_http_thim_merge_complex(ngx_conf_t *cf, ngx_http_complex_value_t **conf,
     if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/* thim_next_update_grace off | time; off (-1) is THIM's behaviour */
+
+static char *
+ngx_http_thim_next_update_grace(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_thim_loc_conf_t *tlcf = conf;
+
+    ngx_str_t  *value;
+
+    if (tlcf->next_update_grace != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        tlcf->next_update_grace = -1;
+        return NGX_CONF_OK;
+    }
+
+    tlcf->next_update_grace = ngx_parse_time(&value[1], 1);
+
+    if (tlcf->next_update_grace == (time_t) NGX_ERROR) {
+        return "takes off or a time";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* thim_intel_baseline latest | N | latest-K; */
+
+static char *
+ngx_http_thim_baseline(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_thim_loc_conf_t *tlcf = conf;
+
+    ngx_int_t   n;
+    ngx_str_t  *value;
+
+    if (tlcf->baseline != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "latest") == 0) {
+        tlcf->baseline = 0;
+        tlcf->baseline_kind = NGX_HTTP_THIM_BASELINE_LATEST;
+        return NGX_CONF_OK;
+    }
+
+    if (value[1].len > sizeof("latest-") - 1
+        && ngx_strncmp(value[1].data, "latest-", sizeof("latest-") - 1) == 0)
+    {
+        n = ngx_atoi(value[1].data + sizeof("latest-") - 1,
+                     value[1].len - (sizeof("latest-") - 1));
+        tlcf->baseline_kind = NGX_HTTP_THIM_BASELINE_BEHIND;
+
+    } else {
+        n = ngx_atoi(value[1].data, value[1].len);
+        tlcf->baseline_kind = NGX_HTTP_THIM_BASELINE_FIXED;
+    }
+
+    if (n == NGX_ERROR || n > (ngx_int_t) NGX_MAX_UINT32_VALUE) {
+        return "takes latest, a tcbEvaluationDataNumber, or latest-N";
+    }
+
+    tlcf->baseline = n;
+
+    return NGX_CONF_OK;
+}
+
+
+/* thim_intel_eval_override on | off | MIN-MAX; */
+
+static char *
+ngx_http_thim_eval_override(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_thim_loc_conf_t *tlcf = conf;
+
+    u_char     *dash;
+    ngx_int_t   min, max;
+    ngx_str_t  *value;
+
+    if (tlcf->eval_max != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "on") == 0) {
+        tlcf->eval_min = 0;
+        tlcf->eval_max = NGX_MAX_UINT32_VALUE;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        /* no number is in [1, 0] */
+        tlcf->eval_min = 1;
+        tlcf->eval_max = 0;
+        return NGX_CONF_OK;
+    }
+
+    dash = ngx_strlchr(value[1].data, value[1].data + value[1].len, '-');
+
+    min = dash ? ngx_atoi(value[1].data, dash - value[1].data) : NGX_ERROR;
+    max = dash ? ngx_atoi(dash + 1, value[1].data + value[1].len - dash - 1)
+               : NGX_ERROR;
+
+    if (min == NGX_ERROR || max == NGX_ERROR || max < min) {
+        return "takes on, off, or a range such as 17-19";
+    }
+
+    tlcf->eval_min = min;
+    tlcf->eval_max = max;
 
     return NGX_CONF_OK;
 }

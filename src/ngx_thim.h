@@ -47,6 +47,12 @@
 
 #define NGX_HTTP_THIM_CHAIN_NAMES      2
 
+/* which tcbEvaluationDataNumber a request without one is served */
+#define NGX_HTTP_THIM_BASELINE_LATEST  0        /* Intel's, by update= */
+#define NGX_HTTP_THIM_BASELINE_FIXED   1        /* this number */
+#define NGX_HTTP_THIM_BASELINE_BEHIND  2        /* so many behind latest */
+
+
 /* AMD products with their own ARK: Milan, Genoa, Turin */
 #define NGX_HTTP_THIM_AMD_PRODUCTS     3
 
@@ -114,6 +120,12 @@ typedef struct {
     time_t                     valid_min;
     time_t                     valid_max;
     time_t                     negative_valid;
+    time_t                     next_update_grace;  /* -1: off */
+    ngx_int_t                  baseline;        /* thim_intel_baseline: */
+    ngx_uint_t                 baseline_kind;   /* NGX_HTTP_THIM_BASELINE_* */
+    ngx_uint_t                 update_early;    /* thim_intel_update */
+    ngx_uint_t                 eval_min;        /* thim_intel_eval_override */
+    ngx_uint_t                 eval_max;        /*   0 0: refused */
     ngx_flag_t                 intel;           /* thim_intel here */
     ngx_flag_t                 amd;             /* thim_amd here */
     ngx_flag_t                 amd_azure;       /* thim_amd_azure here */
@@ -153,7 +165,9 @@ struct ngx_http_thim_ctx_s {
     unsigned                   have_record:1;
 
     /* the outcome of our own origin fetch */
+    time_t                     next_update;     /* of what it brought */
     ngx_uint_t                 fetch_status;
+    char                      *fetch_reason;    /* why it was refused */
     time_t                     retry_after;
     unsigned                   fetching:1;
     unsigned                   fetch_done:1;

@@ -32,6 +32,7 @@ typedef struct {
     time_t                     fetched;
     time_t                     refresh_at;
     time_t                     expires;
+    time_t                     next_update;    /* the collateral's, or 0 */
     ngx_uint_t                 seq;            /* bumped by every fetch end */
     ngx_uint_t                 fail_status;    /* of the last failed fetch */
     ngx_pid_t                  fetch_owner;
@@ -75,6 +76,8 @@ static ngx_int_t ngx_http_thim_cache_take_slot(ngx_http_thim_zone_t *ctx,
     ngx_msec_t lease);
 static void ngx_http_thim_cache_end_lease(ngx_http_thim_zone_t *ctx,
     ngx_http_thim_node_t *tn);
+static ngx_http_thim_value_t *ngx_http_thim_cache_usable(
+    ngx_http_thim_node_t *tn, ngx_http_thim_lookup_t *lk);
 static ngx_msec_t ngx_http_thim_cache_now_msec(void);
 
 
@@ -174,7 +177,7 @@ ngx_http_thim_cache_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
     lk->seq = tn->seq;
 
-    if (tn->value) {
+    if (ngx_http_thim_cache_usable(tn, lk)) {
         ngx_http_thim_cache_pin(tn, lk);
 
         now = ngx_time();
@@ -241,7 +244,7 @@ ngx_http_thim_cache_poll(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
     if (tn->seq != lk->seq) {
 
-        if (tn->value) {
+        if (ngx_http_thim_cache_usable(tn, lk)) {
             ngx_http_thim_cache_pin(tn, lk);
             lk->found = (tn->expires > ngx_time())
                         ? NGX_HTTP_THIM_FOUND_FRESH
@@ -254,11 +257,13 @@ ngx_http_thim_cache_poll(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
         }
 
     } else if (ngx_http_thim_cache_try_lease(ctx, tn, lease, lk) == NGX_OK) {
-        lk->found = tn->value ? NGX_HTTP_THIM_FOUND_REFRESH
-                              : NGX_HTTP_THIM_FOUND_MISS;
 
-        if (tn->value) {
+        if (ngx_http_thim_cache_usable(tn, lk)) {
+            lk->found = NGX_HTTP_THIM_FOUND_REFRESH;
             ngx_http_thim_cache_pin(tn, lk);
+
+        } else {
+            lk->found = NGX_HTTP_THIM_FOUND_MISS;
         }
 
     } else {
@@ -358,6 +363,7 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     tn->fetched = ngx_time();
     tn->refresh_at = st->refresh_at;
     tn->expires = st->expires;
+    tn->next_update = st->next_update;
     tn->fail_status = 0;
     ngx_http_thim_cache_end_lease(ctx, tn);
     tn->seq++;
@@ -637,6 +643,28 @@ ngx_http_thim_cache_free_node(ngx_http_thim_zone_t *ctx,
     ngx_slab_free_locked(ctx->shpool, ngx_http_thim_rbnode(tn));
 
     ctx->sh->entries--;
+}
+
+
+/*
+ * The record, if it may be served: by default always (a nextUpdate in
+ * the past does not stop THIM either); with thim_next_update_grace, not
+ * once the collateral's nextUpdate plus the grace has passed.
+ */
+
+static ngx_http_thim_value_t *
+ngx_http_thim_cache_usable(ngx_http_thim_node_t *tn,
+    ngx_http_thim_lookup_t *lk)
+{
+    if (tn->value == NULL
+        || lk->grace < 0
+        || tn->next_update == 0
+        || tn->next_update + lk->grace > ngx_time())
+    {
+        return tn->value;
+    }
+
+    return NULL;
 }
 
 

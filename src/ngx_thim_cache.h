@@ -58,6 +58,9 @@ typedef struct {
     time_t                     retry_after;    /* with HELD_OFF, FAILED */
     ngx_uint_t                 max_fetches;    /* the origin's concurrent
                                                   fetches; 0: unbounded */
+    time_t                     grace;          /* past nextUpdate + grace
+                                                  a record is not served;
+                                                  -1: always served */
     unsigned                   refresh:1;      /* FRESH, and we own a
                                                   refresh ahead of expiry */
 } ngx_http_thim_lookup_t;
@@ -113,6 +116,7 @@ typedef struct {
     size_t                     len;
     time_t                     expires;        /* fresh until */
     time_t                     refresh_at;     /* refreshed from then on */
+    time_t                     next_update;    /* the collateral's own */
     unsigned                   negative:1;     /* never replaces a record
                                                   that is not negative */
 } ngx_http_thim_store_t;

@@ -134,6 +134,7 @@ ngx_http_thim_serve(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
 
     lk.origin = ctx->route->origin;
     lk.max_fetches = ngx_http_thim_max_fetches(tlcf, lk.origin);
+    lk.grace = tlcf->next_update_grace;
 
     ngx_http_thim_cache_lookup(ctx->zone, &ctx->key, tlcf->fetch_timeout,
                                &lk);
@@ -260,6 +261,7 @@ ngx_http_thim_ctx_next_key(ngx_http_thim_ctx_t *ctx)
     ctx->root_chain = 0;
     ctx->have_record = 0;
     ctx->fetch_status = 0;
+    ctx->fetch_reason = NULL;
     ctx->retry_after = 0;
     ctx->fetching = 0;
     ctx->fetch_done = 0;
@@ -434,6 +436,7 @@ ngx_http_thim_wait_handler(ngx_event_t *ev)
     lk.seq = ctx->wait_seq;
     lk.origin = ctx->route->origin;
     lk.max_fetches = ngx_http_thim_max_fetches(tlcf, lk.origin);
+    lk.grace = tlcf->next_update_grace;
 
     ngx_http_thim_cache_poll(ctx->zone, &ctx->key, tlcf->fetch_timeout, &lk);
 
@@ -698,6 +701,7 @@ ngx_http_thim_fetch_accept(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
     ngx_uint_t                    i;
     ngx_table_elt_t              *h;
     ngx_http_thim_record_t        rec;
+    ngx_http_thim_loc_conf_t     *tlcf;
     const ngx_http_thim_route_t  *route;
 
     route = ctx->route;
@@ -728,6 +732,15 @@ ngx_http_thim_fetch_accept(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
         /* the check's return code decides, not whether it left a reason */
         reason = NULL;
 
+        tlcf = ngx_http_get_module_loc_conf(ctx->request,
+                                            ngx_http_thim_module);
+
+        if (tlcf->next_update_grace >= 0
+            && next_update + tlcf->next_update_grace <= ngx_time())
+        {
+            reason = "it is past its nextUpdate (thim_next_update_grace)";
+        }
+
     } else if (reason == NULL) {
         reason = "refused by the checks";
     }
@@ -737,6 +750,8 @@ ngx_http_thim_fetch_accept(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
                       "thim: refused origin answer for \"%V\": %s%s",
                       &ctx->key, reason,
                       ctx->have_record ? ", keeping the cached copy" : "");
+
+        ctx->fetch_reason = reason;
         return NGX_DECLINED;
     }
 
@@ -753,6 +768,8 @@ ngx_http_thim_fetch_accept(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
             rec.nheaders++;
         }
     }
+
+    ctx->next_update = next_update;
 
     return ngx_http_thim_keep(ctx, &rec, next_update - ngx_time(), 0,
                               sr->connection->log);
@@ -836,6 +853,7 @@ ngx_http_thim_keep(ngx_http_thim_ctx_t *ctx, ngx_http_thim_record_t *rec,
     st.len = last - st.value;
     st.expires = now + ttl;
     st.refresh_at = st.expires - ttl / 4;
+    st.next_update = negative ? 0 : ctx->next_update;
     st.negative = negative;
 
     rc = ngx_http_thim_cache_store(ctx->zone, &ctx->key, &st, log);
@@ -938,6 +956,8 @@ ngx_http_thim_fetch_resume(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_thim_answer(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
 {
+    u_char  *p;
+
     if (ctx->fetched_record) {
         return ngx_http_thim_deliver(r, ctx);
     }
@@ -950,6 +970,21 @@ ngx_http_thim_answer(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
 
         ctx->cache_status = NGX_HTTP_THIM_CACHE_STALE;
         return ngx_http_thim_deliver(r, ctx);
+    }
+
+    if (ctx->fetch_reason) {
+        /* the origin answered, and what it said was refused: say why */
+        p = ngx_pnalloc(r->pool, sizeof("the origin's answer was refused: ")
+                                 + ngx_strlen(ctx->fetch_reason));
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_sprintf(p, "the origin's answer was refused: %s%Z",
+                    ctx->fetch_reason);
+
+        return ngx_http_thim_send_error(r, ctx, ctx->fetch_status,
+                                        (char *) p, NULL);
     }
 
     return ngx_http_thim_send_error(r, ctx, ctx->fetch_status,

@@ -37,6 +37,10 @@
 
 #define NGX_HTTP_THIM_FMSPC_LEN           12
 
+/* who signs each PCK CRL */
+#define NGX_HTTP_THIM_PROCESSOR_CA  "Intel SGX PCK Processor CA"
+#define NGX_HTTP_THIM_PLATFORM_CA   "Intel SGX PCK Platform CA"
+
 
 /* how a path reads its query */
 typedef enum {
@@ -97,7 +101,19 @@ static ngx_int_t ngx_http_thim_intel_custom(ngx_http_request_t *r,
     ngx_http_thim_intel_bad_t *bad);
 static ngx_int_t ngx_http_thim_intel_base64_valid(ngx_str_t *s);
 static ngx_int_t ngx_http_thim_intel_eval_number(ngx_http_request_t *r,
-    u_char *p, size_t len, ngx_str_t *canonical);
+    u_char *p, size_t len, ngx_str_t *canonical, uint64_t *number);
+static ngx_int_t ngx_http_thim_intel_number(ngx_http_request_t *r,
+    uint64_t number, ngx_str_t *canonical);
+static ngx_int_t ngx_http_thim_intel_tcb_query(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_http_thim_intel_req_t *req,
+    ngx_str_t *update);
+static ngx_int_t ngx_http_thim_intel_baseline(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_http_thim_intel_path_t *path,
+    ngx_http_thim_intel_req_t *req);
+static ngx_int_t ngx_http_thim_intel_after_numbers(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx);
+static ngx_int_t ngx_http_thim_intel_pick(ngx_str_t *body, ngx_uint_t behind,
+    uint64_t *number);
 static ngx_int_t ngx_http_thim_intel_pckcrl(ngx_http_thim_ctx_t *ctx,
     ngx_http_thim_args_t *args, ngx_http_thim_intel_req_t *req,
     ngx_http_thim_intel_bad_t *bad);
@@ -312,6 +328,10 @@ ngx_http_thim_intel_handler(ngx_http_request_t *r)
                                         bad.reason, bad.parameter);
     }
 
+    if (rc == NGX_AGAIN) {
+        return ngx_http_thim_intel_baseline(r, ctx, path, &req);
+    }
+
     if (rc != NGX_OK
         || ngx_http_thim_intel_set_fetch(r, ctx, &req) != NGX_OK)
     {
@@ -333,7 +353,6 @@ ngx_http_thim_intel_query(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     ngx_http_thim_intel_path_t *path, ngx_http_thim_args_t *args,
     ngx_http_thim_intel_req_t *req, ngx_http_thim_intel_bad_t *bad)
 {
-    u_char     *p;
     ngx_int_t   rc;
     ngx_str_t   update;
 
@@ -348,36 +367,17 @@ ngx_http_thim_intel_query(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
         }
 
         rc = ngx_http_thim_intel_update(r, path, args, &update, bad);
+
+        if (rc == NGX_AGAIN) {
+            /* the baseline is looked up first; the query is made then */
+            return NGX_AGAIN;
+        }
+
         if (rc != NGX_OK) {
             return rc;
         }
 
-        req->query.len = sizeof("fmspc=") - 1 + NGX_HTTP_THIM_FMSPC_LEN
-                         + (update.len ? 1 + update.len : 0);
-        req->query.data = ngx_pnalloc(r->pool, req->query.len);
-        if (req->query.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        p = ngx_cpymem(req->query.data, "fmspc=", sizeof("fmspc=") - 1);
-        p = ngx_cpymem(p, req->fmspc, NGX_HTTP_THIM_FMSPC_LEN);
-
-
-        if (update.len) {
-            *p++ = '&';
-            ngx_memcpy(p, update.data, update.len);
-        }
-
-        /* checked when the origin answers, long after this frame */
-        ctx->subject.data = ngx_pnalloc(r->pool, NGX_HTTP_THIM_FMSPC_LEN);
-        if (ctx->subject.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_memcpy(ctx->subject.data, req->fmspc, NGX_HTTP_THIM_FMSPC_LEN);
-        ctx->subject.len = NGX_HTTP_THIM_FMSPC_LEN;
-
-        return NGX_OK;
+        return ngx_http_thim_intel_tcb_query(r, ctx, req, &update);
 
     case NGX_HTTP_THIM_INTEL_IDENTITY:
         return ngx_http_thim_intel_update(r, path, args, &req->query, bad);
@@ -409,6 +409,197 @@ ngx_http_thim_intel_query(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     default: /* NGX_HTTP_THIM_INTEL_CRL */
         return ngx_http_thim_intel_crl_uri(r, ctx, args, req, 0, bad);
     }
+}
+
+
+/* "fmspc=<fmspc>[&<update or number>]", and the FMSPC the body must name */
+
+static ngx_int_t
+ngx_http_thim_intel_tcb_query(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_intel_req_t *req, ngx_str_t *update)
+{
+    u_char  *p;
+
+    req->query.len = sizeof("fmspc=") - 1 + NGX_HTTP_THIM_FMSPC_LEN
+                     + (update->len ? 1 + update->len : 0);
+    req->query.data = ngx_pnalloc(r->pool, req->query.len);
+    if (req->query.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(req->query.data, "fmspc=", sizeof("fmspc=") - 1);
+    p = ngx_cpymem(p, req->fmspc, NGX_HTTP_THIM_FMSPC_LEN);
+
+    if (update->len) {
+        *p++ = '&';
+        ngx_memcpy(p, update->data, update->len);
+    }
+
+    /* checked when the origin answers, long after this frame */
+    ctx->subject.data = ngx_pnalloc(r->pool, NGX_HTTP_THIM_FMSPC_LEN);
+    if (ctx->subject.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ctx->subject.data, req->fmspc, NGX_HTTP_THIM_FMSPC_LEN);
+    ctx->subject.len = NGX_HTTP_THIM_FMSPC_LEN;
+
+    return NGX_OK;
+}
+
+
+/* what a request waiting for "latest-K" keeps until the numbers come */
+typedef struct {
+    ngx_http_thim_intel_path_t        *path;
+    ngx_http_thim_intel_req_t          req;
+} ngx_http_thim_intel_pending_t;
+
+
+/*
+ * thim_intel_baseline latest-K: serve the family's
+ * tcbevaluationdatanumbers first (cached and refreshed like any
+ * collateral), then the request with the K-th newest number.
+ */
+
+static ngx_int_t
+ngx_http_thim_intel_baseline(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_intel_path_t *path, ngx_http_thim_intel_req_t *req)
+{
+    ngx_http_thim_intel_req_t      numbers;
+    ngx_http_thim_intel_pending_t  *pending;
+
+    pending = ngx_palloc(r->pool, sizeof(ngx_http_thim_intel_pending_t));
+    if (pending == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    pending->path = path;
+    pending->req = *req;
+
+    ngx_memzero(&numbers, sizeof(ngx_http_thim_intel_req_t));
+
+    numbers.collateral = (path->uri.data[1] == 't')
+                         ? &ngx_http_thim_tdx_eval_numbers
+                         : &ngx_http_thim_sgx_eval_numbers;
+
+    ctx->data = pending;
+    ctx->next = ngx_http_thim_intel_after_numbers;
+
+    if (ngx_http_thim_intel_set_fetch(r, ctx, &numbers) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_thim_serve(r, ctx);
+}
+
+
+static ngx_int_t
+ngx_http_thim_intel_after_numbers(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx)
+{
+    uint64_t                        number;
+    ngx_str_t                       canonical;
+    ngx_http_thim_loc_conf_t       *tlcf;
+    ngx_http_thim_intel_req_t      *req;
+    ngx_http_thim_intel_pending_t  *pending;
+
+    pending = ctx->data;
+    req = &pending->req;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
+
+    if (ngx_http_thim_intel_pick(&ctx->record.body, (ngx_uint_t) tlcf->baseline,
+                                 &number)
+        != NGX_OK)
+    {
+        return ngx_http_thim_send_error(r, ctx, NGX_HTTP_BAD_GATEWAY,
+                             "the TCB evaluation data numbers list no "
+                             "number to serve", NULL);
+    }
+
+    /* the numbers' record is unpinned; this is the request's own key now */
+    ngx_http_thim_ctx_next_key(ctx);
+    ctx->next = NULL;
+
+    if (ngx_http_thim_intel_number(r, number, &canonical) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (req->has_fmspc) {
+        if (ngx_http_thim_intel_tcb_query(r, ctx, req, &canonical) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+    } else {
+        req->query = canonical;
+    }
+
+    if (ngx_http_thim_intel_set_fetch(r, ctx, req) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_thim_serve(r, ctx);
+}
+
+
+/*
+ * The "behind"-th newest of the listed tcbEvaluationDataNumbers (Intel
+ * signs tcbEvalNumbers; a transcription of the spec says tcbNumbers), the
+ * oldest listed when there are fewer.
+ */
+
+static ngx_int_t
+ngx_http_thim_intel_pick(ngx_str_t *body, ngx_uint_t behind,
+    uint64_t *number)
+{
+    size_t         i, n, k;
+    json_t        *root, *list, *item, *v;
+    uint64_t       found[64], t;
+    json_error_t   err;
+
+    root = json_loadb((const char *) body->data, body->len, 0, &err);
+    if (root == NULL) {
+        return NGX_ERROR;
+    }
+
+    list = json_object_get(json_object_get(root, "tcbEvaluationDataNumbers"),
+                           "tcbEvalNumbers");
+    if (!json_is_array(list)) {
+        list = json_object_get(json_object_get(root,
+                                               "tcbEvaluationDataNumbers"),
+                               "tcbNumbers");
+    }
+
+    n = 0;
+
+    json_array_foreach(list, i, item) {
+        v = json_object_get(item, "tcbEvaluationDataNumber");
+
+        if (json_is_integer(v) && json_integer_value(v) >= 0
+            && n < sizeof(found) / sizeof(found[0]))
+        {
+            found[n++] = (uint64_t) json_integer_value(v);
+        }
+    }
+
+    json_decref(root);
+
+    if (n == 0) {
+        return NGX_ERROR;
+    }
+
+    /* newest first */
+    for (i = 1; i < n; i++) {
+        for (k = i; k > 0 && found[k] > found[k - 1]; k--) {
+            t = found[k];
+            found[k] = found[k - 1];
+            found[k - 1] = t;
+        }
+    }
+
+    *number = found[ngx_min(behind, n - 1)];
+
+    return NGX_OK;
 }
 
 
@@ -453,9 +644,11 @@ ngx_http_thim_intel_update(ngx_http_request_t *r,
     ngx_http_thim_intel_path_t *path, ngx_http_thim_args_t *args,
     ngx_str_t *canonical, ngx_http_thim_intel_bad_t *bad)
 {
-    ngx_int_t             rc;
-    ngx_str_t             eval;
-    ngx_http_thim_arg_t  *update, *number, *custom;
+    uint64_t                   number_value;
+    ngx_int_t                  rc, early;
+    ngx_str_t                  eval;
+    ngx_http_thim_arg_t       *update, *number, *custom;
+    ngx_http_thim_loc_conf_t  *tlcf;
 
     update = ngx_http_thim_args_find(args, (u_char *) "update",
                                      sizeof("update") - 1);
@@ -516,20 +709,55 @@ ngx_http_thim_intel_update(ngx_http_request_t *r,
         return NGX_OK;
     }
 
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
+
     if (eval.len) {
         rc = ngx_http_thim_intel_eval_number(r, eval.data, eval.len,
-                                             canonical);
+                                             canonical, &number_value);
         if (rc == NGX_DECLINED) {
             goto bad_number;
+        }
+
+        if (rc == NGX_OK
+            && (number_value < tlcf->eval_min
+                || number_value > tlcf->eval_max))
+        {
+            bad->reason = (tlcf->eval_max < tlcf->eval_min)
+                          ? "this service serves its own TCB baseline: "
+                            "tcbEvaluationDataNumber is not accepted"
+                          : "tcbEvaluationDataNumber is outside the range "
+                            "this service serves";
+            bad->parameter = "tcbEvaluationDataNumber";
+            return NGX_DECLINED;
         }
 
         return rc;
     }
 
-    if (update
-        && ngx_http_thim_strcaseeq(update->value.data, update->value.len,
-                                   "early"))
-    {
+    /*
+     * No number asked for: the operator's baseline.  A pinned one holds
+     * even against update=standard, which QCNL and dcap-qvl always send.
+     */
+
+    switch (tlcf->baseline_kind) {
+
+    case NGX_HTTP_THIM_BASELINE_FIXED:
+        return ngx_http_thim_intel_number(r, (uint64_t) tlcf->baseline,
+                                          canonical);
+
+    case NGX_HTTP_THIM_BASELINE_BEHIND:
+        /* the latest is upstream's to say: look it up first */
+        return NGX_AGAIN;
+
+    default:
+        break;
+    }
+
+    early = update ? ngx_http_thim_strcaseeq(update->value.data,
+                                             update->value.len, "early")
+                   : (ngx_int_t) tlcf->update_early;
+
+    if (early) {
         ngx_str_set(canonical, "update=early");
 
     } else {
@@ -680,22 +908,29 @@ ngx_http_thim_intel_base64_valid(ngx_str_t *s)
 
 static ngx_int_t
 ngx_http_thim_intel_eval_number(ngx_http_request_t *r, u_char *p, size_t len,
-    ngx_str_t *canonical)
+    ngx_str_t *canonical, uint64_t *number)
 {
-    u_char    buf[NGX_HTTP_THIM_SHORT_ARG_MAX];
-    size_t    n;
-    uint64_t  number;
+    u_char  buf[NGX_HTTP_THIM_SHORT_ARG_MAX];
+    size_t  n;
 
     if (len > sizeof(buf)
         || ngx_http_thim_pct_decode(buf, p, len, &n) != NGX_OK
         || ngx_http_thim_parse_decimal(buf, n,
                                        NGX_HTTP_THIM_EVAL_NUMBER_DIGITS,
-                                       &number)
+                                       number)
            != NGX_OK)
     {
         return NGX_DECLINED;
     }
 
+    return ngx_http_thim_intel_number(r, *number, canonical);
+}
+
+
+static ngx_int_t
+ngx_http_thim_intel_number(ngx_http_request_t *r, uint64_t number,
+    ngx_str_t *canonical)
+{
     canonical->data = ngx_pnalloc(r->pool, sizeof("tcbEvaluationDataNumber=")
                                            + NGX_INT64_LEN);
     if (canonical->data == NULL) {
@@ -733,11 +968,13 @@ ngx_http_thim_intel_pckcrl(ngx_http_thim_ctx_t *ctx,
 
     if (ngx_http_thim_strcaseeq(ca->value.data, ca->value.len, "processor")) {
         ngx_str_set(&req->query, "ca=processor&encoding=der");
+        ctx->expect = NGX_HTTP_THIM_PROCESSOR_CA;
 
     } else if (ngx_http_thim_strcaseeq(ca->value.data, ca->value.len,
                                        "platform"))
     {
         ngx_str_set(&req->query, "ca=platform&encoding=der");
+        ctx->expect = NGX_HTTP_THIM_PLATFORM_CA;
 
     } else {
         bad->reason = "ca must be processor or platform";
@@ -824,6 +1061,10 @@ ngx_http_thim_intel_crl_uri(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
         p = (u_char *) ((target.crl == NGX_HTTP_THIM_CRL_PROCESSOR)
                         ? "ca=processor&encoding=der"
                         : "ca=platform&encoding=der");
+
+        ctx->expect = (target.crl == NGX_HTTP_THIM_CRL_PROCESSOR)
+                      ? NGX_HTTP_THIM_PROCESSOR_CA
+                      : NGX_HTTP_THIM_PLATFORM_CA;
 
         req->query.data = p;
         req->query.len = ngx_strlen(p);
@@ -986,6 +1227,15 @@ ngx_http_thim_intel_check_crl(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
     }
 
     tlcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_thim_module);
+
+    /* a PCK CRL is the one of the CA named in ca= */
+    if (ctx->expect
+        && ngx_http_thim_leaf_cn_is(chain.data, chain.len, ctx->expect)
+           != NGX_OK)
+    {
+        *reason = "the CRL is not the one of the CA asked for";
+        return NGX_DECLINED;
+    }
 
     return ngx_http_thim_verify_crl(body->data, body->len, chain.data,
                                     chain.len, tlcf->intel_root, reason);

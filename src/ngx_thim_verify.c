@@ -547,6 +547,31 @@ ngx_http_thim_pem_certs(u_char *pem, size_t len)
 }
 
 
+/* the common name of the first certificate of a PEM chain is exactly cn */
+
+ngx_int_t
+ngx_http_thim_leaf_cn_is(u_char *pem, size_t len, char *cn)
+{
+    int              n;
+    char             buf[128];
+    STACK_OF(X509)  *certs;
+
+    certs = ngx_http_thim_pem_certs(pem, len);
+    if (certs == NULL) {
+        return NGX_DECLINED;
+    }
+
+    n = X509_NAME_get_text_by_NID(X509_get_subject_name(sk_X509_value(certs,
+                                                                      0)),
+                                  NID_commonName, buf, sizeof(buf));
+
+    sk_X509_pop_free(certs, X509_free);
+    ERR_clear_error();
+
+    return (n > 0 && ngx_strcmp(buf, cn) == 0) ? NGX_OK : NGX_DECLINED;
+}
+
+
 /* keys, not certificate bytes */
 
 ngx_int_t

@@ -38,7 +38,10 @@ sub refused {
 
 # a byte changed inside the signed object
 $o->fault('/sgx/certification/v4/tcb', corrupt => 1);
-refused('corrupted tcbInfo', $TCB, qr/signature does not verify/);
+my $bad = refused('corrupted tcbInfo', $TCB, qr/signature does not verify/);
+like(eval { JSON::PP::decode_json($bad->{content})->{error} } // '',
+     qr/refused: the signature does not verify/,
+     'the 502 names the reason');
 
 # a valid signature, but by a key that is not Intel's
 $o->fault('/sgx/certification/v4/tcb', resign => 1);
@@ -67,6 +70,14 @@ $o->serve('/sgx/certification/v3/tcb?fmspc=00707f000000',
 refused('a chain to a fake root', '/sgx/certification/v3/tcb?fmspc=00707f000000',
         qr/not the trusted one/);
 
+# a genuine CRL, but of the other CA
+$o->serve('/sgx/certification/v4/pckcrl?ca=platform&encoding=der',
+          file => 'intel/pcs/pckcrl/pckcrl_processor_2020-05-18.der',
+          chain => 'intel/pcs/pckcrl/pckcrl_processor_2020-05-18.issuer_chain.pem');
+refused("the Processor CA's CRL asked for as the Platform CA's", $CRL,
+        qr/not the one of the CA asked for/);
+$o->clear_serves;
+
 # CRLs: the PCK CRL against its CA, the root CRL against the root
 $o->fault('/sgx/certification/v4/pckcrl', resign => 1);
 refused('re-signed PCK CRL', $CRL, qr/CRL's signature does not verify/);
@@ -78,7 +89,7 @@ is($t->get($CRL)->{status}, 200, 'the genuine PCK CRL is accepted');
 is($t->get('/sgx/certification/v4/rootcacrl')->{status}, 200,
    'the genuine root CA CRL is accepted');
 
-is(invalid(), 6, 'each refusal counted as invalid in thim_status');
+is(invalid(), 7, 'each refusal counted as invalid in thim_status');
 
 # a good copy is kept when its refresh brings something forged
 my $good = $t->get($QE);
@@ -94,5 +105,32 @@ ok($t->wait_for(sub { $t->log_since_mark =~ /refused origin answer/ }),
 $r = $t->get($QE);
 ok($r->{status} == 200 && $r->{content} eq $good->{content},
    'and never replaces the good copy');
+
+# refusing what is past nextUpdate plus a grace (THIM does not; verifiers
+# decide): every Intel fixture here is past it, the root CRL is not
+{
+    my ($t2, $o2) = ThimSetup::start(workers => 1,
+                                     http => 'thim_next_update_grace 1d;');
+    my $r2 = $t2->get($QE);
+    is($r2->{status}, 502, 'grace 1d: a QE identity past nextUpdate refused');
+    like($r2->{content}, qr/past its nextUpdate/, '... saying why');
+    is($t2->get('/sgx/certification/v4/rootcacrl')->{status}, 200,
+       'the root CA CRL, current until 2027, served');
+}
+
+# tightened by a reload: what is cached and past it is no longer served
+{
+    my ($t3, $o3) = ThimSetup::start(workers => 1);
+    is($t3->get($QE)->{status}, 200, 'no grace: the expired QE identity served');
+    $t3->write_config(ThimSetup::config(http => 'thim_next_update_grace 1d;'));
+    $t3->reload;
+    $o3->reset;
+    my $r3 = $t3->get($QE);
+    is($r3->{status}, 502,
+       'after a reload with grace 1d: the cached copy is not served');
+    is($o3->count($QE), 1, '... the origin is asked, and its answer refused');
+    is($t3->get('/sgx/certification/v4/rootcacrl')->{status}, 200,
+       'current collateral still served');
+}
 
 done_testing();
