@@ -21,7 +21,7 @@ my $SPL = 'blSPL=3&teeSPL=0&snpSPL=8&ucodeSPL=115';
 my $VCEK_A = "/vcek/v1/Milan/$A?$SPL";
 my $VCEK_B = "/vcek/v1/Milan/$B?$SPL";
 
-my ($t, $o) = ThimSetup::start(workers => 2, http => 'thim_cache_valid 1s;');
+my ($t, $o) = ThimSetup::start(workers => 2, http => 'thim_cache_valid 2s;');
 
 sub refused {
     my ($what, $path, $why) = @_;
@@ -77,7 +77,7 @@ $o->clear_serves;
 # a good CRL stays when its refresh brings a forged one
 my $good = $t->get('/vcek/v1/Milan/crl');
 is($good->{status}, 200, 'the genuine Milan CRL is accepted');
-sleep 1.2;
+sleep 2.2;
 $o->fault('/vcek/v1/Milan/crl', resign => 1);
 $t->mark_log;
 my $r = $t->get('/vcek/v1/Milan/crl');

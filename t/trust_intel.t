@@ -19,7 +19,7 @@ my $QE = '/sgx/certification/v4/qe/identity';
 my $TCB = '/sgx/certification/v4/tcb?fmspc=00906ed50000';
 my $CRL = '/sgx/certification/v4/pckcrl?ca=platform&encoding=der';
 
-my ($t, $o) = ThimSetup::start(workers => 2, http => 'thim_cache_valid 1s;',
+my ($t, $o) = ThimSetup::start(workers => 2, http => 'thim_cache_valid 2s;',
     server => 'location = /thim/status { thim_status; }');
 
 sub invalid {
@@ -94,7 +94,7 @@ is(invalid(), 7, 'each refusal counted as invalid in thim_status');
 # a good copy is kept when its refresh brings something forged
 my $good = $t->get($QE);
 is($good->{status}, 200, 'QE identity cached');
-sleep 1.2;
+sleep 2.2;
 $o->fault($QE, resign => 1);
 $t->mark_log;
 $r = $t->get($QE);
