@@ -83,21 +83,14 @@ ngx_http_thim_amd_azure_handler(ngx_http_request_t *r)
     ngx_http_thim_azure_t     *az;
     ngx_http_thim_loc_conf_t  *tlcf;
 
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
+    rc = ngx_http_thim_begin(r, &ctx);
+    if (rc != NGX_DECLINED) {
         return rc;
     }
 
-    ctx = ngx_http_thim_ctx_create(r);
     az = ngx_pcalloc(r->pool, sizeof(ngx_http_thim_azure_t));
-
-    if (ctx == NULL || az == NULL) {
+    if (az == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return ngx_http_thim_send_error(r, ctx, NGX_HTTP_NOT_ALLOWED,
-                                        "only GET and HEAD are served", NULL);
     }
 
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);

@@ -113,6 +113,37 @@ ngx_http_thim_ctx_create(ngx_http_request_t *r)
 
 
 /*
+ * How every route handler starts: the request body (none is expected) is
+ * discarded, the context made, and only GET and HEAD go further (G10).
+ * NGX_DECLINED: go on; anything else (the rc of an answer already sent,
+ * which may well be NGX_OK) is what the handler returns at once.
+ */
+
+ngx_int_t
+ngx_http_thim_begin(ngx_http_request_t *r, ngx_http_thim_ctx_t **ctx)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    *ctx = ngx_http_thim_ctx_create(r);
+    if (*ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_http_thim_send_error(r, *ctx, NGX_HTTP_NOT_ALLOWED,
+                                        "only GET and HEAD are served", NULL);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
  * Called by a route handler once ctx->route, key, origin_uri and
  * origin_args are set.  Returns what a content handler returns: a status
  * or rc to finalize with, or NGX_DONE when the request was parked.

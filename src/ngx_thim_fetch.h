@@ -17,6 +17,8 @@
 
 
 ngx_http_thim_ctx_t *ngx_http_thim_ctx_create(ngx_http_request_t *r);
+ngx_int_t ngx_http_thim_begin(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t **ctx);
 ngx_int_t ngx_http_thim_serve(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx);
 void ngx_http_thim_ctx_next_key(ngx_http_thim_ctx_t *ctx);

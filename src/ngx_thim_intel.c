@@ -285,19 +285,9 @@ ngx_http_thim_intel_handler(ngx_http_request_t *r)
     ngx_http_thim_intel_bad_t    bad;
     ngx_http_thim_intel_path_t  *path;
 
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
+    rc = ngx_http_thim_begin(r, &ctx);
+    if (rc != NGX_DECLINED) {
         return rc;
-    }
-
-    ctx = ngx_http_thim_ctx_create(r);
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return ngx_http_thim_send_error(r, ctx, NGX_HTTP_NOT_ALLOWED,
-                                        "only GET and HEAD are served", NULL);
     }
 
     for (path = ngx_http_thim_intel_paths; path->uri.len; path++) {
