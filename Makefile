@@ -40,7 +40,7 @@ ASAN_ENV   := ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0 \
               TEST_NGINX_BINARY=$(ASAN_OBJS)/nginx \
               TEST_THIM_MODULE=$(ASAN_OBJS)/ngx_http_thim_module.so
 
-.PHONY: all deps run test test-asan bench clean
+.PHONY: all deps run test test-asan bench fuzz clean
 
 all: $(MODULE) $(UNIT_BINS)
 
@@ -99,6 +99,24 @@ $(BUILD)/tools/verify-bench: bench/verify.c $(wildcard src/*.c src/*.h) \
                        $(OBJS)/Makefile
 	@mkdir -p $(BUILD)/tools
 	$(CC) -O2 -Wall -Wno-unused-parameter $(UNIT_INCS) -o $@ $< -lcrypto
+
+# libFuzzer over the pure parsers (clang): FUZZ_SECONDS each run, seeded
+# with the fixtures; not part of make test
+FUZZ_SECONDS ?= 60
+
+fuzz: deps $(OBJS)/Makefile
+	@command -v clang >/dev/null || { echo "make fuzz needs clang"; exit 1; }
+	@mkdir -p $(BUILD)/fuzz/corpus
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	    $(UNIT_INCS) -o $(BUILD)/fuzz/fuzz_parsers fuzz/fuzz_parsers.c -lcrypto
+	@i=0; for f in t/data/intel/pcs/sgx/*.json t/data/intel/root/*.der \
+	        t/data/amd/milan/cert_chain.pem t/data/amd/milan/crl.der; do \
+	    for sel in 0 1 2 3 4 5 6 7; do \
+	        { printf "\\$$(printf %o $$sel)"; cat $$f; } \
+	            >$(BUILD)/fuzz/corpus/seed-$$i-$$sel; \
+	    done; i=$$((i + 1)); done
+	$(BUILD)/fuzz/fuzz_parsers -max_total_time=$(FUZZ_SECONDS) \
+	    -max_len=16384 $(BUILD)/fuzz/corpus
 
 clean:
 	rm -rf $(BUILD)
