@@ -32,6 +32,7 @@ PROVE      := prove
 UNIT_LINK_test_x509 := -lcrypto
 UNIT_LINK_test_verify := -lcrypto
 UNIT_LINK_test_pck := -ljansson
+UNIT_LINK_test_sgx_ext := -lcrypto -ljansson
 
 # nginx and the module built with ASan + UBSan, for a second test pass
 ASAN_OBJS  := $(BUILD)/asan/nginx-1.22.1/objs

@@ -52,6 +52,7 @@ package ThimOrigin;
 #        pckcrl:    /sgx/certification/vN/pckcrl?ca=<processor|platform>&encoding=<der|pem>
 #                   (no encoding = pem)
 #        vcek:      /vcek/v1/<Product>/<lower hwid>?blSPL=&teeSPL=&snpSPL=&ucodeSPL=
+#        pckcerts:  /sgx/certification/vN/pckcerts?encrypted_ppid=<lower>&pceid=<lower>
 #                   (Turin: ?fmcSPL=..&blSPL=.. ; unpadded decimals, omitted = 0)
 #        others:    the path
 #   3. the request's path alone (so serve('/sgx/certification/v4/qe/identity', ...)
@@ -62,7 +63,9 @@ package ThimOrigin;
 # next to the file if present, else the route's own fixture chain);
 # chain_header => name (for paths the emulator has no route for);
 # content_type => (default from the file name: .json, .pem, *crl*.der, .der);
-# status => (default 200); headers => { Name => value, Name => undef (remove) }.
+# status => (default 200); headers => { Name => value, Name => undef (remove) };
+# pckset => { fmspc => ..., ca => processor|platform }: file is a fixture
+# PCK certificate set (rust-sgx .certs), answered as PCS renders pckcerts.
 # A served file works even where no fixture exists (unknown fmspc, pckcert, ...).
 
 use strict;
@@ -281,7 +284,7 @@ sub fault {
 sub faults       { $_[0]->_ctl(GET => '/faults') }
 sub clear_faults { $_[0]->_ctl(POST => '/clear_faults'); 1 }
 
-my %SERVE_OPT = map { $_ => 1 } qw(file body chain chain_header content_type status headers);
+my %SERVE_OPT = map { $_ => 1 } qw(file body chain chain_header content_type status headers pckset);
 
 sub _resolve {
     my ($f) = @_;
@@ -308,6 +311,12 @@ sub serve {
 }
 
 sub unserve      { $_[0]->_ctl(POST => '/unserve', { key => $_[1] }); 1 }
+
+# the Ocp-Apim-Subscription-Key that pckcert(s) want, and the requests
+# that carried one (any value)
+use constant DEFAULT_API_KEY => '0123456789abcdef0123456789abcdef';
+sub api_key { $_[0]->_ctl(POST => '/api_key', { key => $_[1] }); 1 }
+sub keyed   { $_[0]->_ctl(GET => '/keyed')->{keyed} }
 sub clear_serves { $_[0]->_ctl(POST => '/clear_serves'); 1 }
 sub serves       { $_[0]->_ctl(GET => '/serves') }
 

@@ -119,6 +119,18 @@ sub build_index {
         next unless $f =~ /^IntelSGXRootCA_crl_(\d{4}-\d\d-\d\d)\.der$/;
         push @{ $IDX{rootcrl} }, { file => "$DATA/intel/root/$f", eval => 0, date => $1, series => 0 };
     }
+    for my $f (ls("$DATA/intel/pckcerts")) {
+        my $path = "$DATA/intel/pckcerts/$f";
+        if ($f =~ /^pckcerts_([0-9a-f]{12})_(processor|platform)_(\d{4}-\d\d-\d\d)_qeid-([0-9a-f]{32})\.json$/) {
+            push @{ $IDX{pckset}{$4} }, { file => $path, fmspc => $1, ca => $2, date => $3, eval => 0, series => 0 };
+        } elsif ($f =~ /\.csv$/) {
+            for my $row (split /\r?\n/, slurp($path) // '') {
+                my ($ppid, $pceid, $cpusvn, $pcesvn, $qeid) = split /,/, $row;
+                next unless defined $qeid && $ppid =~ /^[0-9a-f]{768}$/i;
+                $IDX{pckid}{lc $ppid} //= { pceid => lc $pceid, qeid => lc $qeid };
+            }
+        }
+    }
     for my $p (qw(milan genoa turin)) {
         for my $f (ls("$DATA/amd/$p/vcek")) {
             next unless $f =~ /^([0-9a-f]+)_bl(\d+)_tee(\d+)_snp(\d+)_ucode(\d+)(?:_fmc(\d+))?\.der$/;
@@ -366,6 +378,10 @@ sub route {
         }
     }
 
+    if ($path =~ m{^/sgx/certification/(v[34])/(pckcerts|pckcert)$}) {
+        return pck_route($1, $2, $q);
+    }
+
     # ---- Intel root CA CRL (certificates.trustedservices.intel.com) -------
     if ($path eq '/IntelSGXRootCA.der' || $path eq '/IntelSGXRootCA.crl') {
         my $ent = pick($IDX{rootcrl});
@@ -414,6 +430,130 @@ sub route {
     }
 
     return err(404, 'no such route');
+}
+
+# ---------------------------------------------------------------------------
+# Intel PCS PCK certificates: pckcerts (the platform's whole set) and pckcert
+# (PCS's own selection for a raw TCB).  Sets are the fixtures' rust-sgx
+# .certs files, found through the PCKID CSVs' encrypted PPID -> QE ID; they
+# are rendered as PCS renders them (v4: sgxtcbcomponents, v3: flat SVNs;
+# "cert" percent-encoded PEM).
+# ---------------------------------------------------------------------------
+
+my $DEFAULT_API_KEY = '0123456789abcdef0123456789abcdef';
+
+sub pck_tcb_of {
+    my ($t) = @_;
+    my @c = $t->{sgxtcbcomponents}
+        ? map { $_->{svn} } @{ $t->{sgxtcbcomponents} }
+        : map { $t->{sprintf 'sgxtcbcomp%02dsvn', $_} } 1 .. 16;
+    return { comp => \@c, pcesvn => $t->{pcesvn} };
+}
+
+sub pck_tcb_json {
+    my ($tcb, $ver) = @_;
+    my @c = @{ $tcb->{comp} };
+    return '{' . join(',', map { sprintf '"sgxtcbcomp%02dsvn":%d', $_ + 1, $c[$_] } 0 .. 15)
+        . ",\"pcesvn\":$tcb->{pcesvn}}" if $ver eq 'v3';
+    return '{"sgxtcbcomponents":[' . join(',', map { "{\"svn\":$_}" } @c) . "],\"pcesvn\":$tcb->{pcesvn}}";
+}
+
+sub pck_le {
+    my ($a, $b) = @_;
+    for my $i (0 .. 15) { return 0 if $a->{comp}[$i] > $b->{comp}[$i] }
+    return $a->{pcesvn} <= $b->{pcesvn};
+}
+
+# The set a request means: a serve() override ({pckset => file}) or the CSV.
+sub pck_set_for {
+    my ($ppid, $pceid) = @_;
+    my $id = $IDX{pckid}{lc $ppid} or return undef;
+    return undef unless $id->{pceid} eq lc $pceid;
+    my @sets = sort { $b->{date} cmp $a->{date} } @{ $IDX{pckset}{ $id->{qeid} } || [] };
+    return $sets[0];
+}
+
+sub pck_load {
+    my ($ent) = @_;
+    my $d = $JSON->decode(slurp($ent->{file}));
+    my @list = map { { tcb => pck_tcb_of($_->{tcb}), tcbm => $_->{tcbm}, cert => $_->{cert} } } @{ $d->{pck_data} };
+    return (\@list, join('', @{ $d->{ca_chain} }));
+}
+
+sub pck_headers {
+    my ($ent, $chain) = @_;
+    return (['SGX-PCK-Certificate-Issuer-Chain', pct_encode($chain)], ['SGX-FMSPC', $ent->{fmspc}],
+            ['SGX-PCK-Certificate-CA-Type', $ent->{ca}]);
+}
+
+sub pck_body {
+    my ($ent, $ver) = @_;
+    my ($list, $chain) = pck_load($ent);
+    my $body = '[' . join(',', map {
+        '{"tcb":' . pck_tcb_json($_->{tcb}, $ver) . ",\"tcbm\":\"$_->{tcbm}\",\"cert\":\""
+            . ($_->{cert} eq 'Not available' ? 'Not available' : pct_encode($_->{cert})) . '"}'
+    } @$list) . ']';
+    return ($body, [pck_headers($ent, $chain)]);
+}
+
+# PCS's selection, written independently of the module's: the certificates
+# whose TCB the raw TCB reaches; of those, the one at the first TCB info
+# level it reaches (levels are highest first); ties by higher TCB.
+sub pck_select {
+    my ($list, $raw, $levels) = @_;
+    my ($best, $best_level);
+    for my $e (@$list) {
+        next if $e->{cert} eq 'Not available' || !pck_le($e->{tcb}, $raw);
+        my $level = scalar @$levels;
+        for my $i (0 .. $#$levels) { if (pck_le($levels->[$i], $e->{tcb})) { $level = $i; last } }
+        my $higher = sub {
+            for my $i (0 .. 15) { return $e->{tcb}{comp}[$i] > $best->{tcb}{comp}[$i] if $e->{tcb}{comp}[$i] != $best->{tcb}{comp}[$i] }
+            return $e->{tcb}{pcesvn} > $best->{tcb}{pcesvn};
+        };
+        if (!$best || $level < $best_level || ($level == $best_level && $higher->())) { ($best, $best_level) = ($e, $level) }
+    }
+    return $best;
+}
+
+sub pck_levels {
+    my ($ver, $fmspc) = @_;
+    my $ent = pick($IDX{tcb}{"sgx-$ver"}{$fmspc});
+    return [] unless $ent;
+    my $d = $JSON->decode(slurp($ent->{file}));
+    return [map { pck_tcb_of($_->{tcb}) } @{ $d->{tcbInfo}{tcbLevels} }];
+}
+
+sub pck_route {
+    my ($ver, $what, $q) = @_;
+    my ($ppid, $pceid) = ($q->{encrypted_ppid}, $q->{pceid});
+    return err(400, 'Invalid encrypted_ppid parameter', intel => 1) unless defined $ppid && $ppid =~ /^[0-9A-Fa-f]{768}$/;
+    return err(400, 'Invalid pceid parameter', intel => 1) unless defined $pceid && $pceid =~ /^[0-9A-Fa-f]{4}$/;
+    my $canon = "/sgx/certification/$ver/$what?encrypted_ppid=" . lc($ppid) . '&pceid=' . lc($pceid);
+    my ($cpusvn, $pcesvn) = ($q->{cpusvn}, $q->{pcesvn});
+    if ($what eq 'pckcert') {
+        return err(400, 'Invalid cpusvn parameter', intel => 1) unless defined $cpusvn && $cpusvn =~ /^[0-9A-Fa-f]{32}$/;
+        return err(400, 'Invalid pcesvn parameter', intel => 1) unless defined $pcesvn && $pcesvn =~ /^[0-9A-Fa-f]{4}$/;
+        $canon .= '&cpusvn=' . lc($cpusvn) . '&pcesvn=' . lc($pcesvn);
+    }
+    my $ent = pck_set_for($ppid, $pceid);
+    return err(404, 'PCK certificate not found', canon => $canon) unless $ent;
+    return { status => 200, pckset => $ent, ver => $ver, canon => $canon } if $what eq 'pckcerts';
+
+    my ($list, $chain) = pck_load($ent);
+    my $raw = { comp => [map { hex } unpack('(A2)*', $cpusvn)], pcesvn => unpack('v', pack('H4', $pcesvn)) };
+    my $best = pck_select($list, $raw, pck_levels($ver, $ent->{fmspc}));
+    return err(404, 'no PCK certificate for this TCB', canon => $canon) unless $best;
+    return { status => 200, body => $best->{cert}, ctype => $CT{pem}, canon => $canon,
+             headers => [pck_headers($ent, $chain), ['SGX-TCBm', $best->{tcbm}]] };
+}
+
+# PCS wants the API key on pckcert(s): 401 without it, as Azure APIM answers.
+sub pck_key_refused {
+    my ($path, $req) = @_;
+    return 0 unless $path =~ m{^/sgx/certification/v[34]/pckcerts?$};
+    my $want = with_lock(LOCK_SH, sub { slurp("$STATE/api_key") }) // $DEFAULT_API_KEY;
+    my $got = $req->{headers}{'ocp-apim-subscription-key'};
+    return !(defined $got && $got eq $want);
 }
 
 # Chain-header name for a path whose route is unknown to route() (serve()).
@@ -912,6 +1052,21 @@ sub handle_origin {
         return $keep;
     }
 
+    if (defined $req->{headers}{'ocp-apim-subscription-key'}) {
+        with_lock(LOCK_EX, sub {
+            sysopen(my $h, "$STATE/keyed.log", O_WRONLY | O_APPEND | O_CREAT) or die "keyed.log: $!";
+            syswrite($h, "$raw\n");
+            close $h;
+        });
+    }
+
+    if (pck_key_refused($path, $req)) {
+        send_response($s, $req, 401, [['Request-ID', request_id()], ['Content-Type', $CT{json}]],
+                      '{"statusCode":401,"message":"Access denied due to invalid subscription key."}', $keep);
+        logmsg("$req->{method} $raw -> 401 (API key)");
+        return $keep;
+    }
+
     if ($fault && $fault->{status}) {
         my $st = $fault->{status};
         my @h = (['Request-ID', request_id()]);
@@ -937,6 +1092,12 @@ sub handle_origin {
         my $f = $sv->{file};
         $f = "$DATA/$f" if defined $f && $f !~ m{^/};
         $body = defined $f ? slurp($f) : '';
+        if (defined $f && $sv->{pckset}) {
+            # a fixture set rendered as PCS's pckcerts answer
+            ($body, my $ph) = pck_body({ file => $f, fmspc => $sv->{pckset}{fmspc}, ca => $sv->{pckset}{ca} },
+                                       $path =~ m{/v3/} ? 'v3' : 'v4');
+            push @h, @$ph;
+        }
         if (!defined $body) { logmsg("serve: cannot read $f"); $body = ''; $status = 500 }
         $src = "serve[$svkey] " . ($f // '-');
         my $ct = $sv->{content_type} // (defined $f ? ctype_for_file($f) : undef)
@@ -953,7 +1114,11 @@ sub handle_origin {
         }
     } else {
         $status = $r->{status};
-        if ($status == 200) {
+        if ($status == 200 && $r->{pckset}) {
+            ($body, my $ph) = pck_body($r->{pckset}, $r->{ver});
+            push @h, ['Content-Type', $CT{json}], @$ph;
+            ($src = $r->{pckset}{file}) =~ s{^\Q$DATA\E/}{};
+        } elsif ($status == 200) {
             $body = defined $r->{body} ? $r->{body} : slurp($r->{file});
             push @h, ['Content-Type', $r->{ctype}];
             push @h, [$r->{chain_header}, pct_encode(slurp($r->{chain}))]
@@ -999,6 +1164,8 @@ sub handle_origin {
 #   POST /unserve  {key}
 #   POST /clear_serves
 #   GET  /serves              -> {key: {...}, ...}
+#   POST /api_key  {key}      -> the Ocp-Apim-Subscription-Key pckcert(s) want
+#   GET  /keyed               -> {"keyed":[targets that carried that header]}
 #   POST /shutdown            -> the emulator exits
 # ---------------------------------------------------------------------------
 
@@ -1054,6 +1221,11 @@ sub handle_ctl {
         with_lock(LOCK_EX, sub { write_json('serves.json', {}) });
     } elsif ($path eq '/serves' && $m eq 'GET') {
         $out = with_lock(LOCK_SH, sub { read_json('serves.json', {}) });
+    } elsif ($path eq '/api_key' && $m eq 'POST') {
+        with_lock(LOCK_EX, sub { spew("$STATE/api_key", $in->{key} // '') });
+    } elsif ($path eq '/keyed' && $m eq 'GET') {
+        my $log = with_lock(LOCK_SH, sub { slurp("$STATE/keyed.log") // '' });
+        $out = { keyed => [split /\n/, $log] };
     } elsif ($path eq '/shutdown' && $m eq 'POST') {
         kill 'TERM', $MASTER;
     } else {

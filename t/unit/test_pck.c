@@ -22,70 +22,47 @@ static char  *data_dir = "t/data";
 
 typedef struct {
     ngx_uint_t           n;
+    ngx_uint_t           bad;              /* entries the parser refused */
     ngx_http_thim_tcb_t  tcb[MAX];
     char                 tcbm[MAX][40];
 } list_t;
 
 
 static json_t *
-load(char *rel)
+load(const char *name)
 {
-    char          path[1024];
+    char          path[512];
     json_error_t  err;
 
-    snprintf(path, sizeof(path), "%s/%s", data_dir, rel);
-
+    snprintf(path, sizeof(path), "%s/%s", data_dir, name);
     return json_load_file(path, 0, &err);
 }
 
 
-/* {"sgxtcbcomponents":[{"svn":N}x16],"pcesvn":N} or v2's flat form */
-static void
-tcb_of(json_t *t, ngx_http_thim_tcb_t *tcb)
-{
-    char     key[32];
-    size_t   i;
-    json_t  *comps;
-
-    comps = json_object_get(t, "sgxtcbcomponents");
-
-    for (i = 0; i < NGX_HTTP_THIM_TCB_COMPONENTS; i++) {
-        if (comps) {
-            tcb->comp[i] = (u_char) json_integer_value(
-                               json_object_get(json_array_get(comps, i),
-                                               "svn"));
-        } else {
-            snprintf(key, sizeof(key), "sgxtcbcomp%02zusvn", i + 1);
-            tcb->comp[i] = (u_char) json_integer_value(json_object_get(t,
-                                                                     key));
-        }
-    }
-
-    tcb->pcesvn = json_integer_value(json_object_get(t, "pcesvn"));
-}
-
+/* the certificates of a set, through the module's own entry parser */
 
 static void
-certs_of(char *rel, list_t *l)
+certs_of(const char *name, list_t *l)
 {
-    size_t   i;
-    json_t  *root, *item;
+    size_t                     i;
+    json_t                    *root, *item;
+    ngx_http_thim_pck_entry_t  e;
 
-    root = load(rel);
     l->n = 0;
+    root = load(name);
 
     json_array_foreach(json_object_get(root, "pck_data"), i, item) {
-        if (l->n == MAX
-            || !json_is_string(json_object_get(item, "cert"))
-            || strcmp(json_string_value(json_object_get(item, "cert")),
-                      "Not available") == 0)
-        {
+        if (ngx_http_thim_pck_entry(item, &e) != NGX_OK) {
+            l->bad++;
             continue;
         }
 
-        tcb_of(json_object_get(item, "tcb"), &l->tcb[l->n]);
-        snprintf(l->tcbm[l->n], sizeof(l->tcbm[0]), "%s",
-                 json_string_value(json_object_get(item, "tcbm")));
+        if (e.cert == NULL || l->n == MAX) {
+            continue;
+        }
+
+        l->tcb[l->n] = e.tcb;
+        snprintf(l->tcbm[l->n], sizeof(l->tcbm[0]), "%.36s", e.tcbm);
         l->n++;
     }
 
@@ -94,20 +71,15 @@ certs_of(char *rel, list_t *l)
 
 
 static void
-levels_of(char *rel, list_t *l)
+levels_of(const char *name, list_t *l)
 {
-    size_t   i;
-    json_t  *root, *item;
+    json_t  *root;
 
-    root = load(rel);
+    root = load(name);
     l->n = 0;
 
-    json_array_foreach(json_object_get(json_object_get(root, "tcbInfo"),
-                                       "tcbLevels"), i, item)
-    {
-        if (l->n < MAX) {
-            tcb_of(json_object_get(item, "tcb"), &l->tcb[l->n++]);
-        }
+    if (ngx_http_thim_pck_levels(root, l->tcb, MAX, &l->n) != NGX_OK) {
+        l->bad++;
     }
 
     json_decref(root);
@@ -132,18 +104,41 @@ main(int argc, char **argv)
 {
     list_t               certs, levels;
     ngx_uint_t           i, k, bad;
-    ngx_http_thim_tcb_t  raw;
+    ngx_http_thim_tcb_t  raw, tcb;
+    u_char               cpusvn[16];
 
     if (argc > 1) {
         data_dir = argv[1];
     }
 
+    memset(&certs, 0, sizeof(list_t));
+    memset(&levels, 0, sizeof(list_t));
+
     certs_of("intel/pckcerts/pckcerts_00906ea10000_processor_2020-05-18_"
              "qeid-16a5b41ebb076d263a1e39e64e7175e7.json", &certs);
     levels_of("intel/pcs/v3/tcb_00906ea10000_eval8_2020-05-18.json", &levels);
 
-    ok(certs.n == 12 && levels.n > 0, "12 certificates, %u TCB levels",
-       (unsigned) levels.n);
+    ok(certs.n == 12 && levels.n > 0 && certs.bad == 0 && levels.bad == 0,
+       "12 certificates (v3 flat TCBs), %u TCB levels", (unsigned) levels.n);
+
+    /* each tcbm says the same TCB as its entry's tcb */
+    bad = 0;
+    for (i = 0; i < certs.n; i++) {
+        if (ngx_http_thim_tcbm_of((u_char *) certs.tcbm[i], &tcb, cpusvn)
+            != NGX_OK
+            || memcmp(&tcb.comp, &certs.tcb[i].comp, 16) != 0
+            || memcmp(cpusvn, &certs.tcb[i].comp, 16) != 0
+            || tcb.pcesvn != certs.tcb[i].pcesvn)
+        {
+            bad++;
+        }
+    }
+    ok(bad == 0, "tcbm = CPUSVN || PCESVN little-endian, for all (%u wrong)",
+       (unsigned) bad);
+
+    ok(ngx_http_thim_tcbm_of((u_char *) "0D0D020401800300000000000000000009G0",
+                             &tcb, NULL) == NGX_DECLINED,
+       "a tcbm with a non-hex digit is refused");
 
     /* PCS's own answer (fixture pckcert_...): raw 0f0f0205ff80..., PCESVN 9 */
     raw_of("0f0f0205ff8007000000000000000000", 9, &raw);
@@ -191,6 +186,8 @@ main(int argc, char **argv)
              "qeid-d68bdbd719d925b5d122a7c4522628f7.json", &certs);
     levels_of("intel/pcs/sgx/tcb_00906ea10000_eval16_2024-06-28.json",
               &levels);
+    ok(certs.n == 22 && certs.bad == 0 && levels.bad == 0,
+       "2024 set: 22 certificates (v4 component lists), v4 levels");
     raw_of("0f0f0205ff8007000000000000000000", 7, &raw);
     ok(ngx_http_thim_pck_select(&raw, certs.tcb, certs.n, levels.tcb,
                                 levels.n, &k) == NGX_OK
