@@ -27,6 +27,8 @@
 static ngx_int_t ngx_http_thim_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_thim_cache_status_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_thim_api_key_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 static void *ngx_http_thim_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_thim_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_thim_merge_loc_conf(ngx_conf_t *cf, void *parent,
@@ -50,6 +52,8 @@ static char *ngx_http_thim_cache_valid(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_thim_intel_root_ca(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_thim_intel_api_key_file(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_thim_baseline(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_thim_next_update_grace(ngx_conf_t *cf,
@@ -203,6 +207,13 @@ static ngx_command_t  ngx_http_thim_commands[] = {
       0,
       NULL },
 
+    { ngx_string("thim_intel_api_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_thim_intel_api_key_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("thim_fetch_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -272,6 +283,10 @@ static ngx_http_variable_t  ngx_http_thim_vars[] = {
       ngx_http_thim_cache_status_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("thim_intel_api_key"), NULL,
+      ngx_http_thim_api_key_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_NOHASH, 0 },
+
       ngx_http_null_variable
 };
 
@@ -316,6 +331,44 @@ ngx_http_thim_cache_status_variable(ngx_http_request_t *r,
     v->no_cacheable = 1;
     v->not_found = 0;
     v->data = name->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Intel's API key, for "proxy_set_header Ocp-Apim-Subscription-Key
+ * $thim_intel_api_key" in the Intel origin location: set only in the
+ * subrequest of a fetch that needs it (pckcert, pckcerts), empty
+ * everywhere else, so that the header is sent on those alone (nginx
+ * sends no header whose value is empty).
+ */
+
+static ngx_int_t
+ngx_http_thim_api_key_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_thim_ctx_t       *ctx;
+    ngx_http_thim_loc_conf_t  *tlcf;
+
+    v->len = 0;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = (u_char *) "";
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_thim_module);
+
+    if (r == r->main || ctx == NULL || ctx->route == NULL
+        || !ctx->route->api_key)
+    {
+        return NGX_OK;
+    }
+
+    tlcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_thim_module);
+
+    v->len = tlcf->intel_api_key.len;
+    v->data = tlcf->intel_api_key.data;
 
     return NGX_OK;
 }
@@ -408,6 +461,8 @@ ngx_http_thim_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->intel_root = prev->intel_root;
     }
 
+    ngx_conf_merge_str_value(conf->intel_api_key, prev->intel_api_key, "");
+
     for (i = 0; i < NGX_HTTP_THIM_AMD_PRODUCTS; i++) {
         if (conf->amd_trust[i].ark == NULL) {
             conf->amd_trust[i] = prev->amd_trust[i];
@@ -478,6 +533,14 @@ ngx_http_thim_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                            "\"thim_intel\" verifies what Intel signs: name "
                            "the Intel SGX Root CA with \"thim_intel_root_ca\"");
         return NGX_CONF_ERROR;
+    }
+
+    if (conf->intel && conf->intel_api_key.len == 0) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"thim_intel\" has no \"thim_intel_api_key_file\": "
+                           "PCK certificates (pckcert, pckcerts) are fetched "
+                           "without Intel's API key unless the Intel origin "
+                           "location sets Ocp-Apim-Subscription-Key itself");
     }
 
     if ((conf->amd || conf->amd_azure) && !trusted) {
@@ -874,6 +937,91 @@ ngx_http_thim_next_update_grace(ngx_conf_t *cf, ngx_command_t *cmd,
 
 
 /* thim_intel_baseline latest | N | latest-K; */
+
+/*
+ * The key is read once, at configuration: nginx's master reads it as
+ * root, so the file can be readable by root alone.  One line; leading and
+ * trailing white space is dropped; it must be a valid header value.
+ */
+
+static char *
+ngx_http_thim_intel_api_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_thim_loc_conf_t *tlcf = conf;
+
+    u_char     *p, *last;
+    ssize_t     n;
+    ngx_fd_t    fd;
+    ngx_str_t  *value, file;
+    u_char      buf[1024];
+
+    if (tlcf->intel_api_key.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    file = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &file, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    fd = ngx_open_file(file.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%s\" failed", file.data);
+        return NGX_CONF_ERROR;
+    }
+
+    n = ngx_read_fd(fd, buf, sizeof(buf));
+    ngx_close_file(fd);
+
+    if (n < 0 || n == sizeof(buf)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" cannot be read or is too long for an "
+                           "API key", file.data);
+        return NGX_CONF_ERROR;
+    }
+
+    for (p = buf, last = buf + n; p < last && isspace(*p); p++) { /* void */ }
+    while (last > p && isspace(last[-1])) { last--; }
+
+    tlcf->intel_api_key.len = last - p;
+
+    if (tlcf->intel_api_key.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" holds no API key", file.data);
+        return NGX_CONF_ERROR;
+    }
+
+    for (n = 0; n < (ssize_t) tlcf->intel_api_key.len; n++) {
+        if (p[n] < 0x21 || p[n] > 0x7e) {
+            /* never echo the key itself, not even in an error */
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%s\" holds more than one word or "
+                               "characters a header cannot carry",
+                               file.data);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    tlcf->intel_api_key.data = ngx_pnalloc(cf->pool,
+                                           tlcf->intel_api_key.len);
+
+    if (tlcf->intel_api_key.data) {
+        ngx_memcpy(tlcf->intel_api_key.data, p, tlcf->intel_api_key.len);
+    }
+
+    ngx_explicit_memzero(buf, sizeof(buf));
+
+    if (tlcf->intel_api_key.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
 
 static char *
 ngx_http_thim_baseline(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)

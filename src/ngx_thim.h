@@ -47,6 +47,9 @@
 
 #define NGX_HTTP_THIM_CHAIN_NAMES      2
 
+/* other origin headers a route keeps with the body (SGX-FMSPC, ...) */
+#define NGX_HTTP_THIM_KEEP_HEADERS     2
+
 /* which tcbEvaluationDataNumber a request without one is served */
 #define NGX_HTTP_THIM_BASELINE_LATEST  0        /* Intel's, by update= */
 #define NGX_HTTP_THIM_BASELINE_FIXED   1        /* this number */
@@ -96,7 +99,15 @@ struct ngx_http_thim_route_s {
     ngx_http_thim_check_pt     check;
     ngx_uint_t                 immutable;       /* never changes for its
                                                    URL: kept until expiry */
+    ngx_str_t                  keep[NGX_HTTP_THIM_KEEP_HEADERS];
+    ngx_uint_t                 api_key;         /* the origin wants Intel's
+                                                   API key; the query
+                                                   identifies a machine */
 };
+
+
+/* the end of a route that keeps no other header and needs no API key */
+#define ngx_http_thim_route_plain  { ngx_null_string, ngx_null_string }, 0
 
 
 typedef struct {
@@ -109,6 +120,7 @@ typedef struct {
     ngx_str_t                  intel_origin;
     ngx_str_t                  intel_root_origin;
     ngx_str_t                  intel_root_chain;  /* pct-encoded PEM */
+    ngx_str_t                  intel_api_key;   /* for pckcert(s) only */
     X509                      *intel_root;      /* the trust anchor */
     ngx_str_t                  amd_origin;
     ngx_uint_t                 amd_max_fetches;
@@ -144,6 +156,8 @@ struct ngx_http_thim_ctx_s {
                                                    e.g. the FMSPC */
     ngx_str_t                  chain;           /* the origin's issuer
                                                    chain header, as sent */
+    ngx_str_t                  kept[NGX_HTTP_THIM_KEEP_HEADERS];
+                                                /* route->keep, as sent */
     void                      *expect;          /* what the route's check
                                                    expects of the body */
     ngx_str_t                  request_id;
@@ -152,6 +166,11 @@ struct ngx_http_thim_ctx_s {
     ngx_uint_t                 form;            /* NGX_HTTP_THIM_FORM_* */
     ngx_str_t                  form_type;       /* its content type */
     unsigned                   root_chain:1;    /* add the root CA header */
+
+    /* a miss answers 404: there is nothing to fetch with (a pckcert
+       request without an encrypted PPID) */
+    unsigned                   cache_only:1;
+    char                      *miss_reason;
 
     ngx_uint_t                 cache_status;    /* NGX_HTTP_THIM_CACHE_* */
 
@@ -169,6 +188,7 @@ struct ngx_http_thim_ctx_s {
     ngx_uint_t                 fetch_status;
     char                      *fetch_reason;    /* why it was refused */
     time_t                     retry_after;
+    unsigned                   key_refused:1;   /* 401/403: the API key */
     unsigned                   fetching:1;
     unsigned                   fetch_done:1;
     unsigned                   fetched_record:1;  /* record is the fetch's */

@@ -103,21 +103,21 @@ static ngx_http_thim_route_t  ngx_http_thim_amd_vcek_route = {
     ngx_string("vcek"), NGX_HTTP_THIM_ORIGIN_AMD,
     ngx_string("application/pkix-cert"), ngx_null_string,
     { ngx_null_string, ngx_null_string },
-    ngx_http_thim_amd_check_vcek, 1
+    ngx_http_thim_amd_check_vcek, 1, ngx_http_thim_route_plain
 };
 
 static ngx_http_thim_route_t  ngx_http_thim_amd_chain_route = {
     ngx_string("kds cert_chain"), NGX_HTTP_THIM_ORIGIN_AMD,
     ngx_string("application/x-pem-file"), ngx_null_string,
     { ngx_null_string, ngx_null_string },
-    ngx_http_thim_amd_check_chain, 1
+    ngx_http_thim_amd_check_chain, 1, ngx_http_thim_route_plain
 };
 
 static ngx_http_thim_route_t  ngx_http_thim_amd_crl_route = {
     ngx_string("kds crl"), NGX_HTTP_THIM_ORIGIN_AMD,
     ngx_string("application/pkix-crl"), ngx_null_string,
     { ngx_null_string, ngx_null_string },
-    ngx_http_thim_amd_check_crl, 0
+    ngx_http_thim_amd_check_crl, 0, ngx_http_thim_route_plain
 };
 
 

@@ -43,15 +43,13 @@ typedef struct {
 
     ngx_str_t                  chain;           /* copies of the records */
     ngx_str_t                  vcek;
-    time_t                     expires;         /* the earlier one */
-    ngx_uint_t                 cache_status;    /* the worst one */
+    ngx_http_thim_parts_t      parts;
 } ngx_http_thim_azure_t;
 
 
 static ngx_int_t ngx_http_thim_azure_platform(ngx_http_request_t *r,
     ngx_http_thim_azure_t *az, ngx_str_t *chip, ngx_str_t *tcb,
     ngx_str_t *product, char **reason, char **parameter);
-static ngx_int_t ngx_http_thim_azure_metadata(ngx_http_request_t *r);
 static ngx_int_t ngx_http_thim_azure_after_chain(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx);
 static ngx_int_t ngx_http_thim_azure_after_vcek(ngx_http_request_t *r,
@@ -62,14 +60,6 @@ static ngx_int_t ngx_http_thim_azure_answer(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_http_thim_azure_t *az);
 static u_char *ngx_http_thim_azure_json_string(u_char *p, char *key,
     ngx_str_t *value, ngx_uint_t last);
-
-
-/* how bad a cache status is, for an answer made of several */
-static ngx_uint_t  ngx_http_thim_azure_rank[] = {
-    0,  /* NONE */     1,  /* HIT */      4,  /* MISS */
-    2,  /* EXPIRED */  3,  /* STALE */    2,  /* UPDATING */
-    0   /* BYPASS */
-};
 
 
 ngx_int_t
@@ -126,7 +116,7 @@ ngx_http_thim_amd_azure_handler(ngx_http_request_t *r)
          * THIM, wherever the operator mounts it; as the instance metadata
          * service: no header, no answer
          */
-        if (ngx_http_thim_azure_metadata(r) != NGX_OK) {
+        if (ngx_http_thim_metadata_true(r) != NGX_OK) {
             return ngx_http_thim_send_error(r, ctx, NGX_HTTP_BAD_REQUEST,
                                    "the Metadata: true header is required",
                                    "Metadata");
@@ -237,23 +227,6 @@ ngx_http_thim_azure_platform(ngx_http_request_t *r, ngx_http_thim_azure_t *az,
 }
 
 
-/* "Metadata: true", any case, as the Azure metadata service wants it */
-
-static ngx_int_t
-ngx_http_thim_azure_metadata(ngx_http_request_t *r)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_http_thim_request_header(r, "Metadata");
-
-    if (h && ngx_http_thim_strcaseeq(h->value.data, h->value.len, "true")) {
-        return NGX_OK;
-    }
-
-    return NGX_DECLINED;
-}
-
-
 static ngx_int_t
 ngx_http_thim_azure_after_chain(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx)
@@ -313,15 +286,7 @@ ngx_http_thim_azure_keep(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
 
     ngx_memcpy(copy->data, ctx->record.body.data, copy->len);
 
-    if (az->expires == 0 || ctx->expires < az->expires) {
-        az->expires = ctx->expires;
-    }
-
-    if (ngx_http_thim_azure_rank[ctx->cache_status]
-        > ngx_http_thim_azure_rank[az->cache_status])
-    {
-        az->cache_status = ctx->cache_status;
-    }
+    ngx_http_thim_parts_add(&az->parts, ctx);
 }
 
 
@@ -369,7 +334,7 @@ ngx_http_thim_azure_answer(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
         ngx_str_set(&rec.content_type, "application/x-pem-file");
 
     } else {
-        left = az->expires - ngx_time();
+        left = az->parts.expires - ngx_time();
         left = ngx_max(left, 1);
         left = ngx_min(left, 86400);
 
@@ -411,8 +376,8 @@ ngx_http_thim_azure_answer(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
 
     ctx->record = rec;
     ctx->next = NULL;
-    ctx->expires = az->expires;
-    ctx->cache_status = az->cache_status;
+    ctx->expires = az->parts.expires;
+    ctx->cache_status = az->parts.cache_status;
 
     return ngx_http_thim_send_record(r, ctx);
 }

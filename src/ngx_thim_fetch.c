@@ -33,6 +33,9 @@
 #define NGX_HTTP_THIM_MAX_BACKOFF      3600
 
 
+static ngx_str_t  ngx_http_thim_hidden = ngx_string("(hidden)");
+
+
 static ngx_uint_t ngx_http_thim_max_fetches(ngx_http_thim_loc_conf_t *tlcf,
     ngx_uint_t origin);
 static ngx_int_t ngx_http_thim_dispatch(ngx_http_request_t *r,
@@ -240,6 +243,14 @@ ngx_http_thim_dispatch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
 
     case NGX_HTTP_THIM_FOUND_MISS:
         ctx->cache_status = NGX_HTTP_THIM_CACHE_MISS;
+
+        if (ctx->cache_only) {
+            /* the lease goes to a request that can fetch, if one waits */
+            ngx_http_thim_cache_release(ctx->zone, &ctx->key);
+            return ngx_http_thim_send_error(r, ctx, NGX_HTTP_NOT_FOUND,
+                                            ctx->miss_reason, NULL);
+        }
+
         return ngx_http_thim_fetch(r, ctx, 0);
 
     case NGX_HTTP_THIM_FOUND_WAIT:
@@ -293,6 +304,8 @@ ngx_http_thim_ctx_next_key(ngx_http_thim_ctx_t *ctx)
     ctx->have_record = 0;
     ctx->fetch_status = 0;
     ctx->fetch_reason = NULL;
+    ctx->key_refused = 0;
+    ctx->cache_only = 0;
     ctx->retry_after = 0;
     ctx->fetching = 0;
     ctx->fetch_done = 0;
@@ -325,6 +338,12 @@ static void
 ngx_http_thim_refresh(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
 {
     ngx_http_thim_ctx_t  *bg;
+
+    if (ctx->cache_only) {
+        /* nothing to fetch with: a later request that can will refresh */
+        ngx_http_thim_cache_release(ctx->zone, &ctx->key);
+        return;
+    }
 
     bg = ngx_palloc(r->pool, sizeof(ngx_http_thim_ctx_t));
 
@@ -533,9 +552,12 @@ ngx_http_thim_fetch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
         goto failed;
     }
 
+    /* a query that identifies a machine is not logged, not even here */
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "thim fetch \"%V\" via \"%V?%V\"",
-                   &ctx->key, &ctx->origin_uri, &ctx->origin_args);
+                   &ctx->key, &ctx->origin_uri,
+                   ctx->route->api_key ? &ngx_http_thim_hidden
+                                       : &ctx->origin_args);
 
     if (ngx_http_subrequest(r, &ctx->origin_uri, &ctx->origin_args, &sr, ps,
                             flags)
@@ -543,6 +565,9 @@ ngx_http_thim_fetch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     {
         goto failed;
     }
+
+    /* $thim_intel_api_key, evaluated in the subrequest, looks here */
+    ngx_http_set_ctx(sr, ctx, ngx_http_thim_module);
 
     ctx->fetching = 1;
     ctx->background = background;
@@ -666,6 +691,14 @@ ngx_http_thim_fetch_outcome(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
                                      ngx_time() + ctx->retry_after);
         break;
 
+    case NGX_HTTP_UNAUTHORIZED:
+    case NGX_HTTP_FORBIDDEN:
+        /* PCCS's complaint 7: say plainly that it is about the key */
+        ctx->key_refused = ctx->route->api_key;
+        ctx->fetch_status = NGX_HTTP_BAD_GATEWAY;
+        result = NGX_HTTP_THIM_RESULT_ERROR;
+        break;
+
     default:
         ctx->fetch_status = NGX_HTTP_BAD_GATEWAY;
         result = NGX_HTTP_THIM_RESULT_ERROR;
@@ -679,9 +712,10 @@ ngx_http_thim_fetch_outcome(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
 
     ngx_log_error(level, sr->connection->log, 0,
                   "thim: origin answered %ui for \"%V\" "
-                  "(origin Request-ID: \"%V\")%s",
+                  "(origin Request-ID: \"%V\")%s%s",
                   status, &ctx->key,
                   h ? &h->value : &(ngx_str_t) ngx_string("none"),
+                  ctx->key_refused ? ": PCS key rejected" : "",
                   ctx->have_record ? ", keeping the cached copy" : "");
 
     if (status != NGX_HTTP_NOT_FOUND
@@ -730,7 +764,7 @@ ngx_http_thim_fetch_accept(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
     char                         *reason;
     time_t                        next_update;
     ngx_uint_t                    i;
-    ngx_table_elt_t              *h;
+    ngx_table_elt_t              *h, *kept[NGX_HTTP_THIM_KEEP_HEADERS];
     ngx_http_thim_record_t        rec;
     ngx_http_thim_loc_conf_t     *tlcf;
     const ngx_http_thim_route_t  *route;
@@ -750,6 +784,24 @@ ngx_http_thim_fetch_accept(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
 
         } else {
             ctx->chain = h->value;
+        }
+    }
+
+    for (i = 0; reason == NULL && i < NGX_HTTP_THIM_KEEP_HEADERS; i++) {
+        ngx_str_null(&ctx->kept[i]);
+
+        if (route->keep[i].len == 0) {
+            continue;
+        }
+
+        kept[i] = ngx_http_thim_origin_header(sr,
+                                              (ngx_str_t *) &route->keep[i]);
+
+        if (kept[i] == NULL || kept[i]->value.len == 0) {
+            reason = "a header the collateral needs is missing";
+
+        } else {
+            ctx->kept[i] = kept[i]->value;
         }
     }
 
@@ -796,6 +848,14 @@ ngx_http_thim_fetch_accept(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
         if (route->chain_out[i].len) {
             rec.names[rec.nheaders] = route->chain_out[i];
             rec.values[rec.nheaders] = h->value;
+            rec.nheaders++;
+        }
+    }
+
+    for (i = 0; i < NGX_HTTP_THIM_KEEP_HEADERS; i++) {
+        if (route->keep[i].len) {
+            rec.names[rec.nheaders] = route->keep[i];
+            rec.values[rec.nheaders] = ctx->kept[i];
             rec.nheaders++;
         }
     }
@@ -1003,6 +1063,12 @@ ngx_http_thim_answer(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
         return ngx_http_thim_deliver(r, ctx);
     }
 
+    if (ctx->key_refused) {
+        return ngx_http_thim_send_error(r, ctx, NGX_HTTP_BAD_GATEWAY,
+                             "Intel PCS refused the API key: check "
+                             "thim_intel_api_key_file", NULL);
+    }
+
     if (ctx->fetch_reason) {
         /* the origin answered, and what it said was refused: say why */
         p = ngx_pnalloc(r->pool, sizeof("the origin's answer was refused: ")
@@ -1048,5 +1114,34 @@ ngx_http_thim_cleanup(void *data)
     if (ctx->fetching && !ctx->fetch_done) {
         ngx_http_thim_cache_release(ctx->zone, &ctx->key);
         ctx->fetching = 0;
+    }
+}
+
+
+/* how bad a cache status is, for an answer made of several */
+static ngx_uint_t  ngx_http_thim_parts_rank[] = {
+    0,  /* NONE */     1,  /* HIT */      4,  /* MISS */
+    2,  /* EXPIRED */  3,  /* STALE */    2,  /* UPDATING */
+    0   /* BYPASS */
+};
+
+
+/*
+ * An answer made of several records (Azure's THIM JSON, a PCK certificate
+ * chosen by a TCB info) is as fresh as the stalest of them, and its cache
+ * status is the worst of theirs.
+ */
+
+void
+ngx_http_thim_parts_add(ngx_http_thim_parts_t *parts, ngx_http_thim_ctx_t *ctx)
+{
+    if (parts->expires == 0 || ctx->expires < parts->expires) {
+        parts->expires = ctx->expires;
+    }
+
+    if (ngx_http_thim_parts_rank[ctx->cache_status]
+        > ngx_http_thim_parts_rank[parts->cache_status])
+    {
+        parts->cache_status = ctx->cache_status;
     }
 }

@@ -16,12 +16,21 @@
 #define NGX_HTTP_THIM_POLL_INTERVAL    20
 
 
+/* what an answer made of several records keeps of them */
+typedef struct {
+    time_t                     expires;        /* the earliest */
+    ngx_uint_t                 cache_status;   /* the worst */
+} ngx_http_thim_parts_t;
+
+
 ngx_http_thim_ctx_t *ngx_http_thim_ctx_create(ngx_http_request_t *r);
 ngx_int_t ngx_http_thim_begin(ngx_http_request_t *r,
     ngx_http_thim_ctx_t **ctx);
 ngx_int_t ngx_http_thim_serve(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx);
 void ngx_http_thim_ctx_next_key(ngx_http_thim_ctx_t *ctx);
+void ngx_http_thim_parts_add(ngx_http_thim_parts_t *parts,
+    ngx_http_thim_ctx_t *ctx);
 
 
 #endif /* _NGX_THIM_FETCH_H_INCLUDED_ */

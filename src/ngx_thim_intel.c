@@ -24,6 +24,7 @@
 #include "ngx_thim_x509.h"
 #include "ngx_thim_verify.h"
 #include "ngx_thim_intel.h"
+#include "ngx_thim_pckcert.h"
 
 
 /* PROTOCOLS.md 1a: at most 10 digits */
@@ -139,7 +140,7 @@ static ngx_int_t ngx_http_thim_intel_chain(ngx_http_thim_ctx_t *ctx,
     { { ngx_string(name), NGX_HTTP_THIM_ORIGIN_INTEL,                         \
         ngx_string("application/json"), ngx_string(chain_in),                 \
         { ngx_string(out0), ngx_string(out1) },                               \
-        ngx_http_thim_intel_check_json, 0 },                                  \
+        ngx_http_thim_intel_check_json, 0, ngx_http_thim_route_plain },       \
       ngx_string(path), key, id, v }
 
 #define NGX_HTTP_THIM_TCB_V4_CHAIN   "TCB-Info-Issuer-Chain"
@@ -217,7 +218,7 @@ static ngx_http_thim_intel_collateral_t  ngx_http_thim_pck_crl = {
       ngx_string("application/pkix-crl"),
       ngx_string("SGX-PCK-CRL-Issuer-Chain"),
       { ngx_string("SGX-PCK-CRL-Issuer-Chain"), ngx_null_string },
-      ngx_http_thim_intel_check_crl, 0 },
+      ngx_http_thim_intel_check_crl, 0, ngx_http_thim_route_plain },
     ngx_string("/sgx/certification/v4/pckcrl"), NULL, NULL, 0
 };
 
@@ -226,7 +227,7 @@ static ngx_http_thim_intel_collateral_t  ngx_http_thim_root_crl = {
     { ngx_string("root ca crl"), NGX_HTTP_THIM_ORIGIN_INTEL_ROOT,
       ngx_string("application/pkix-crl"), ngx_null_string,
       { ngx_null_string, ngx_null_string },
-      ngx_http_thim_intel_check_crl, 0 },
+      ngx_http_thim_intel_check_crl, 0, ngx_http_thim_route_plain },
     ngx_string("/IntelSGXRootCA.der"), NULL, NULL, 0
 };
 
@@ -286,6 +287,12 @@ ngx_http_thim_intel_handler(ngx_http_request_t *r)
     ngx_http_thim_intel_path_t  *path;
 
     rc = ngx_http_thim_begin(r, &ctx);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    /* PCK certificates have routes of their own (ngx_thim_pckcert.c) */
+    rc = ngx_http_thim_pckcert_handler(r, ctx);
     if (rc != NGX_DECLINED) {
         return rc;
     }
@@ -1348,4 +1355,64 @@ ngx_http_thim_check_crl(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The SGX TCB info of an FMSPC as this location serves it to a request
+ * that names no update and no number (v3: the only one; v4: the pinned
+ * baseline, else thim_intel_update).  PCK selection orders TCB levels by
+ * it.  "latest-K" needs a lookup first; the ordering of levels does not
+ * depend on the evaluation number, so Intel's current one stands in.
+ */
+
+ngx_int_t
+ngx_http_thim_intel_set_tcb(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    u_char *fmspc, ngx_uint_t version)
+{
+    ngx_int_t                    rc;
+    ngx_str_t                    update;
+    ngx_http_thim_args_t         args;
+    ngx_http_thim_intel_req_t    req;
+    ngx_http_thim_intel_bad_t    bad;
+    ngx_http_thim_loc_conf_t    *tlcf;
+    ngx_http_thim_intel_path_t  *path;
+
+    for (path = ngx_http_thim_intel_paths; path->uri.len; path++) {
+        if (path->collateral == (version == 3 ? &ngx_http_thim_sgx_tcb_v3
+                                              : &ngx_http_thim_sgx_tcb_v4))
+        {
+            break;
+        }
+    }
+
+    args.nargs = 0;
+
+    rc = ngx_http_thim_intel_update(r, path, &args, &update, &bad);
+
+    if (rc == NGX_AGAIN) {
+        tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
+
+        if (tlcf->update_early) {
+            ngx_str_set(&update, "update=early");
+
+        } else {
+            ngx_str_set(&update, "update=standard");
+        }
+
+    } else if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&req, sizeof(ngx_http_thim_intel_req_t));
+
+    req.collateral = path->collateral;
+    req.has_fmspc = 1;
+    ngx_memcpy(req.fmspc, fmspc, NGX_HTTP_THIM_FMSPC_LEN);
+
+    if (ngx_http_thim_intel_tcb_query(r, ctx, &req, &update) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_thim_intel_set_fetch(r, ctx, &req);
 }

@@ -12,6 +12,7 @@
 
 #include <openssl/rand.h>
 
+#include "ngx_thim_args.h"
 #include "ngx_thim_response.h"
 #include "ngx_thim_x509.h"
 
@@ -541,4 +542,21 @@ ngx_http_thim_valid_request_id(ngx_str_t *id)
     }
 
     return NGX_OK;
+}
+
+
+/* "Metadata: true", any case, as the Azure metadata service wants it */
+
+ngx_int_t
+ngx_http_thim_metadata_true(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_thim_request_header(r, "Metadata");
+
+    if (h && ngx_http_thim_strcaseeq(h->value.data, h->value.len, "true")) {
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
 }

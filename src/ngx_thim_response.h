@@ -21,6 +21,7 @@
 ngx_int_t ngx_http_thim_request_id(ngx_http_request_t *r, ngx_str_t *id);
 ngx_table_elt_t *ngx_http_thim_request_header(ngx_http_request_t *r,
     char *name);
+ngx_int_t ngx_http_thim_metadata_true(ngx_http_request_t *r);
 ngx_int_t ngx_http_thim_send_record(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx);
 ngx_int_t ngx_http_thim_send_error(ngx_http_request_t *r,

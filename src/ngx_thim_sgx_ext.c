@@ -307,6 +307,7 @@ ngx_http_thim_sgx_tcb(ASN1_TYPE *value, ngx_http_thim_sgx_ext_t *ext)
     }
 
     seen = 0;
+    svn = 0;
     rc = NGX_OK;
 
     for (i = 0; rc == NGX_OK && i < sk_ASN1_TYPE_num(seq); i++) {

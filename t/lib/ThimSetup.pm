@@ -26,6 +26,9 @@ our $MODULE = $ENV{TEST_THIM_MODULE}
     || "$ROOT/build/objs/ngx_http_thim_module.so";
 our $DATA = "$ROOT/t/data";
 
+# Intel's API key as the emulator wants it (ThimOrigin::DEFAULT_API_KEY)
+our $API_KEY_FILE = "$ROOT/t/lib/intel-api-key";
+
 sub module {
     Test::More::BAIL_OUT("module not built: $MODULE (run make all)")
         unless -f $MODULE;
@@ -83,6 +86,7 @@ http {
 
     thim_cache_zone name=thim:$zone;
     thim_intel_root_ca $DATA/intel/root/Intel_SGX_Root_CA.pem;
+    thim_intel_api_key_file $API_KEY_FILE;
     thim_amd_trust Milan $DATA/amd/milan/cert_chain.pem;
     thim_amd_trust Genoa $DATA/amd/genoa/cert_chain.pem;
     thim_amd_trust Turin $DATA/amd/turin/cert_chain.pem;
@@ -99,6 +103,7 @@ http {
 
         location /sgx/certification/ { thim_intel; }
         location /tdx/certification/ { thim_intel; }
+        location /metadata/THIM/sgx/ { thim_intel; }
         location /vcek/ { thim_amd; }
         location /vlek/ { thim_amd; }
         location = /metadata/THIM/amd/certification { thim_amd_azure; }
@@ -107,6 +112,7 @@ http {
         location /_thim/intel/ {
             internal;
             proxy_pass https://intel_pcs/;
+            proxy_set_header Ocp-Apim-Subscription-Key \$thim_intel_api_key;
 $proxy
             $loc
         }

@@ -1,0 +1,1176 @@
+
+/*
+ * ngx_thim: Intel PCK certificates (PROTOCOLS.md 1a, 1b).
+ *
+ *   GET /sgx/certification/v3|v4/pckcert
+ *           ?encrypted_ppid=&cpusvn=&pcesvn=&pceid=[&qeid=]
+ *     the PEM of the platform's PCK certificate for that raw TCB, with
+ *     SGX-PCK-Certificate-Issuer-Chain, SGX-TCBm, SGX-FMSPC and
+ *     SGX-PCK-Certificate-CA-Type; Azure's JSON form when the query has
+ *     clientid or api-version;
+ *   GET /metadata/THIM/sgx/certification/v3|v4/pckcert?...
+ *     (Metadata: true) Azure's JSON form: {"pckCert",
+ *     "sgx-Pck-Certificate-Issuer-Chain", "sgx-Tcbm", "cacheMaxAge"};
+ *   GET /sgx/certification/v4/pckcerts?encrypted_ppid=&pceid=
+ *     the platform's whole certificate set, as Intel sent it.
+ *
+ * The first request for a platform fetches its whole set from Intel
+ * (pckcerts, with the API key), checks every certificate in it, and
+ * caches it under a digest of the platform's identity: its QE ID and
+ * PCE ID when the client names them, as PCCS keys platforms (an encrypted
+ * PPID is an RSA-OAEP ciphertext, different at each retrieval), else its
+ * encrypted PPID and PCE ID.  Every pckcert request is then answered from
+ * the cached set and the FMSPC's TCB info by Intel's selection rule
+ * (ngx_thim_pck.c): a new raw TCB costs no origin request.  A request
+ * without an encrypted PPID (none, or QCNL's 768 zeros) is answered from
+ * the cache only.
+ *
+ * The identifiers of a machine never reach a log: the request line is
+ * replaced by one that carries short digests of them, error lines name
+ * the origin without its query, and debug logging stops for the rest of
+ * the request (it would show the origin request, with the PPID and key).
+ */
+
+
+#include <openssl/evp.h>
+
+#include "ngx_thim_args.h"
+#include "ngx_thim_fetch.h"
+#include "ngx_thim_intel.h"
+#include "ngx_thim_pck.h"
+#include "ngx_thim_response.h"
+#include "ngx_thim_sgx_ext.h"
+#include "ngx_thim_verify.h"
+#include "ngx_thim_pckcert.h"
+
+
+#define NGX_HTTP_THIM_PPID_HEX         768
+#define NGX_HTTP_THIM_CPUSVN_HEX       32
+#define NGX_HTTP_THIM_SVN_HEX          4      /* pcesvn, pceid */
+#define NGX_HTTP_THIM_QEID_HEX         32
+#define NGX_HTTP_THIM_FMSPC_HEX        12
+#define NGX_HTTP_THIM_DIGEST_HEX       64
+#define NGX_HTTP_THIM_SHORT_DIGEST     12     /* in redacted request lines */
+
+/* what a request is answered with */
+#define NGX_HTTP_THIM_PCK_PEM          0
+#define NGX_HTTP_THIM_PCK_AZURE        1
+#define NGX_HTTP_THIM_PCK_SET          2
+
+#define NGX_HTTP_THIM_CHAIN_HEADER     "SGX-PCK-Certificate-Issuer-Chain"
+#define NGX_HTTP_THIM_FMSPC_HEADER     "SGX-FMSPC"
+#define NGX_HTTP_THIM_CA_TYPE_HEADER   "SGX-PCK-Certificate-CA-Type"
+
+
+typedef struct {
+    ngx_str_t                  uri;
+    ngx_uint_t                 version;        /* of the TCB info used */
+    ngx_uint_t                 form;
+    ngx_uint_t                 metadata;       /* Metadata: true needed */
+} ngx_http_thim_pckcert_path_t;
+
+
+/* one request, from its arguments to its answer */
+typedef struct {
+    ngx_http_thim_pckcert_path_t  *path;
+    ngx_uint_t                 form;
+    ngx_http_thim_tcb_t        raw;            /* cpusvn and pcesvn */
+    u_char                     pceid[NGX_HTTP_THIM_PCEID_BYTES];
+
+    /* copies of the set's record, kept past its key */
+    ngx_str_t                  set;
+    ngx_str_t                  chain;
+    ngx_str_t                  fmspc;
+    ngx_str_t                  ca_type;
+    ngx_http_thim_parts_t      parts;
+
+    /* the main request's own error-log handler, wrapped */
+    ngx_http_log_handler_pt    log_handler;
+} ngx_http_thim_pckcert_t;
+
+
+/* the parameters, still percent-encoded, as far as the route has them */
+typedef struct {
+    ngx_str_t                  ppid;
+    ngx_str_t                  cpusvn;
+    ngx_str_t                  pcesvn;
+    ngx_str_t                  pceid;
+    ngx_str_t                  qeid;
+} ngx_http_thim_pckcert_args_t;
+
+
+static ngx_http_thim_pckcert_path_t *ngx_http_thim_pckcert_path(
+    ngx_http_request_t *r);
+static ngx_int_t ngx_http_thim_pckcert_args(ngx_http_thim_pckcert_t *pc,
+    ngx_http_thim_args_t *args, ngx_http_thim_pckcert_args_t *a,
+    char **reason, char **parameter);
+static ngx_int_t ngx_http_thim_pckcert_hex(ngx_http_thim_args_t *args,
+    char *name, size_t len, ngx_uint_t required, ngx_str_t *value);
+static ngx_int_t ngx_http_thim_pckcert_set_fetch(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_http_thim_pckcert_args_t *a);
+static ngx_int_t ngx_http_thim_pckcert_digest(u_char *dst, char *tag,
+    ngx_str_t *id, ngx_str_t *pceid, size_t hex);
+static ngx_int_t ngx_http_thim_pckcert_private(ngx_http_request_t *r,
+    ngx_http_thim_pckcert_t *pc, ngx_http_thim_args_t *args);
+static u_char *ngx_http_thim_pckcert_log_handler(ngx_http_request_t *r,
+    ngx_http_request_t *sr, u_char *buf, size_t len);
+static ngx_int_t ngx_http_thim_pckcert_after_set(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx);
+static ngx_int_t ngx_http_thim_pckcert_after_tcb(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx);
+static ngx_int_t ngx_http_thim_pckcert_copy(ngx_http_request_t *r,
+    ngx_http_thim_record_t *rec, char *name, ngx_str_t *copy);
+static ngx_int_t ngx_http_thim_pckcert_select(ngx_http_request_t *r,
+    ngx_http_thim_pckcert_t *pc, ngx_str_t *tcb_info, ngx_str_t *pem,
+    ngx_str_t *tcbm, char **reason);
+static ngx_int_t ngx_http_thim_pckcert_answer(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_http_thim_pckcert_t *pc, ngx_str_t *pem,
+    ngx_str_t *tcbm);
+static ngx_int_t ngx_http_thim_pckcert_azure(ngx_http_request_t *r,
+    ngx_http_thim_pckcert_t *pc, ngx_str_t *pem, ngx_str_t *tcbm,
+    ngx_str_t *body);
+static ngx_int_t ngx_http_thim_pckcert_check(ngx_http_thim_ctx_t *ctx,
+    ngx_str_t *body, char **reason, time_t *next_update);
+static ngx_int_t ngx_http_thim_pckcert_check_entry(ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_pck_entry_t *e, X509 *ca, u_char *fmspc,
+    ngx_http_thim_sgx_ext_t *ext, char **reason);
+
+
+static ngx_http_thim_pckcert_path_t  ngx_http_thim_pckcert_paths[] = {
+    { ngx_string("/sgx/certification/v4/pckcert"), 4,
+      NGX_HTTP_THIM_PCK_PEM, 0 },
+    { ngx_string("/sgx/certification/v3/pckcert"), 3,
+      NGX_HTTP_THIM_PCK_PEM, 0 },
+    { ngx_string("/sgx/certification/v4/pckcerts"), 4,
+      NGX_HTTP_THIM_PCK_SET, 0 },
+    { ngx_string("/metadata/THIM/sgx/certification/v4/pckcert"), 4,
+      NGX_HTTP_THIM_PCK_AZURE, 1 },
+    { ngx_string("/metadata/THIM/sgx/certification/v3/pckcert"), 3,
+      NGX_HTTP_THIM_PCK_AZURE, 1 },
+    { ngx_null_string, 0, 0, 0 }
+};
+
+
+/*
+ * A platform's certificate set: Intel's pckcerts JSON, kept with its
+ * chain, FMSPC and CA type; the query carries an encrypted PPID and needs
+ * the API key.
+ */
+static ngx_http_thim_route_t  ngx_http_thim_pckcerts_route = {
+    ngx_string("pck certificates"), NGX_HTTP_THIM_ORIGIN_INTEL,
+    ngx_string("application/json"),
+    ngx_string(NGX_HTTP_THIM_CHAIN_HEADER),
+    { ngx_string(NGX_HTTP_THIM_CHAIN_HEADER), ngx_null_string },
+    ngx_http_thim_pckcert_check, 0,
+    { ngx_string(NGX_HTTP_THIM_FMSPC_HEADER),
+      ngx_string(NGX_HTTP_THIM_CA_TYPE_HEADER) },
+    1
+};
+
+static ngx_str_t  ngx_http_thim_pckcerts_origin_path =
+    ngx_string("/sgx/certification/v4/pckcerts");
+
+
+/* NGX_DECLINED: not a PCK certificate route */
+
+ngx_int_t
+ngx_http_thim_pckcert_handler(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
+{
+    char                          *reason, *parameter;
+    ngx_int_t                      rc;
+    ngx_http_thim_args_t           args;
+    ngx_http_thim_pckcert_t       *pc;
+    ngx_http_thim_pckcert_args_t   a;
+    ngx_http_thim_pckcert_path_t  *path;
+
+    path = ngx_http_thim_pckcert_path(r);
+    if (path == NULL) {
+        return NGX_DECLINED;
+    }
+
+    pc = ngx_pcalloc(r->pool, sizeof(ngx_http_thim_pckcert_t));
+    if (pc == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    pc->path = path;
+    pc->form = path->form;
+
+    rc = ngx_http_thim_args_parse(r->args.data, r->args.len, &args);
+
+    /* before anything can be logged: the request line loses the ids */
+    if (ngx_http_thim_pckcert_private(r, pc, rc == NGX_OK ? &args : NULL)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_thim_send_error(r, ctx, NGX_HTTP_BAD_REQUEST,
+                             "query string too long or too many parameters",
+                             NULL);
+    }
+
+    if (path->metadata && ngx_http_thim_metadata_true(r) != NGX_OK) {
+        return ngx_http_thim_send_error(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                        "the Metadata: true header is "
+                                        "required", "Metadata");
+    }
+
+    /* PROTOCOLS.md 1b: Azure's client adds these; QCNL reads either form */
+    if (pc->form == NGX_HTTP_THIM_PCK_PEM
+        && (ngx_http_thim_args_find(&args, (u_char *) "clientid", 8)
+            || ngx_http_thim_args_find(&args, (u_char *) "api-version", 11)))
+    {
+        pc->form = NGX_HTTP_THIM_PCK_AZURE;
+    }
+
+    parameter = NULL;
+
+    if (ngx_http_thim_pckcert_args(pc, &args, &a, &reason, &parameter)
+        != NGX_OK)
+    {
+        return ngx_http_thim_send_error(r, ctx, NGX_HTTP_BAD_REQUEST, reason,
+                                        parameter);
+    }
+
+    if (ngx_http_thim_pckcert_set_fetch(r, ctx, &a) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->expect = pc;
+
+    if (pc->form != NGX_HTTP_THIM_PCK_SET) {
+        ctx->data = pc;
+        ctx->next = ngx_http_thim_pckcert_after_set;
+    }
+
+    return ngx_http_thim_serve(r, ctx);
+}
+
+
+static ngx_http_thim_pckcert_path_t *
+ngx_http_thim_pckcert_path(ngx_http_request_t *r)
+{
+    ngx_http_thim_pckcert_path_t  *path;
+
+    for (path = ngx_http_thim_pckcert_paths; path->uri.len; path++) {
+        if (r->uri.len == path->uri.len
+            && ngx_strncmp(r->uri.data, path->uri.data, r->uri.len) == 0)
+        {
+            return path;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * Every parameter at its exact length in hex (PROTOCOLS.md 1a): the
+ * encrypted PPID (768), pceid (4), and for pckcert cpusvn (32), pcesvn (4,
+ * little-endian) and an optional qeid (32).  pckcerts needs a real PPID.
+ */
+
+static ngx_int_t
+ngx_http_thim_pckcert_args(ngx_http_thim_pckcert_t *pc,
+    ngx_http_thim_args_t *args, ngx_http_thim_pckcert_args_t *a,
+    char **reason, char **parameter)
+{
+    u_char      b[NGX_HTTP_THIM_CPUSVN_HEX / 2];
+    ngx_uint_t  i, set;
+
+    set = (pc->form == NGX_HTTP_THIM_PCK_SET);
+
+    ngx_memzero(a, sizeof(ngx_http_thim_pckcert_args_t));
+
+    *reason = "must be hexadecimal of the exact length";
+
+    if (ngx_http_thim_pckcert_hex(args, "encrypted_ppid",
+                                  NGX_HTTP_THIM_PPID_HEX, set, &a->ppid)
+        != NGX_OK)
+    {
+        *parameter = "encrypted_ppid";
+        *reason = "encrypted_ppid must be 768 hexadecimal digits";
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_thim_pckcert_hex(args, "pceid", NGX_HTTP_THIM_SVN_HEX, 1,
+                                  &a->pceid)
+        != NGX_OK)
+    {
+        *parameter = "pceid";
+        *reason = "pceid must be 4 hexadecimal digits";
+        return NGX_DECLINED;
+    }
+
+    (void) ngx_http_thim_hex_decode(pc->pceid, a->pceid.data,
+                                    NGX_HTTP_THIM_SVN_HEX);
+
+    /* QCNL sends 768 zeros when it has no PPID: that is none */
+    for (i = 0; i < a->ppid.len && a->ppid.data[i] == '0'; i++) {
+        /* void */
+    }
+
+    if (i == a->ppid.len) {
+        if (set && a->ppid.len) {
+            *parameter = "encrypted_ppid";
+            *reason = "pckcerts needs a real encrypted PPID";
+            return NGX_DECLINED;
+        }
+
+        ngx_str_null(&a->ppid);
+    }
+
+    if (set) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_thim_pckcert_hex(args, "cpusvn", NGX_HTTP_THIM_CPUSVN_HEX, 1,
+                                  &a->cpusvn)
+        != NGX_OK)
+    {
+        *parameter = "cpusvn";
+        *reason = "cpusvn must be 32 hexadecimal digits";
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_thim_pckcert_hex(args, "pcesvn", NGX_HTTP_THIM_SVN_HEX, 1,
+                                  &a->pcesvn)
+        != NGX_OK)
+    {
+        *parameter = "pcesvn";
+        *reason = "pcesvn must be 4 hexadecimal digits";
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_thim_pckcert_hex(args, "qeid", NGX_HTTP_THIM_QEID_HEX, 0,
+                                  &a->qeid)
+        != NGX_OK)
+    {
+        *parameter = "qeid";
+        *reason = "qeid must be 32 hexadecimal digits";
+        return NGX_DECLINED;
+    }
+
+    if (a->ppid.len == 0 && a->qeid.len == 0) {
+        *parameter = "qeid";
+        *reason = "a platform is named by its encrypted_ppid or its qeid";
+        return NGX_DECLINED;
+    }
+
+    (void) ngx_http_thim_hex_decode(pc->raw.comp, a->cpusvn.data,
+                                    NGX_HTTP_THIM_CPUSVN_HEX);
+    (void) ngx_http_thim_hex_decode(b, a->pcesvn.data, NGX_HTTP_THIM_SVN_HEX);
+
+    /* little-endian, as Intel defines it and every client sends it */
+    pc->raw.pcesvn = b[0] | b[1] << 8;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_thim_pckcert_hex(ngx_http_thim_args_t *args, char *name, size_t len,
+    ngx_uint_t required, ngx_str_t *value)
+{
+    ngx_http_thim_arg_t  *arg;
+
+    arg = ngx_http_thim_args_find(args, (u_char *) name, ngx_strlen(name));
+
+    if (arg == NULL) {
+        ngx_str_null(value);
+        return required ? NGX_DECLINED : NGX_OK;
+    }
+
+    if (arg->value.len != len || !ngx_http_thim_is_hex(arg->value.data, len)) {
+        return NGX_DECLINED;
+    }
+
+    *value = arg->value;
+
+    return NGX_OK;
+}
+
+
+/*
+ * key = "intel-pck:" + SHA-256 of the platform's identity; subrequest =
+ * thim_intel_origin + /sgx/certification/v4/pckcerts?encrypted_ppid=
+ * <lower>&pceid=<lower> (none without a PPID: cache only).
+ */
+
+static ngx_int_t
+ngx_http_thim_pckcert_set_fetch(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_http_thim_pckcert_args_t *a)
+{
+    u_char                    *p;
+    ngx_int_t                  rc;
+    ngx_http_thim_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
+
+    ctx->route = &ngx_http_thim_pckcerts_route;
+
+    ctx->key.len = sizeof("intel-pck:") - 1 + NGX_HTTP_THIM_DIGEST_HEX;
+    ctx->key.data = ngx_pnalloc(r->pool, ctx->key.len);
+    if (ctx->key.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(ctx->key.data, "intel-pck:", sizeof("intel-pck:") - 1);
+
+    rc = a->qeid.len
+         ? ngx_http_thim_pckcert_digest(p, "qeid", &a->qeid, &a->pceid,
+                                        NGX_HTTP_THIM_DIGEST_HEX)
+         : ngx_http_thim_pckcert_digest(p, "ppid", &a->ppid, &a->pceid,
+                                        NGX_HTTP_THIM_DIGEST_HEX);
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (a->ppid.len == 0) {
+        ctx->cache_only = 1;
+        ctx->miss_reason = "no PCK certificates of this platform are cached, "
+                           "and the request has no encrypted PPID to fetch "
+                           "them with";
+        return NGX_OK;
+    }
+
+    ctx->origin_uri.len = tlcf->intel_origin.len
+                          + ngx_http_thim_pckcerts_origin_path.len;
+    ctx->origin_uri.data = ngx_pnalloc(r->pool, ctx->origin_uri.len);
+    if (ctx->origin_uri.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(ctx->origin_uri.data, tlcf->intel_origin.data,
+                   tlcf->intel_origin.len);
+    ngx_memcpy(p, ngx_http_thim_pckcerts_origin_path.data,
+               ngx_http_thim_pckcerts_origin_path.len);
+
+    ctx->origin_args.len = sizeof("encrypted_ppid=&pceid=") - 1
+                           + NGX_HTTP_THIM_PPID_HEX + NGX_HTTP_THIM_SVN_HEX;
+    ctx->origin_args.data = ngx_pnalloc(r->pool, ctx->origin_args.len);
+    if (ctx->origin_args.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(ctx->origin_args.data, "encrypted_ppid=",
+                   sizeof("encrypted_ppid=") - 1);
+    ngx_http_thim_strlow(p, a->ppid.data, NGX_HTTP_THIM_PPID_HEX);
+    p += NGX_HTTP_THIM_PPID_HEX;
+    p = ngx_cpymem(p, "&pceid=", sizeof("&pceid=") - 1);
+    ngx_http_thim_strlow(p, a->pceid.data, NGX_HTTP_THIM_SVN_HEX);
+
+    return NGX_OK;
+}
+
+
+/* hex of SHA-256("<tag>:<id, lower case>:<pceid, lower case>"), cut */
+
+static ngx_int_t
+ngx_http_thim_pckcert_digest(u_char *dst, char *tag, ngx_str_t *id,
+    ngx_str_t *pceid, size_t hex)
+{
+    u_char        low[NGX_HTTP_THIM_PPID_HEX], md[EVP_MAX_MD_SIZE];
+    unsigned int  n;
+    EVP_MD_CTX   *md_ctx;
+    ngx_int_t     rc;
+
+    if (id->len > sizeof(low)) {
+        return NGX_ERROR;
+    }
+
+    md_ctx = EVP_MD_CTX_new();
+    if (md_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = NGX_ERROR;
+
+    if (EVP_DigestInit_ex(md_ctx, EVP_sha256(), NULL) != 1
+        || EVP_DigestUpdate(md_ctx, tag, ngx_strlen(tag)) != 1
+        || EVP_DigestUpdate(md_ctx, ":", 1) != 1)
+    {
+        goto done;
+    }
+
+    ngx_http_thim_strlow(low, id->data, id->len);
+
+    if (EVP_DigestUpdate(md_ctx, low, id->len) != 1
+        || EVP_DigestUpdate(md_ctx, ":", 1) != 1)
+    {
+        goto done;
+    }
+
+    if (pceid) {
+        ngx_http_thim_strlow(low, pceid->data, pceid->len);
+
+        if (EVP_DigestUpdate(md_ctx, low, pceid->len) != 1) {
+            goto done;
+        }
+    }
+
+    if (EVP_DigestFinal_ex(md_ctx, md, &n) != 1) {
+        goto done;
+    }
+
+    ngx_hex_dump(dst, md, hex / 2);
+    rc = NGX_OK;
+
+done:
+
+    EVP_MD_CTX_free(md_ctx);
+
+    return rc;
+}
+
+
+/*
+ * The request line, $args and $request_uri lose the machine's identifiers
+ * (encrypted_ppid and qeid become "sha256:" and 12 hex digits of their
+ * digest; an unreadable query is dropped); error lines name the origin
+ * without its query; debug logging stops.  Error lines and the access log
+ * still tell which platform a request was about, by digest.
+ */
+
+static ngx_int_t
+ngx_http_thim_pckcert_private(ngx_http_request_t *r,
+    ngx_http_thim_pckcert_t *pc, ngx_http_thim_args_t *args)
+{
+    u_char                *p, *line;
+    size_t                 len;
+    ngx_uint_t             i, hide;
+    ngx_str_t              query;
+    ngx_http_thim_arg_t   *arg;
+
+    /* "debug" is the debug bits alone: what remains is info and above */
+    if (r->connection->log->log_level & NGX_LOG_DEBUG_ALL) {
+        r->connection->log->log_level = NGX_LOG_INFO;
+    }
+
+    len = 0;
+
+    for (i = 0; args && i < args->nargs; i++) {
+        arg = &args->args[i];
+        len += arg->key.len + sizeof("&=sha256:") - 1
+               + ngx_max(arg->value.len, NGX_HTTP_THIM_SHORT_DIGEST);
+    }
+
+    query.data = ngx_pnalloc(r->pool, len + 1);
+    if (query.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = query.data;
+
+    for (i = 0; args && i < args->nargs; i++) {
+        arg = &args->args[i];
+
+        if (i) {
+            *p++ = '&';
+        }
+
+        p = ngx_cpymem(p, arg->key.data, arg->key.len);
+        *p++ = '=';
+
+        hide = (arg->key.len == sizeof("encrypted_ppid") - 1
+                && ngx_strncmp(arg->key.data, "encrypted_ppid",
+                               arg->key.len) == 0)
+               || (arg->key.len == sizeof("qeid") - 1
+                   && ngx_strncmp(arg->key.data, "qeid", arg->key.len) == 0);
+
+        if (!hide) {
+            p = ngx_cpymem(p, arg->value.data, arg->value.len);
+            continue;
+        }
+
+        p = ngx_cpymem(p, "sha256:", sizeof("sha256:") - 1);
+
+        if (ngx_http_thim_pckcert_digest(p, "id", &arg->value, NULL,
+                                         NGX_HTTP_THIM_SHORT_DIGEST)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        p += NGX_HTTP_THIM_SHORT_DIGEST;
+    }
+
+    query.len = p - query.data;
+
+    /* "METHOD URI?QUERY PROTOCOL" */
+    len = r->method_name.len + 1 + r->uri.len + 1 + query.len + 1
+          + r->http_protocol.len;
+
+    line = ngx_pnalloc(r->pool, len);
+    if (line == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(line, r->method_name.data, r->method_name.len);
+    *p++ = ' ';
+    r->unparsed_uri.data = p;
+    p = ngx_cpymem(p, r->uri.data, r->uri.len);
+
+    if (query.len) {
+        *p++ = '?';
+        r->args.data = p;
+        p = ngx_cpymem(p, query.data, query.len);
+    }
+
+    r->args.len = query.len;
+    r->unparsed_uri.len = p - r->unparsed_uri.data;
+
+    if (r->http_protocol.len) {
+        *p++ = ' ';
+        p = ngx_cpymem(p, r->http_protocol.data, r->http_protocol.len);
+    }
+
+    r->request_line.data = line;
+    r->request_line.len = p - line;
+
+    pc->log_handler = r->log_handler;
+    r->log_handler = ngx_http_thim_pckcert_log_handler;
+
+    return NGX_OK;
+}
+
+
+/*
+ * nginx's own error-line context, minus the upstream's URI: for a fetch
+ * of pckcerts it would carry the encrypted PPID.
+ */
+
+static u_char *
+ngx_http_thim_pckcert_log_handler(ngx_http_request_t *r,
+    ngx_http_request_t *sr, u_char *buf, size_t len)
+{
+    u_char                   *p;
+    ngx_http_upstream_t      *u;
+    ngx_http_thim_ctx_t      *ctx;
+    ngx_http_thim_pckcert_t  *pc;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_thim_module);
+    pc = ctx->expect;
+
+    p = pc->log_handler(r, r, buf, len);
+    len -= p - buf;
+    buf = p;
+
+    if (sr != r) {
+        p = ngx_snprintf(buf, len, ", subrequest: \"%V\"", &sr->uri);
+        len -= p - buf;
+        buf = p;
+    }
+
+    u = sr->upstream;
+
+    if (u && u->peer.name) {
+        p = ngx_snprintf(buf, len, ", upstream: \"%V%V\" (query hidden)",
+                         &u->schema, u->peer.name);
+    }
+
+    return p;
+}
+
+
+/* the set is ready: keep what selection needs, then the TCB info */
+
+static ngx_int_t
+ngx_http_thim_pckcert_after_set(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx)
+{
+    u_char                    fmspc[NGX_HTTP_THIM_FMSPC_HEX];
+    ngx_http_thim_pckcert_t  *pc = ctx->data;
+
+    pc->set.len = ctx->record.body.len;
+    pc->set.data = ngx_pnalloc(r->pool, pc->set.len);
+    if (pc->set.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(pc->set.data, ctx->record.body.data, pc->set.len);
+
+    if (ngx_http_thim_pckcert_copy(r, &ctx->record,
+                                   NGX_HTTP_THIM_CHAIN_HEADER, &pc->chain)
+        != NGX_OK
+        || ngx_http_thim_pckcert_copy(r, &ctx->record,
+                                      NGX_HTTP_THIM_FMSPC_HEADER, &pc->fmspc)
+           != NGX_OK
+        || ngx_http_thim_pckcert_copy(r, &ctx->record,
+                                      NGX_HTTP_THIM_CA_TYPE_HEADER,
+                                      &pc->ca_type)
+           != NGX_OK
+        || pc->fmspc.len != NGX_HTTP_THIM_FMSPC_HEX)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_thim_parts_add(&pc->parts, ctx);
+
+    ngx_http_thim_strlow(fmspc, pc->fmspc.data, NGX_HTTP_THIM_FMSPC_HEX);
+
+    /* the set's record is unpinned; the TCB info is served next */
+    ngx_http_thim_ctx_next_key(ctx);
+    ctx->next = ngx_http_thim_pckcert_after_tcb;
+
+    if (ngx_http_thim_intel_set_tcb(r, ctx, fmspc, pc->path->version)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_thim_serve(r, ctx);
+}
+
+
+static ngx_int_t
+ngx_http_thim_pckcert_after_tcb(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx)
+{
+    char                     *reason;
+    ngx_int_t                 rc;
+    ngx_str_t                 pem, tcbm;
+    ngx_http_thim_pckcert_t  *pc = ctx->data;
+
+    ngx_http_thim_parts_add(&pc->parts, ctx);
+
+    rc = ngx_http_thim_pckcert_select(r, pc, &ctx->record.body, &pem, &tcbm,
+                                      &reason);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_thim_ctx_next_key(ctx);
+        ctx->next = NULL;
+        ctx->cache_status = pc->parts.cache_status;
+
+        return ngx_http_thim_send_error(r, ctx, NGX_HTTP_NOT_FOUND, reason,
+                                        NULL);
+    }
+
+    return ngx_http_thim_pckcert_answer(r, ctx, pc, &pem, &tcbm);
+}
+
+
+static ngx_int_t
+ngx_http_thim_pckcert_copy(ngx_http_request_t *r, ngx_http_thim_record_t *rec,
+    char *name, ngx_str_t *copy)
+{
+    ngx_str_t  *value;
+
+    value = ngx_http_thim_record_header(rec, (u_char *) name,
+                                        ngx_strlen(name));
+    if (value == NULL) {
+        return NGX_ERROR;
+    }
+
+    copy->len = value->len;
+    copy->data = ngx_pnalloc(r->pool, value->len);
+    if (copy->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(copy->data, value->data, value->len);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Intel's rule over the set and the TCB info's levels.  NGX_DECLINED with
+ * a reason when no certificate qualifies; the chosen certificate's PEM
+ * and its tcbm (as Intel wrote it) otherwise.
+ */
+
+static ngx_int_t
+ngx_http_thim_pckcert_select(ngx_http_request_t *r,
+    ngx_http_thim_pckcert_t *pc, ngx_str_t *tcb_info, ngx_str_t *pem,
+    ngx_str_t *tcbm, char **reason)
+{
+    size_t                      i, len;
+    json_t                     *set, *info, *item;
+    ngx_int_t                   rc;
+    ngx_uint_t                  n, nlevels, chosen;
+    json_error_t                err;
+    ngx_http_thim_tcb_t        *certs, *levels;
+    ngx_http_thim_pck_entry_t   entry, *entries;
+
+    rc = NGX_ERROR;
+    info = NULL;
+
+    set = json_loadb((const char *) pc->set.data, pc->set.len, 0, &err);
+    if (set == NULL) {
+        return NGX_ERROR;
+    }
+
+    info = json_loadb((const char *) tcb_info->data, tcb_info->len, 0, &err);
+
+    certs = ngx_palloc(r->pool, 2 * NGX_HTTP_THIM_PCK_MAX
+                                * sizeof(ngx_http_thim_tcb_t));
+    entries = ngx_palloc(r->pool, NGX_HTTP_THIM_PCK_MAX
+                                  * sizeof(ngx_http_thim_pck_entry_t));
+
+    if (info == NULL || certs == NULL || entries == NULL) {
+        goto done;
+    }
+
+    levels = certs + NGX_HTTP_THIM_PCK_MAX;
+
+    if (ngx_http_thim_pck_levels(info, levels, NGX_HTTP_THIM_PCK_MAX,
+                                 &nlevels)
+        != NGX_OK)
+    {
+        goto done;
+    }
+
+    /* the set was checked when it was fetched: certificates only */
+    n = 0;
+
+    json_array_foreach(set, i, item) {
+        if (n < NGX_HTTP_THIM_PCK_MAX
+            && ngx_http_thim_pck_entry(item, &entry) == NGX_OK
+            && entry.cert)
+        {
+            entries[n] = entry;
+            certs[n++] = entry.tcb;
+        }
+    }
+
+    if (ngx_http_thim_pck_select(&pc->raw, certs, n, levels, nlevels, &chosen)
+        != NGX_OK)
+    {
+        *reason = "no PCK certificate of this platform is at or below the "
+                  "raw TCB asked for (cpusvn, pcesvn)";
+        rc = NGX_DECLINED;
+        goto done;
+    }
+
+    len = ngx_strlen(entries[chosen].cert);
+
+    pem->data = ngx_pnalloc(r->pool, len);
+    tcbm->data = ngx_pnalloc(r->pool, NGX_HTTP_THIM_TCBM_LEN);
+
+    if (pem->data == NULL || tcbm->data == NULL
+        || ngx_http_thim_pct_decode(pem->data,
+                                    (u_char *) entries[chosen].cert, len,
+                                    &pem->len)
+           != NGX_OK)
+    {
+        goto done;
+    }
+
+    ngx_memcpy(tcbm->data, entries[chosen].tcbm, NGX_HTTP_THIM_TCBM_LEN);
+    tcbm->len = NGX_HTTP_THIM_TCBM_LEN;
+
+    rc = NGX_OK;
+
+done:
+
+    json_decref(info);
+    json_decref(set);
+
+    return rc;
+}
+
+
+/* PEM (Intel's form) or Azure's JSON; Intel's headers on both */
+
+static ngx_int_t
+ngx_http_thim_pckcert_answer(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_pckcert_t *pc, ngx_str_t *pem, ngx_str_t *tcbm)
+{
+    ngx_http_thim_record_t  rec;
+
+    ngx_memzero(&rec, sizeof(ngx_http_thim_record_t));
+
+    rec.status = NGX_HTTP_OK;
+
+    if (pc->form == NGX_HTTP_THIM_PCK_AZURE) {
+        if (ngx_http_thim_pckcert_azure(r, pc, pem, tcbm, &rec.body)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_str_set(&rec.content_type, "application/json");
+
+    } else {
+        rec.body = *pem;
+        ngx_str_set(&rec.content_type, "application/x-pem-file");
+    }
+
+    ngx_str_set(&rec.names[0], NGX_HTTP_THIM_CHAIN_HEADER);
+    rec.values[0] = pc->chain;
+    ngx_str_set(&rec.names[1], "SGX-TCBm");
+    rec.values[1] = *tcbm;
+    ngx_str_set(&rec.names[2], NGX_HTTP_THIM_FMSPC_HEADER);
+    rec.values[2] = pc->fmspc;
+    ngx_str_set(&rec.names[3], NGX_HTTP_THIM_CA_TYPE_HEADER);
+    rec.values[3] = pc->ca_type;
+    rec.nheaders = 4;
+
+    /* the TCB info's record is unpinned; the answer is this request's */
+    ngx_http_thim_ctx_next_key(ctx);
+
+    ctx->record = rec;
+    ctx->next = NULL;
+    ctx->expires = pc->parts.expires;
+    ctx->cache_status = pc->parts.cache_status;
+
+    return ngx_http_thim_send_record(r, ctx);
+}
+
+
+/*
+ * {"pckCert":"<PEM>","sgx-Pck-Certificate-Issuer-Chain":"<pct-encoded>",
+ *  "sgx-Tcbm":"<36 hex>","cacheMaxAge":<seconds>}: all four keys, always
+ * (the Azure DCAP client aborts the process when one is missing).
+ */
+
+static ngx_int_t
+ngx_http_thim_pckcert_azure(ngx_http_request_t *r,
+    ngx_http_thim_pckcert_t *pc, ngx_str_t *pem, ngx_str_t *tcbm,
+    ngx_str_t *body)
+{
+    u_char  *p;
+    time_t   left;
+    size_t   len;
+
+    left = pc->parts.expires - ngx_time();
+
+    if (left <= 0) {
+        left = NGX_HTTP_THIM_STALE_MAX_AGE;
+    }
+
+    left = ngx_min(left, NGX_HTTP_THIM_MAX_AGE);
+
+    len = sizeof("{\"pckCert\":\"\",\"sgx-Pck-Certificate-Issuer-Chain\":"
+                 "\"\",\"sgx-Tcbm\":\"\",\"cacheMaxAge\":}") - 1
+          + pem->len + ngx_escape_json(NULL, pem->data, pem->len)
+          + pc->chain.len
+          + ngx_escape_json(NULL, pc->chain.data, pc->chain.len)
+          + tcbm->len + NGX_TIME_T_LEN;
+
+    body->data = ngx_pnalloc(r->pool, len);
+    if (body->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(body->data, "{\"pckCert\":\"", sizeof("{\"pckCert\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, pem->data, pem->len);
+    p = ngx_cpymem(p, "\",\"sgx-Pck-Certificate-Issuer-Chain\":\"",
+                   sizeof("\",\"sgx-Pck-Certificate-Issuer-Chain\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, pc->chain.data, pc->chain.len);
+    p = ngx_cpymem(p, "\",\"sgx-Tcbm\":\"", sizeof("\",\"sgx-Tcbm\":\"") - 1);
+    p = ngx_cpymem(p, tcbm->data, tcbm->len);
+    p = ngx_sprintf(p, "\",\"cacheMaxAge\":%T}", left);
+
+    body->len = p - body->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A pckcerts answer enters the cache only whole and genuine: its chain
+ * leads to the pinned Intel root, its CA is the one SGX-PCK-Certificate-
+ * CA-Type names, and every certificate is signed by that CA, valid now,
+ * of one platform (one PPID), of the PCE ID asked for and the FMSPC the
+ * headers name, and says in its SGX extension exactly the TCB its entry
+ * lists.  Its lifetime is thim_cache_valid's: Intel adds certificates
+ * when it adds TCB levels.
+ */
+
+static ngx_int_t
+ngx_http_thim_pckcert_check(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
+    char **reason, time_t *next_update)
+{
+    char                       *ca_name;
+    size_t                      i;
+    json_t                     *set, *item;
+    X509                       *ca;
+    ngx_int_t                   rc;
+    ngx_str_t                   chain, *type;
+    ngx_uint_t                  n;
+    json_error_t                err;
+    STACK_OF(X509)             *certs;
+    ngx_http_thim_sgx_ext_t     ext;
+    ngx_http_thim_pck_entry_t   e;
+    ngx_http_thim_loc_conf_t   *tlcf;
+    u_char                      fmspc[NGX_HTTP_THIM_FMSPC_BYTES];
+    u_char                      ppid[NGX_HTTP_THIM_PPID_LEN];
+
+    tlcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_thim_module);
+
+    type = &ctx->kept[1];
+
+    if (ngx_http_thim_strcaseeq(type->data, type->len, "processor")) {
+        ca_name = "Intel SGX PCK Processor CA";
+
+    } else if (ngx_http_thim_strcaseeq(type->data, type->len, "platform")) {
+        ca_name = "Intel SGX PCK Platform CA";
+
+    } else {
+        *reason = "SGX-PCK-Certificate-CA-Type is neither processor nor "
+                  "platform";
+        return NGX_DECLINED;
+    }
+
+    if (ctx->kept[0].len != NGX_HTTP_THIM_FMSPC_HEX
+        || ngx_http_thim_hex_decode(fmspc, ctx->kept[0].data,
+                                    NGX_HTTP_THIM_FMSPC_HEX)
+           != NGX_OK)
+    {
+        *reason = "SGX-FMSPC is not 12 hexadecimal digits";
+        return NGX_DECLINED;
+    }
+
+    chain.data = ngx_pnalloc(ctx->request->pool, ctx->chain.len + 1);
+    if (chain.data == NULL
+        || ngx_http_thim_pct_decode(chain.data, ctx->chain.data,
+                                    ctx->chain.len, &chain.len)
+           != NGX_OK)
+    {
+        *reason = "the issuer chain header is not percent-encoded PEM";
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_thim_leaf_cn_is(chain.data, chain.len, ca_name) != NGX_OK) {
+        *reason = "the issuer chain is not of the CA the CA type names";
+        return NGX_DECLINED;
+    }
+
+    certs = ngx_http_thim_pem_certs(chain.data, chain.len);
+    if (certs == NULL) {
+        *reason = "the issuer chain is not PEM certificates";
+        return NGX_DECLINED;
+    }
+
+    set = NULL;
+    rc = ngx_http_thim_verify_chain(certs, tlcf->intel_root, ngx_time(),
+                                    reason);
+    if (rc != NGX_OK) {
+        goto done;
+    }
+
+    rc = NGX_DECLINED;
+    ca = sk_X509_value(certs, 0);
+
+    set = json_loadb((const char *) body->data, body->len, 0, &err);
+
+    if (!json_is_array(set)
+        || json_array_size(set) == 0
+        || json_array_size(set) > NGX_HTTP_THIM_PCK_MAX)
+    {
+        *reason = "the body is not a list of PCK certificates";
+        goto done;
+    }
+
+    n = 0;
+
+    json_array_foreach(set, i, item) {
+        if (ngx_http_thim_pck_entry(item, &e) != NGX_OK) {
+            *reason = "an entry lacks its tcb, tcbm or cert";
+            goto done;
+        }
+
+        if (e.cert == NULL) {
+            /* "Not available": Intel has no certificate for that level */
+            continue;
+        }
+
+        if (ngx_http_thim_pckcert_check_entry(ctx, &e, ca, fmspc, &ext,
+                                              reason)
+            != NGX_OK)
+        {
+            goto done;
+        }
+
+        /* the first certificate's PPID binds the others */
+        if (n++ == 0) {
+            ngx_memcpy(ppid, ext.ppid, NGX_HTTP_THIM_PPID_LEN);
+
+        } else if (ngx_memcmp(ppid, ext.ppid, NGX_HTTP_THIM_PPID_LEN) != 0) {
+            *reason = "the certificates are of more than one platform";
+            goto done;
+        }
+    }
+
+    if (n == 0) {
+        *reason = "the list holds no certificate";
+        goto done;
+    }
+
+    *next_update = ngx_time() + tlcf->valid_max;
+    rc = NGX_OK;
+
+done:
+
+    json_decref(set);
+    sk_X509_pop_free(certs, X509_free);
+
+    return rc;
+}
+
+
+/* one certificate of the set, and what its SGX extension says */
+
+static ngx_int_t
+ngx_http_thim_pckcert_check_entry(ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_pck_entry_t *e, X509 *ca, u_char *fmspc,
+    ngx_http_thim_sgx_ext_t *ext, char **reason)
+{
+    size_t                    len;
+    u_char                    cpusvn[NGX_HTTP_THIM_TCB_COMPONENTS];
+    ngx_str_t                 pem;
+    ngx_http_thim_tcb_t       tcbm;
+    ngx_http_thim_pckcert_t  *pc;
+
+    pc = ctx->expect;
+
+    len = ngx_strlen(e->cert);
+    pem.data = ngx_pnalloc(ctx->request->pool, len);
+
+    if (pem.data == NULL
+        || ngx_http_thim_pct_decode(pem.data, (u_char *) e->cert, len,
+                                    &pem.len)
+           != NGX_OK)
+    {
+        *reason = "a certificate is not percent-encoded PEM";
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_thim_verify_pck(pem.data, pem.len, ca, ngx_time(), ext,
+                                 reason)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_thim_tcbm_of(e->tcbm, &tcbm, cpusvn) != NGX_OK
+        || ngx_memcmp(cpusvn, ext->cpusvn, NGX_HTTP_THIM_TCB_COMPONENTS) != 0
+        || tcbm.pcesvn != ext->tcb.pcesvn
+        || ngx_memcmp(e->tcb.comp, ext->tcb.comp,
+                      NGX_HTTP_THIM_TCB_COMPONENTS) != 0
+        || e->tcb.pcesvn != ext->tcb.pcesvn)
+    {
+        *reason = "a certificate's TCB is not the one its entry lists";
+        return NGX_DECLINED;
+    }
+
+    if (ngx_memcmp(ext->fmspc, fmspc, NGX_HTTP_THIM_FMSPC_BYTES) != 0) {
+        *reason = "a certificate is not of the FMSPC SGX-FMSPC names";
+        return NGX_DECLINED;
+    }
+
+    if (ngx_memcmp(ext->pceid, pc->pceid, NGX_HTTP_THIM_PCEID_BYTES) != 0) {
+        *reason = "a certificate is not of the PCE ID asked for";
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
