@@ -577,6 +577,9 @@ subtest 'serve' => sub {
               chain => "$D/intel/pckcerts/pckcert_00906ea10000_req-cpusvn-0f0f0205ff8007000000000000000000_pcesvn-0900_pceid-0000.issuer_chain.pem",
               headers => { 'SGX-FMSPC' => '00906EA10000' });
     $r = get('/sgx/certification/v4/pckcert?encrypted_ppid=00&cpusvn=00&pcesvn=0000&pceid=0000');
+    is($r->{status}, 401, 'pckcert without the API key: 401, as PCS');
+    $r = get('/sgx/certification/v4/pckcert?encrypted_ppid=' . ('0' x 768) . '&cpusvn=' . ('0' x 32)
+             . '&pcesvn=0000&pceid=0000', 'Ocp-Apim-Subscription-Key' => ThimOrigin::DEFAULT_API_KEY);
     is($r->{status}, 200, 'serve on a route without fixtures');
     ok(exists $r->{headers}{'sgx-pck-certificate-issuer-chain'}, 'with its chain header');
 
