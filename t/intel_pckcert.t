@@ -301,4 +301,27 @@ for my $l (split /\n/, $t->error_log) {
 is($other, 0, 'error.log at debug level: no identifier or key in any line '
    . "but nginx's own request-line parsing ($core such lines)");
 
+# ---- key configuration is checked at start --------------------------------
+
+{
+    my $conf = ThimSetup::config();
+    (my $nokey = $conf) =~ s/^\s*thim_intel_api_key_file .*$//m;
+    my $t2 = ThimTest->new(modules => [ThimSetup::module()]);
+    $t2->{vars}{ORIGIN_PORT} = $o->port;
+    $t2->write_config($nokey);
+    $t2->run;
+    like($t2->error_log, qr/\[warn\].*has no "thim_intel_api_key_file"/,
+         'no key configured: a warning at start');
+    $t2->stop;
+
+    my $t3 = ThimTest->new(modules => [ThimSetup::module()]);
+    $t3->{vars}{ORIGIN_PORT} = $o->port;
+    $t3->write_file('empty-key', "  \n");
+    (my $empty = $conf) =~ s/^(\s*thim_intel_api_key_file ).*$/$1%%TESTDIR%%\/empty-key;/m;
+    $t3->write_config($empty);
+    eval { $t3->run };
+    like($@, qr/holds no API key/, 'an empty key file: nginx refuses to start');
+    $t3->{check_alerts} = 0;
+}
+
 done_testing();
