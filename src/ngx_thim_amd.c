@@ -17,7 +17,6 @@
 #include "ngx_thim_fetch.h"
 #include "ngx_thim_response.h"
 #include "ngx_thim_tcbm.h"
-#include <openssl/pem.h>
 
 #include "ngx_thim_x509.h"
 #include "ngx_thim_verify.h"
@@ -599,8 +598,8 @@ ngx_http_thim_amd_trust(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_thim_loc_conf_t *tlcf = conf;
 
-    BIO                          *bio;
     X509                         *ask, *ark;
+    ngx_int_t                     rc;
     ngx_str_t                    *value, file;
     ngx_pool_cleanup_t           *cln;
     ngx_http_thim_amd_product_t  *product;
@@ -626,26 +625,15 @@ ngx_http_thim_amd_trust(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    bio = BIO_new_file((char *) file.data, "r");
-    if (bio == NULL) {
+    rc = ngx_http_thim_amd_trust_read((char *) file.data, &ask, &ark);
+
+    if (rc == NGX_ERROR) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "cannot read \"%s\"",
                            file.data);
         return NGX_CONF_ERROR;
     }
 
-    ask = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-    ark = ask ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-
-    BIO_free(bio);
-
-    if (ark == NULL
-        || X509_verify(ark, X509_get0_pubkey(ark)) != 1
-        || X509_verify(ask, X509_get0_pubkey(ark)) != 1)
-    {
-        X509_free(ask);
-        X509_free(ark);
-        ERR_clear_error();
-
+    if (rc != NGX_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%s\" is not an ASK signed by a self-signed "
                            "ARK (KDS's cert_chain)", file.data);
