@@ -298,8 +298,11 @@ sub ok_file {
 # Returns a response descriptor:
 #   { status, file|body, ctype, chain (file), chain_header, canon, headers => [[n,v]...], reason }
 sub route {
-    my ($path, $qs) = @_;
+    my ($path, $qs, $hdrs) = @_;
     my $q = parse_query($qs);
+
+    return route_pckcerts($path, $q, $hdrs || {})
+        if $path =~ m{^/sgx/certification/v[34]/pckcerts$};
 
     # ---- Intel PCS ---------------------------------------------------------
     if ($path =~ m{^/(sgx|tdx)/certification/(v[34])/(tcb|qe/identity|qve/identity|qae/identity|pckcrl|tcbevaluationdatanumbers)$}) {
@@ -414,6 +417,52 @@ sub route {
     }
 
     return err(404, 'no such route');
+}
+
+# ---- Intel PCS pckcerts (GET ?encrypted_ppid=&pceid=) ----------------------
+# The platform is found by its encrypted PPID in the pckid CSVs of
+# intel/pckcerts (PCKIDRetrievalTool rows: ppid,pceid,cpusvn,pcesvn,qeid),
+# its answer is the newest pckcerts_<fmspc>_<ca>_<date>_qeid-<qeid>.json:
+# the bytes of its pck_data array as the body, its ca_chain as
+# SGX-PCK-Certificate-Issuer-Chain.  Ocp-Apim-Subscription-Key must be
+# present, and equal to $ENV{THIM_ORIGIN_API_KEY} when that is set: 401.
+
+sub index_pckcerts {
+    my $dir = "$DATA/intel/pckcerts";
+    for my $f (ls($dir)) {
+        if ($f =~ /\.csv$/) {
+            open(my $h, '<', "$dir/$f") or next;
+            while (my $l = <$h>) {
+                $l =~ s/\s+$//;
+                my @c = split /,/, $l;
+                $IDX{pckid}{lc $c[0]} = lc $c[4] if @c == 5;
+            }
+            close $h;
+        } elsif ($f =~ /^pckcerts_([0-9a-f]{12})_(processor|platform)_(\d{4}-\d\d-\d\d)_qeid-([0-9a-f]{32})\.json$/) {
+            push @{ $IDX{pckcerts}{$4} }, { file => "$dir/$f", fmspc => $1, ca => $2, date => $3 };
+        }
+    }
+}
+
+sub route_pckcerts {
+    my ($path, $q, $hdrs) = @_;
+    my $key = $hdrs->{'ocp-apim-subscription-key'};
+    return err(401, 'missing or wrong Ocp-Apim-Subscription-Key')
+        if !defined $key || (defined $ENV{THIM_ORIGIN_API_KEY} && $key ne $ENV{THIM_ORIGIN_API_KEY});
+    my ($ppid, $pceid) = ($q->{encrypted_ppid} // '', $q->{pceid} // '');
+    return err(400, 'Invalid encrypted_ppid parameter', intel => 1) unless $ppid =~ /^[0-9A-Fa-f]{768}$/;
+    return err(400, 'Invalid pceid parameter', intel => 1) unless $pceid =~ /^[0-9A-Fa-f]{4}$/;
+    my $canon = "$path?encrypted_ppid=" . lc($ppid) . '&pceid=' . lc($pceid);
+    my $qeid = $IDX{pckid}{lc $ppid};
+    my ($ent) = sort { $b->{date} cmp $a->{date} } @{ $IDX{pckcerts}{$qeid // ''} || [] };
+    return err(404, 'no such platform', canon => $canon) unless $ent;
+    my $raw = slurp($ent->{file});
+    my $span = json_top_spans($raw)->{pck_data} or return err(500, 'fixture without pck_data');
+    my $chain = join '', map { /\n$/ ? $_ : "$_\n" } @{ $JSON->decode($raw)->{ca_chain} || [] };
+    return { status => 200, body => substr($raw, $span->[0], $span->[1]), file => $ent->{file},
+             ctype => $CT{json}, canon => $canon,
+             headers => [['SGX-PCK-Certificate-Issuer-Chain', pct_encode($chain)],
+                         ['SGX-FMSPC', $ent->{fmspc}], ['SGX-PCK-Certificate-CA-Type', $ent->{ca}]] };
 }
 
 # Chain-header name for a path whose route is unknown to route() (serve()).
@@ -926,7 +975,7 @@ sub handle_origin {
 
     my $serves = with_lock(LOCK_SH, sub { read_json('serves.json', {}) });
     my ($sv, $svkey) = lookup_served($serves, $raw);
-    my $r = route($path, $qs);
+    my $r = route($path, $qs, $req->{headers});
     ($sv, $svkey) = lookup_served($serves, $r->{canon}, $path)
         if !$sv && !($r->{status} == 400 && !$r->{canon});
 
@@ -1068,6 +1117,7 @@ sub handle_ctl {
 # ---------------------------------------------------------------------------
 
 build_index();
+index_pckcerts();
 
 setpgrp(0, 0);
 
