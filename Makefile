@@ -22,16 +22,25 @@ UNIT_SRCS  := $(wildcard t/unit/test_*.c)
 UNIT_BINS  := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 UNIT_INCS  := -I $(NGX_SRC)/src/core -I $(NGX_SRC)/src/event \
               -I $(NGX_SRC)/src/event/modules -I $(NGX_SRC)/src/os/unix \
-              -I $(OBJS) -I src -I t/unit
+              -I $(OBJS) -I src -I t/unit -I tools/thimctl
 UNIT_CFLAGS := -g -O1 -Wall -Wextra -Wno-unused-parameter -Werror \
                -fsanitize=address,undefined -fno-omit-frame-pointer
 
 PROVE      := prove
 
+# thimctl: the command-line companion, linked with the module's pure code
+THIMCTL     := $(BUILD)/thimctl
+THIMCTL_SRCS := $(wildcard tools/thimctl/*.c)
+THIMCTL_PURE := src/ngx_thim_args.c src/ngx_thim_x509.c src/ngx_thim_verify.c \
+                src/ngx_thim_tcbm.c src/ngx_thim_intel_json.c
+THIMCTL_CFLAGS := -g -O2 -Wall -Wextra -Wno-unused-parameter -Werror \
+                  -D_GNU_SOURCE
+
 # what a unit test links besides its sources
 UNIT_LINK_test_x509 := -lcrypto
 UNIT_LINK_test_verify := -lcrypto
 UNIT_LINK_test_pck := -ljansson
+UNIT_LINK_test_thimctl := -lcrypto
 
 # nginx and the module built with ASan + UBSan, for a second test pass
 ASAN_OBJS  := $(BUILD)/asan/nginx-1.22.1/objs
@@ -42,7 +51,7 @@ ASAN_ENV   := ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0 \
 
 .PHONY: all deps run test test-asan bench fuzz clean
 
-all: $(MODULE) $(UNIT_BINS)
+all: $(MODULE) $(UNIT_BINS) $(THIMCTL)
 
 # Install exactly the packages that are missing (needs root when any is).
 deps:
@@ -67,9 +76,14 @@ $(MODULE): $(OBJS)/Makefile $(SRCS)
 	$(MAKE) -s -f $(OBJS)/Makefile -C $(NGX_SRC) modules
 
 $(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(wildcard src/*.c src/*.h) \
-                 $(OBJS)/Makefile
+                 $(wildcard tools/thimctl/*) $(OBJS)/Makefile
 	@mkdir -p $(BUILD)/unit
 	$(CC) $(UNIT_CFLAGS) $(UNIT_INCS) -o $@ $< $(UNIT_LINK_$*)
+
+$(THIMCTL): $(THIMCTL_SRCS) $(THIMCTL_PURE) tools/thimctl/thimctl.h \
+            $(wildcard src/*.h) $(OBJS)/Makefile
+	$(CC) $(THIMCTL_CFLAGS) $(UNIT_INCS) -o $@ $(THIMCTL_SRCS) \
+	    $(THIMCTL_PURE) -lcurl -ljansson -lcrypto
 
 run: deps all
 	scripts/run.sh
