@@ -35,6 +35,9 @@ THIMCTL_PURE := src/ngx_thim_args.c src/ngx_thim_x509.c src/ngx_thim_verify.c \
                 src/ngx_thim_tcbm.c src/ngx_thim_intel_json.c
 THIMCTL_CFLAGS := -g -O2 -Wall -Wextra -Wno-unused-parameter -Werror \
                   -D_GNU_SOURCE
+THIMCTL_ASAN := $(BUILD)/asan/thimctl
+THIMCTL_DEPS := $(THIMCTL_SRCS) $(THIMCTL_PURE) tools/thimctl/thimctl.h \
+                $(wildcard src/*.h) $(OBJS)/Makefile
 
 # what a unit test links besides its sources
 UNIT_LINK_test_x509 := -lcrypto
@@ -47,7 +50,8 @@ ASAN_OBJS  := $(BUILD)/asan/nginx-1.22.1/objs
 ASAN_ENV   := ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0 \
               UBSAN_OPTIONS=print_stacktrace=1 \
               TEST_NGINX_BINARY=$(ASAN_OBJS)/nginx \
-              TEST_THIM_MODULE=$(ASAN_OBJS)/ngx_http_thim_module.so
+              TEST_THIM_MODULE=$(ASAN_OBJS)/ngx_http_thim_module.so \
+              TEST_THIMCTL=$(THIMCTL_ASAN)
 
 .PHONY: all deps run test test-asan bench fuzz clean
 
@@ -80,9 +84,14 @@ $(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(wildcard src/*.c src/*.h) \
 	@mkdir -p $(BUILD)/unit
 	$(CC) $(UNIT_CFLAGS) $(UNIT_INCS) -o $@ $< $(UNIT_LINK_$*)
 
-$(THIMCTL): $(THIMCTL_SRCS) $(THIMCTL_PURE) tools/thimctl/thimctl.h \
-            $(wildcard src/*.h) $(OBJS)/Makefile
+$(THIMCTL): $(THIMCTL_DEPS)
 	$(CC) $(THIMCTL_CFLAGS) $(UNIT_INCS) -o $@ $(THIMCTL_SRCS) \
+	    $(THIMCTL_PURE) -lcurl -ljansson -lcrypto
+
+# the same with ASan and UBSan, for the sanitizer pass of make test
+$(THIMCTL_ASAN): $(THIMCTL_DEPS)
+	@mkdir -p $(BUILD)/asan
+	$(CC) $(UNIT_CFLAGS) -D_GNU_SOURCE $(UNIT_INCS) -o $@ $(THIMCTL_SRCS) \
 	    $(THIMCTL_PURE) -lcurl -ljansson -lcrypto
 
 run: deps all
@@ -95,7 +104,7 @@ test: deps all
 # The whole suite again against nginx and ngx_thim built with sanitizers;
 # a sanitizer report in any error log fails its test.  Skipped (loudly)
 # only when Debian's nginx source package cannot be fetched here.
-test-asan:
+test-asan: $(THIMCTL_ASAN)
 	@scripts/build-asan.sh $(CURDIR) $(BUILD); rc=$$?; \
 	if [ $$rc = 2 ]; then \
 	    echo "SKIPPED sanitizer pass: nginx 1.22.1 source not available"; \

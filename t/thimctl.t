@@ -76,10 +76,13 @@ sub start_thimctl {
     return $pid;
 }
 
+# sanitizer reports of an ASan/UBSan thimctl (make test-asan), all runs
+my @sanitizer;
 sub finish_thimctl {
     my ($status) = @_;
-    return ($status >> 8, slurp($t->dir . "/ctl-$runs.out") // '',
-            slurp($t->dir . "/ctl-$runs.err") // '');
+    my $err = slurp($t->dir . "/ctl-$runs.err") // '';
+    push @sanitizer, "run $runs: $1" if $err =~ /^(.*(?:Sanitizer|runtime error).*)$/m;
+    return ($status >> 8, slurp($t->dir . "/ctl-$runs.out") // '', $err);
 }
 
 sub index_of {
@@ -369,5 +372,7 @@ like($out, qr/^  ok\s+[1-9]\d*$/m, 'fetch results');
 like($out, qr/^hold-off intel\s+none$/m, 'per-origin hold-offs');
 ($rc) = thimctl({}, 'status', @TRUST, "$NGINX/nowhere");
 is($rc, 3, 'status of a non-status URL: 3');
+
+is_deeply(\@sanitizer, [], "no sanitizer report from thimctl ($runs runs)");
 
 done_testing;

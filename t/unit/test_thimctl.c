@@ -31,7 +31,8 @@ lists(void)
     c = thimctl_list_next(&list);
 
     ok(a && b && c && strcmp(a, "Milan") == 0 && strcmp(b, "genoa") == 0
-       && strcmp(c, "Turin") == 0, "a list: trimmed items, empty ones skipped");
+       && strcmp(c, "Turin") == 0,
+       "a list: trimmed items, empty ones skipped");
     ok(thimctl_list_next(&list) == NULL, "then its end");
 }
 

@@ -148,7 +148,7 @@ typedef struct {
 
 
 typedef struct {
-    time_t                     next_update;    /* or a certificate's notAfter */
+    time_t                     next_update;    /* or a cert's notAfter */
     int                        is_cert;        /* next_update is notAfter */
     char                      *reason;
 } thimctl_verdict_t;

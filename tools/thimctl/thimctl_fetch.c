@@ -37,8 +37,8 @@ static int thimctl_fetch_item(thimctl_common_t *c, thimctl_trust_t *trust,
     thimctl_bundle_t *b, thimctl_item_t *it, char *key_header,
     thimctl_progress_t *pr);
 static char *thimctl_fetch_url(thimctl_item_t *it);
-static void thimctl_progress(thimctl_progress_t *pr, char *label,
-    char *outcome, char *detail);
+static void thimctl_progress(thimctl_progress_t *pr, thimctl_item_t *it,
+    char *label, char *outcome, char *detail);
 
 
 int
@@ -160,7 +160,7 @@ thimctl_fetch_item(thimctl_common_t *c, thimctl_trust_t *trust,
     url = thimctl_fetch_url(it);
     if (url == NULL) {
         pr->failed++;
-        thimctl_progress(pr, it->entry.file, "FAIL", "out of memory");
+        thimctl_progress(pr, it, it->entry.file, "FAIL", "out of memory");
         return -1;
     }
 
@@ -169,13 +169,13 @@ thimctl_fetch_item(thimctl_common_t *c, thimctl_trust_t *trust,
         != 0)
     {
         pr->failed++;
-        thimctl_progress(pr, url, "FAIL", res.error);
+        thimctl_progress(pr, it, url, "FAIL", res.error);
         goto done;
     }
 
     if (res.status == 404 && it->optional) {
         pr->skipped++;
-        thimctl_progress(pr, url, "skip", "404: not published, left out");
+        thimctl_progress(pr, it, url, "skip", "404: not published, left out");
         goto done;
     }
 
@@ -183,7 +183,7 @@ thimctl_fetch_item(thimctl_common_t *c, thimctl_trust_t *trust,
         pr->failed++;
         snprintf(detail, sizeof(detail), "HTTP %ld%s%s", res.status,
                  res.error[0] ? ": " : "", res.error);
-        thimctl_progress(pr, url, "FAIL", detail);
+        thimctl_progress(pr, it, url, "FAIL", detail);
         goto done;
     }
 
@@ -193,7 +193,7 @@ thimctl_fetch_item(thimctl_common_t *c, thimctl_trust_t *trust,
             || !changed))
     {
         pr->failed++;
-        thimctl_progress(pr, url, "FAIL", "rootcacrl is not hex of a CRL");
+        thimctl_progress(pr, it, url, "FAIL", "rootcacrl is not hex of a CRL");
         goto done;
     }
 
@@ -207,20 +207,20 @@ thimctl_fetch_item(thimctl_common_t *c, thimctl_trust_t *trust,
         pr->failed++;
         snprintf(detail, sizeof(detail), "refused, not bundled: %s",
                  v.reason);
-        thimctl_progress(pr, url, "FAIL", detail);
+        thimctl_progress(pr, it, url, "FAIL", detail);
         goto done;
     }
 
     if (thimctl_bundle_add(b, &it->entry, &res, &error) != 0) {
         pr->failed++;
-        thimctl_progress(pr, it->entry.file, "FAIL", error);
+        thimctl_progress(pr, it, it->entry.file, "FAIL", error);
         goto done;
     }
 
     pr->bundled++;
     snprintf(detail, sizeof(detail), "%s (%zu bytes)", it->entry.file,
              res.len);
-    thimctl_progress(pr, url, "ok", detail);
+    thimctl_progress(pr, it, url, "ok", detail);
 
 done:
 
@@ -266,8 +266,8 @@ thimctl_fetch_url(thimctl_item_t *it)
  */
 
 static void
-thimctl_progress(thimctl_progress_t *pr, char *label, char *outcome,
-    char *detail)
+thimctl_progress(thimctl_progress_t *pr, thimctl_item_t *it, char *label,
+    char *outcome, char *detail)
 {
     size_t  filled;
     int     ok;
@@ -287,9 +287,9 @@ thimctl_progress(thimctl_progress_t *pr, char *label, char *outcome,
     filled = pr->done * THIMCTL_BAR_WIDTH / pr->total;
 
     fprintf(stderr, "\r\033[K[%.*s%*s] %zu/%zu %.40s", (int) filled,
-            "##############################", (int) (THIMCTL_BAR_WIDTH
-                                                  - filled), "",
-            pr->done, pr->total, ok ? detail : "");
+            "##############################",
+            (int) (THIMCTL_BAR_WIDTH - filled), "", pr->done, pr->total,
+            it->entry.file);
 
     if (pr->done == pr->total) {
         fputc('\n', stderr);

@@ -63,12 +63,12 @@ static thimctl_json_route_t  thimctl_common_json[] = {
 };
 
 static thimctl_json_route_t  thimctl_eval_numbers[] = {
-    { THIMCTL_SGX "/tcbevaluationdatanumbers", "sgx-v4-tcbevaluationdatanumbers",
-      THIMCTL_KIND_EVAL_NUMBERS, "tcbEvaluationDataNumbers", "SGX", 1,
-      THIMCTL_EVAL_CHAIN },
-    { THIMCTL_TDX "/tcbevaluationdatanumbers", "tdx-v4-tcbevaluationdatanumbers",
-      THIMCTL_KIND_EVAL_NUMBERS, "tcbEvaluationDataNumbers", "TDX", 1,
-      THIMCTL_EVAL_CHAIN },
+    { THIMCTL_SGX "/tcbevaluationdatanumbers",
+      "sgx-v4-tcbevaluationdatanumbers", THIMCTL_KIND_EVAL_NUMBERS,
+      "tcbEvaluationDataNumbers", "SGX", 1, THIMCTL_EVAL_CHAIN },
+    { THIMCTL_TDX "/tcbevaluationdatanumbers",
+      "tdx-v4-tcbevaluationdatanumbers", THIMCTL_KIND_EVAL_NUMBERS,
+      "tcbEvaluationDataNumbers", "TDX", 1, THIMCTL_EVAL_CHAIN },
     { NULL, NULL, 0, NULL, NULL, 0, NULL }
 };
 

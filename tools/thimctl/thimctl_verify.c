@@ -31,6 +31,7 @@ typedef struct {
     char                      *path;           /* copies, cut up */
     char                      *query;
     char                      *kind_name;
+    char                      *alt_chain;      /* tcb: the other name */
     int                        hex_or_pem;     /* CRLs come in any form */
     int                        root;           /* the root CA CRL */
     thimctl_expect_t           expect;
@@ -168,9 +169,13 @@ thimctl_verify_one(thimctl_common_t *c, thimctl_trust_t *trust,
     chain = NULL;
 
     if (!t->root) {
-        chain = t->expect.chain_header
-                ? thimctl_response_header(&res, t->expect.chain_header)
-                : thimctl_response_header(&res, "SGX-PCK-CRL-Issuer-Chain");
+        chain = thimctl_response_header(&res, t->expect.chain_header
+                                              ? t->expect.chain_header
+                                              : "SGX-PCK-CRL-Issuer-Chain");
+    }
+
+    if (chain == NULL && t->alt_chain) {
+        chain = thimctl_response_header(&res, t->alt_chain);
     }
 
     if (thimctl_check(trust, &t->expect, res.body, res.len, chain, &v) != 0) {
@@ -273,6 +278,10 @@ thimctl_classify_intel(thimctl_target_t *t, thimctl_suffix_t *s,
         e->version = v3 ? 2 : 3;
         e->chain_header = v3 ? "SGX-TCB-Info-Issuer-Chain"
                              : "TCB-Info-Issuer-Chain";
+
+        /* THIM and ngx_thim send both names, Azure's forms maybe one */
+        t->alt_chain = v3 ? "TCB-Info-Issuer-Chain"
+                          : "SGX-TCB-Info-Issuer-Chain";
 
         if (thimctl_query_get(t->query, "fmspc", ca, sizeof(ca)) != 0
             || thimctl_fmspc(ca, e->fmspc, reason) != 0)
