@@ -234,7 +234,8 @@ unlike($err, qr/\Q$KEY\E/, '... without echoing it');
 ($rc, $out, $err) = thimctl({ THIM_INTEL_API_KEY => 'wrong' }, 'fetch', '-o', $t->dir . '/wrong',
                             @TRUST, @ORIGINS, '--no-intel', '--pckid-csv', $CSV);
 is($rc, 1, 'a wrong key: exit 1');
-like($err, qr{^FAIL \S+/pckcerts\?\S+ HTTP 401}m, '... PCS said 401');
+like($err, qr{^FAIL \S+/pckcerts\?\S+ HTTP 401: the Intel API key was refused}m,
+     '... PCS said 401, and thimctl says what that means');
 
 open(my $kf, '>', $t->dir . '/key') or die;
 print $kf "$KEY\n";
@@ -252,11 +253,18 @@ $o->clear_faults;
 
 # ---- a clean run: exit 0 -------------------------------------------------
 
+# a 429 asking for 100 s is waited for --max-wait (1 s) only
+$o->reset;
+$o->fault("/vcek/v1/Milan/$MILAN", status => 429, retry_after => 100, times => 1);
+$t0 = time;
 ($rc, $out, $err) = thimctl({}, 'fetch', '-o', $t->dir . '/bundle2', @TRUST, @ORIGINS,
                             '--no-intel', '--fmspc', '00906ed50000', '--amd-product', 'Turin',
-                            '--vcek', "Milan:$MILAN:7308000000000003");
+                            '--vcek', "Milan:$MILAN:7308000000000003", '--max-wait', '1');
+$took = time - $t0;
 is($rc, 0, 'everything asked bundled (a 404 on an optional item is a note): exit 0')
     or diag($err);
+ok($took >= 1 && $took < 10, sprintf('Retry-After 100 capped by --max-wait 1 (%.1f s)', $took));
+is($o->count("/vcek/v1/Milan/$MILAN"), 2, '... then asked again');
 is(scalar @{ (index_of($t->dir . '/bundle2') // { entries => [] })->{entries} }, 5,
    '2 tcb + 2 Turin cert_chains + 1 VCEK');
 

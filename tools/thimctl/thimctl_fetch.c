@@ -181,8 +181,11 @@ thimctl_fetch_item(thimctl_common_t *c, thimctl_trust_t *trust,
 
     if (res.status != 200) {
         pr->failed++;
-        snprintf(detail, sizeof(detail), "HTTP %ld%s%s", res.status,
-                 res.error[0] ? ": " : "", res.error);
+        snprintf(detail, sizeof(detail), "HTTP %ld%s", res.status,
+                 res.status == 401
+                 ? ": the Intel API key was refused (THIM_INTEL_API_KEY, "
+                   "--api-key-file)"
+                 : "");
         thimctl_progress(pr, it, url, "FAIL", detail);
         goto done;
     }

@@ -6,14 +6,15 @@
  * 429 at PCS), so a GET is retried, a bounded number of times, on a
  * transport error or a 5xx, after an exponential back-off with full
  * jitter (clients retrying in step is what makes an outage worse), and
- * on a 429 after the origin's own Retry-After, capped.  Anything else is
- * an answer and is returned as it is.
+ * on a 429 after the origin's own Retry-After, capped by --max-wait.
+ * Anything else is an answer and is returned as it is.
  *
  * One easy handle is reused: its connection cache keeps the TLS session
  * to the origin alive across the many small requests of a bundle.
  */
 
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 
 #include "thimctl.h"
 
@@ -78,13 +80,18 @@ thimctl_http_get(thimctl_http_t *http, char *url, char *secret_header,
 {
     int                 rc;
     unsigned            attempt, delay;
+    struct timespec     ts;
     struct curl_slist  *hdrs, *h;
 
     hdrs = curl_slist_append(NULL, accept ? accept : "Accept: */*");
 
     if (hdrs && secret_header) {
         h = curl_slist_append(hdrs, secret_header);
-        hdrs = h ? h : NULL;
+
+        if (h == NULL) {
+            curl_slist_free_all(hdrs);
+            hdrs = NULL;
+        }
     }
 
     if (hdrs == NULL) {
@@ -105,11 +112,17 @@ thimctl_http_get(thimctl_http_t *http, char *url, char *secret_header,
 
         delay = thimctl_http_delay(http, attempt, res);
 
-        if (delay == (unsigned) -1) {
-            break;
-        }
+        ts.tv_sec = delay / 1000;
+        ts.tv_nsec = (long) (delay % 1000) * 1000000;
 
-        usleep(delay * 1000);
+        while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+            /* the rest of the wait */
+        }
+    }
+
+    /* libcurl copied the key into the list: wipe that copy */
+    for (h = hdrs; h; h = h->next) {
+        OPENSSL_cleanse(h->data, strlen(h->data));
     }
 
     curl_slist_free_all(hdrs);
@@ -344,9 +357,8 @@ thimctl_http_error(thimctl_response_t *res, CURLcode rc, char *detail)
 
 /*
  * Milliseconds to wait before the next attempt: the origin's Retry-After
- * (seconds) on a 429, capped, else base * 2^attempt with full jitter.
- * (unsigned) -1 when a 429's wait exceeds the cap: giving up is better
- * than hammering an origin that asked us to stay away.
+ * on a 429 (seconds, or an HTTP date), at most --max-wait; else base *
+ * 2^attempt with full jitter.
  */
 
 static unsigned
@@ -354,19 +366,22 @@ thimctl_http_delay(thimctl_http_t *http, unsigned attempt,
     thimctl_response_t *res)
 {
     char      *ra, *end;
-    unsigned   ms;
     long       seconds;
+    unsigned   ms;
 
-    if (res->status == 429) {
-        ra = thimctl_response_header(res, "Retry-After");
-        seconds = ra ? strtol(ra, &end, 10) : -1;
+    ra = (res->status == 429) ? thimctl_response_header(res, "Retry-After")
+                              : NULL;
 
-        if (ra && end != ra && *end == '\0' && seconds >= 0) {
+    if (ra) {
+        seconds = strtol(ra, &end, 10);
+
+        if (end == ra || *end != '\0') {
+            seconds = (long) (curl_getdate(ra, NULL) - time(NULL));
+        }
+
+        if (seconds >= 0) {
             if ((unsigned long) seconds > http->max_wait) {
-                snprintf(res->error, sizeof(res->error),
-                         "rate limited: Retry-After %ld s is more than "
-                         "--max-wait %u s", seconds, http->max_wait);
-                return (unsigned) -1;
+                seconds = http->max_wait;
             }
 
             return (unsigned) seconds * 1000;

@@ -291,8 +291,10 @@ thimctl_option(thimctl_args_t *a, int opt, char *arg)
         break;
 
     case THIMCTL_OPT_MAX_WAIT:
-        if (thimctl_number(arg, &a->common.http.max_wait) != 0) {
-            return thimctl_usage("--max-wait takes seconds");
+        if (thimctl_number(arg, &a->common.http.max_wait) != 0
+            || a->common.http.max_wait > 3600)
+        {
+            return thimctl_usage("--max-wait takes 0 to 3600 seconds");
         }
 
         break;
