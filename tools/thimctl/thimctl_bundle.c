@@ -57,6 +57,7 @@ thimctl_bundle_open(thimctl_bundle_t *b, char *dir, char **error)
     }
 
     if (thimctl_mkdirs(dir, NULL) != 0) {
+        json_decref(b->entries);
         *error = strerror(errno);
         return -1;
     }
@@ -215,31 +216,29 @@ thimctl_bundle_headers(thimctl_entry_t *e, thimctl_response_t *res)
 }
 
 
-/* dir itself, and the directories of the relative file name rel */
+/* mkdir -p of dir, and of the directory of the relative file name rel */
 
 static int
 thimctl_mkdirs(char *dir, char *rel)
 {
-    char    path[4096], *slash;
+    char    path[4096], *slash, *last;
     size_t  len;
 
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-        return -1;
-    }
+    len = rel ? snprintf(path, sizeof(path), "%s/%s", dir, rel)
+              : snprintf(path, sizeof(path), "%s/", dir);
 
-    if (rel == NULL) {
-        return 0;
-    }
-
-    len = snprintf(path, sizeof(path), "%s/%s", dir, rel);
     if (len >= sizeof(path)) {
         errno = ENAMETOOLONG;
         return -1;
     }
 
-    for (slash = path + strlen(dir) + 1; (slash = strchr(slash, '/'));
-         slash++)
-    {
+    last = strrchr(path, '/');
+
+    for (slash = path + 1; slash <= last; slash++) {
+        if (*slash != '/') {
+            continue;
+        }
+
         *slash = '\0';
 
         if (mkdir(path, 0755) != 0 && errno != EEXIST) {

@@ -33,7 +33,12 @@ typedef struct {
 } thimctl_progress_t;
 
 
-static int thimctl_fetch_item(thimctl_common_t *c, thimctl_trust_t *trust,
+static int thimctl_fetch_ready(thimctl_common_t *c, thimctl_plan_opts_t *o,
+    char *api_key, thimctl_item_t **items, size_t *n,
+    thimctl_trust_t *trust);
+static char *thimctl_key_header(char *api_key);
+static void thimctl_key_free(char *h);
+static void thimctl_fetch_item(thimctl_common_t *c, thimctl_trust_t *trust,
     thimctl_bundle_t *b, thimctl_item_t *it, char *key_header,
     thimctl_progress_t *pr);
 static char *thimctl_fetch_url(thimctl_item_t *it);
@@ -47,66 +52,28 @@ thimctl_fetch(thimctl_common_t *c, thimctl_plan_opts_t *o, char *dir,
 {
     int                  rc;
     char                *error, *key_header;
-    size_t               i, n, len;
+    size_t               i, n;
     thimctl_item_t      *items;
     thimctl_trust_t      trust;
     thimctl_bundle_t     b;
     thimctl_progress_t   pr;
 
-    if (thimctl_plan(o, &items, &n, &error) != 0) {
-        fprintf(stderr, "thimctl fetch: %s\n", error);
-        return THIMCTL_EXIT_USAGE;
+    rc = thimctl_fetch_ready(c, o, api_key, &items, &n, &trust);
+    if (rc != THIMCTL_EXIT_OK) {
+        return rc;
     }
 
-    if (n == 0) {
-        fprintf(stderr, "thimctl fetch: nothing to fetch (--no-intel and "
-                        "no --fmspc, --pckid-csv, --amd-product or --vcek)\n");
-        thimctl_plan_free(items, n);
-        return THIMCTL_EXIT_USAGE;
-    }
+    key_header = thimctl_key_header(api_key);
 
-    for (i = 0; i < n; i++) {
-        if (items[i].secret && api_key == NULL) {
-            fprintf(stderr, "thimctl fetch: pckcerts need an Intel PCS API "
-                            "key: set THIM_INTEL_API_KEY or use "
-                            "--api-key-file FILE\n");
-            thimctl_plan_free(items, n);
-            return THIMCTL_EXIT_USAGE;
-        }
-    }
-
-    memset(&trust, 0, sizeof(trust));
-
-    if (thimctl_trust_load(&trust, c->intel_root_ca, c->amd_trust, &error)
-        != 0)
+    if ((api_key && key_header == NULL)
+        || thimctl_bundle_open(&b, dir, &error) != 0)
     {
-        fprintf(stderr, "thimctl fetch: %s: %s\n", c->intel_root_ca, error);
-        thimctl_plan_free(items, n);
-        return THIMCTL_EXIT_USAGE;
-    }
-
-    if (thimctl_bundle_open(&b, dir, &error) != 0) {
-        fprintf(stderr, "thimctl fetch: cannot make %s: %s\n", dir, error);
+        fprintf(stderr, "thimctl fetch: cannot make %s: %s\n", dir,
+                (api_key && key_header == NULL) ? "out of memory" : error);
+        thimctl_key_free(key_header);
         thimctl_trust_free(&trust);
         thimctl_plan_free(items, n);
         return THIMCTL_EXIT_FAILED;
-    }
-
-    /* the key lives in this buffer only, and is wiped after use */
-    key_header = NULL;
-
-    if (api_key) {
-        len = sizeof("Ocp-Apim-Subscription-Key: ") + strlen(api_key);
-        key_header = malloc(len);
-
-        if (key_header == NULL) {
-            fprintf(stderr, "thimctl fetch: out of memory\n");
-            thimctl_trust_free(&trust);
-            thimctl_plan_free(items, n);
-            return THIMCTL_EXIT_FAILED;
-        }
-
-        snprintf(key_header, len, "Ocp-Apim-Subscription-Key: %s", api_key);
     }
 
     memset(&pr, 0, sizeof(pr));
@@ -117,12 +84,9 @@ thimctl_fetch(thimctl_common_t *c, thimctl_plan_opts_t *o, char *dir,
         thimctl_fetch_item(c, &trust, &b, &items[i], key_header, &pr);
     }
 
-    if (key_header) {
-        OPENSSL_cleanse(key_header, strlen(key_header));
-        free(key_header);
-    }
+    thimctl_key_free(key_header);
 
-    rc = THIMCTL_EXIT_OK;
+    rc = pr.failed ? THIMCTL_EXIT_FAILED : THIMCTL_EXIT_OK;
 
     if (thimctl_bundle_close(&b, &error) != 0) {
         fprintf(stderr, "thimctl fetch: cannot write %s/index.json: %s\n",
@@ -134,10 +98,6 @@ thimctl_fetch(thimctl_common_t *c, thimctl_plan_opts_t *o, char *dir,
                     "%zu not published\n",
             pr.bundled, n, dir, pr.failed, pr.skipped);
 
-    if (pr.failed) {
-        rc = THIMCTL_EXIT_FAILED;
-    }
-
     thimctl_trust_free(&trust);
     thimctl_plan_free(items, n);
 
@@ -145,7 +105,89 @@ thimctl_fetch(thimctl_common_t *c, thimctl_plan_opts_t *o, char *dir,
 }
 
 
+/* the plan, the key it may need, the trust anchors; else a usage error */
+
 static int
+thimctl_fetch_ready(thimctl_common_t *c, thimctl_plan_opts_t *o,
+    char *api_key, thimctl_item_t **items, size_t *n, thimctl_trust_t *trust)
+{
+    char    *error;
+    size_t   i;
+
+    if (thimctl_plan(o, items, n, &error) != 0) {
+        fprintf(stderr, "thimctl fetch: %s\n", error);
+        return THIMCTL_EXIT_USAGE;
+    }
+
+    error = NULL;
+
+    if (*n == 0) {
+        error = "nothing to fetch (--no-intel and no --fmspc, --pckid-csv, "
+                "--amd-product or --vcek)";
+    }
+
+    for (i = 0; i < *n && error == NULL; i++) {
+        if ((*items)[i].secret && api_key == NULL) {
+            error = "pckcerts need an Intel PCS API key: set "
+                    "THIM_INTEL_API_KEY or use --api-key-file FILE";
+        }
+    }
+
+    memset(trust, 0, sizeof(thimctl_trust_t));
+
+    if (error == NULL
+        && thimctl_trust_load(trust, c->intel_root_ca, c->amd_trust, &error)
+           != 0)
+    {
+        fprintf(stderr, "thimctl fetch: %s: %s\n", c->intel_root_ca, error);
+        thimctl_plan_free(*items, *n);
+        return THIMCTL_EXIT_USAGE;
+    }
+
+    if (error) {
+        fprintf(stderr, "thimctl fetch: %s\n", error);
+        thimctl_plan_free(*items, *n);
+        return THIMCTL_EXIT_USAGE;
+    }
+
+    return THIMCTL_EXIT_OK;
+}
+
+
+/* the key lives in this header line only, and is wiped after use */
+
+static char *
+thimctl_key_header(char *api_key)
+{
+    char    *h;
+    size_t   len;
+
+    if (api_key == NULL) {
+        return NULL;
+    }
+
+    len = sizeof("Ocp-Apim-Subscription-Key: ") + strlen(api_key);
+    h = malloc(len);
+
+    if (h) {
+        snprintf(h, len, "Ocp-Apim-Subscription-Key: %s", api_key);
+    }
+
+    return h;
+}
+
+
+static void
+thimctl_key_free(char *h)
+{
+    if (h) {
+        OPENSSL_cleanse(h, strlen(h));
+        free(h);
+    }
+}
+
+
+static void
 thimctl_fetch_item(thimctl_common_t *c, thimctl_trust_t *trust,
     thimctl_bundle_t *b, thimctl_item_t *it, char *key_header,
     thimctl_progress_t *pr)
@@ -161,7 +203,7 @@ thimctl_fetch_item(thimctl_common_t *c, thimctl_trust_t *trust,
     if (url == NULL) {
         pr->failed++;
         thimctl_progress(pr, it, it->entry.file, "FAIL", "out of memory");
-        return -1;
+        return;
     }
 
     if (thimctl_http_get(&c->http, url, it->secret ? key_header : NULL, NULL,
@@ -229,8 +271,6 @@ done:
 
     free(url);
     thimctl_response_free(&res);
-
-    return 0;
 }
 
 
