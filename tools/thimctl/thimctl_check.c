@@ -245,10 +245,9 @@ thimctl_check_pck_crl(thimctl_trust_t *trust, thimctl_expect_t *e,
 /*
  * PCS's pckcerts: a JSON array of {tcb, tcbm, cert}; every certificate
  * PCS has ("Not available" marks a TCB level it has none for) chains,
- * today, through the issuer chain header to the pinned root, and the
- * chain's CA is the one SGX-PCK-Certificate-CA-Type names (the header is
- * checked by the caller's expect: thimctl_plan sets no ca here, the CA
- * is whichever the platform has).  nextUpdate: the earliest notAfter.
+ * today, through the issuer chain header, whose first certificate is a
+ * PCK CA (Processor or Platform: whichever the platform has), to the
+ * pinned root.  "nextUpdate" is the earliest notAfter.
  */
 
 static int

@@ -87,23 +87,24 @@ thimctl_verify(thimctl_common_t *c, char **urls, size_t n)
         return THIMCTL_EXIT_FAILED;
     }
 
+    memset(&trust, 0, sizeof(trust));
+    worst = -1;
+
     /* every URL is understood before any is fetched */
     for (i = 0; i < n; i++) {
         targets[i].url = urls[i];
 
         if (thimctl_classify(&targets[i], &reason) != 0) {
             fprintf(stderr, "thimctl verify: %s: %s\n", urls[i], reason);
-            return THIMCTL_EXIT_USAGE;
+            goto done;
         }
     }
-
-    memset(&trust, 0, sizeof(trust));
 
     if (thimctl_trust_load(&trust, c->intel_root_ca, c->amd_trust, &error)
         != 0)
     {
         fprintf(stderr, "thimctl verify: %s: %s\n", c->intel_root_ca, error);
-        return THIMCTL_EXIT_USAGE;
+        goto done;
     }
 
     worst = THIMCTL_VERIFY_OK;
@@ -114,18 +115,24 @@ thimctl_verify(thimctl_common_t *c, char **urls, size_t n)
         if (rc > worst) {
             worst = rc;
         }
+    }
 
+done:
+
+    for (i = 0; i < n; i++) {
         free(targets[i].path);
     }
 
-    thimctl_trust_free(&trust);
     free(targets);
+    thimctl_trust_free(&trust);
 
     switch (worst) {
     case THIMCTL_VERIFY_OK:
         return THIMCTL_EXIT_OK;
     case THIMCTL_VERIFY_ERROR:
         return THIMCTL_EXIT_UNREACHED;
+    case -1:
+        return THIMCTL_EXIT_USAGE;
     default:
         return THIMCTL_EXIT_FAILED;
     }
