@@ -131,7 +131,8 @@ fuzz: deps $(OBJS)/Makefile
 	@command -v clang >/dev/null || { echo "make fuzz needs clang"; exit 1; }
 	@mkdir -p $(BUILD)/fuzz/corpus
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	    $(UNIT_INCS) -o $(BUILD)/fuzz/fuzz_parsers fuzz/fuzz_parsers.c -lcrypto
+	    $(UNIT_INCS) -o $(BUILD)/fuzz/fuzz_parsers fuzz/fuzz_parsers.c \
+	    -lcrypto -ljansson
 	@i=0; for f in t/data/intel/pcs/sgx/*.json t/data/intel/root/*.der \
 	        t/data/amd/milan/cert_chain.pem t/data/amd/milan/crl.der; do \
 	    for sel in 0 1 2 3 4 5 6 7; do \
