@@ -304,6 +304,13 @@ same_bytes($b4, entry($ix, '/sgx/certification/v4/tcb', 'fmspc=00906ed50000&upda
 same_bytes($b4, entry($ix, "/vcek/v1/Milan/$MILAN"),
            "amd/milan/vcek/${MILAN}_bl3_tee0_snp8_ucode115.der", 'from a THIM: VCEK');
 is($rc, 1, 'from a THIM: exit 1 (the fixtures lack the QvE identity and TDX numbers)');
+my $b1ix = index_of($b1);
+my @differ = grep { my $x = entry($b1ix, $_->{path}, $_->{query});
+                    !$x || $x->{sha256} ne $_->{sha256} || $x->{origin} ne $_->{origin} }
+             @{ $ix->{entries} };
+ok(@{ $ix->{entries} } >= 10 && !@differ,
+   scalar(@{ $ix->{entries} }) . ' entries from a THIM: the same requests and bytes as from the origins')
+    or diag(join ', ', map { "$_->{path}?" . ($_->{query} // '') } @differ);
 
 # ---- usage errors ----------------------------------------------------------
 
