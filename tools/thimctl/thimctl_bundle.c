@@ -257,8 +257,8 @@ thimctl_write_file(char *path, const void *data, size_t len)
 {
     int      fd, saved;
     char     tmp[4200];
-    ssize_t  n;
     size_t   done;
+    ssize_t  n;
 
     snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long) getpid());
 

@@ -485,10 +485,10 @@ thimctl_chain_decode(char *header, ngx_str_t *chain)
 int
 thimctl_crl_to_der(unsigned char **body, size_t *len, int *changed)
 {
+    int        n;
     BIO       *bio;
     u_char    *der;
     X509_CRL  *crl;
-    int        n;
 
     *changed = 0;
 

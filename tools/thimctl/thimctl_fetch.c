@@ -312,8 +312,8 @@ static void
 thimctl_progress(thimctl_progress_t *pr, thimctl_item_t *it, char *label,
     char *outcome, char *detail)
 {
-    size_t  filled;
     int     ok;
+    size_t  filled;
 
     pr->done++;
     ok = (strcmp(outcome, "ok") == 0);

@@ -163,8 +163,8 @@ thimctl_http_once(thimctl_http_t *http, char *url, struct curl_slist *hdrs,
     thimctl_response_t *res)
 {
     CURL      *c;
-    CURLcode   rc;
     char       detail[CURL_ERROR_SIZE];
+    CURLcode   rc;
 
     c = http->curl;
 
