@@ -243,11 +243,16 @@ close $kf;
 $o->fault('/sgx/certification/v4/pckcerts', latency => 1500);
 my $pid = start_thimctl({}, 'fetch', '-o', $t->dir . '/keyfile', @TRUST, @ORIGINS,
                         '--no-intel', '--pckid-csv', $CSV, '--api-key-file', $t->dir . '/key');
-sleep 0.5;
-my $cmdline = slurp("/proc/$pid/cmdline") // '';
+my $cmdline = '';
+for (1 .. 100) {                        # until the exec has happened
+    $cmdline = slurp("/proc/$pid/cmdline") // '';
+    last if $cmdline =~ /thimctl\0fetch/;
+    sleep 0.05;
+}
 waitpid($pid, 0);
 ($rc, $out, $err) = finish_thimctl($?);
-ok(length $cmdline && $cmdline !~ /\Q$KEY\E/, 'the key is not in the process command line');
+ok($cmdline =~ /thimctl\0fetch/ && $cmdline !~ /\Q$KEY\E/,
+   'the key is not in the running thimctl\'s command line');
 is($rc, 0, '--api-key-file: all pckcerts bundled, exit 0') or diag($err);
 $o->clear_faults;
 
