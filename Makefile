@@ -22,28 +22,41 @@ UNIT_SRCS  := $(wildcard t/unit/test_*.c)
 UNIT_BINS  := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 UNIT_INCS  := -I $(NGX_SRC)/src/core -I $(NGX_SRC)/src/event \
               -I $(NGX_SRC)/src/event/modules -I $(NGX_SRC)/src/os/unix \
-              -I $(OBJS) -I src -I t/unit
+              -I $(OBJS) -I src -I t/unit -I tools/thimctl
 UNIT_CFLAGS := -g -O1 -Wall -Wextra -Wno-unused-parameter -Werror \
                -fsanitize=address,undefined -fno-omit-frame-pointer
 
 PROVE      := prove
+
+# thimctl: the command-line companion, linked with the module's pure code
+THIMCTL     := $(BUILD)/thimctl
+THIMCTL_SRCS := $(wildcard tools/thimctl/*.c)
+THIMCTL_PURE := src/ngx_thim_args.c src/ngx_thim_x509.c src/ngx_thim_verify.c \
+                src/ngx_thim_tcbm.c src/ngx_thim_intel_json.c
+THIMCTL_CFLAGS := -g -O2 -Wall -Wextra -Wno-unused-parameter -Werror \
+                  -D_GNU_SOURCE
+THIMCTL_ASAN := $(BUILD)/asan/thimctl
+THIMCTL_DEPS := $(THIMCTL_SRCS) $(THIMCTL_PURE) tools/thimctl/thimctl.h \
+                $(wildcard src/*.h) $(OBJS)/Makefile
 
 # what a unit test links besides its sources
 UNIT_LINK_test_x509 := -lcrypto
 UNIT_LINK_test_verify := -lcrypto
 UNIT_LINK_test_pck := -ljansson
 UNIT_LINK_test_sgx_ext := -lcrypto -ljansson
+UNIT_LINK_test_thimctl := -lcrypto
 
 # nginx and the module built with ASan + UBSan, for a second test pass
 ASAN_OBJS  := $(BUILD)/asan/nginx-1.22.1/objs
 ASAN_ENV   := ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0 \
               UBSAN_OPTIONS=print_stacktrace=1 \
               TEST_NGINX_BINARY=$(ASAN_OBJS)/nginx \
-              TEST_THIM_MODULE=$(ASAN_OBJS)/ngx_http_thim_module.so
+              TEST_THIM_MODULE=$(ASAN_OBJS)/ngx_http_thim_module.so \
+              TEST_THIMCTL=$(THIMCTL_ASAN)
 
 .PHONY: all deps run test test-asan bench fuzz clean
 
-all: $(MODULE) $(UNIT_BINS)
+all: $(MODULE) $(UNIT_BINS) $(THIMCTL)
 
 # Install exactly the packages that are missing (needs root when any is).
 deps:
@@ -68,9 +81,19 @@ $(MODULE): $(OBJS)/Makefile $(SRCS)
 	$(MAKE) -s -f $(OBJS)/Makefile -C $(NGX_SRC) modules
 
 $(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(wildcard src/*.c src/*.h) \
-                 $(OBJS)/Makefile
+                 $(wildcard tools/thimctl/*) $(OBJS)/Makefile
 	@mkdir -p $(BUILD)/unit
 	$(CC) $(UNIT_CFLAGS) $(UNIT_INCS) -o $@ $< $(UNIT_LINK_$*)
+
+$(THIMCTL): $(THIMCTL_DEPS)
+	$(CC) $(THIMCTL_CFLAGS) $(UNIT_INCS) -o $@ $(THIMCTL_SRCS) \
+	    $(THIMCTL_PURE) -lcurl -ljansson -lcrypto
+
+# the same with ASan and UBSan, for the sanitizer pass of make test
+$(THIMCTL_ASAN): $(THIMCTL_DEPS)
+	@mkdir -p $(BUILD)/asan
+	$(CC) $(UNIT_CFLAGS) -D_GNU_SOURCE $(UNIT_INCS) -o $@ $(THIMCTL_SRCS) \
+	    $(THIMCTL_PURE) -lcurl -ljansson -lcrypto
 
 run: deps all
 	scripts/run.sh
@@ -82,7 +105,7 @@ test: deps all
 # The whole suite again against nginx and ngx_thim built with sanitizers;
 # a sanitizer report in any error log fails its test.  Skipped (loudly)
 # only when Debian's nginx source package cannot be fetched here.
-test-asan:
+test-asan: $(THIMCTL_ASAN)
 	@scripts/build-asan.sh $(CURDIR) $(BUILD); rc=$$?; \
 	if [ $$rc = 2 ]; then \
 	    echo "SKIPPED sanitizer pass: nginx 1.22.1 source not available"; \
@@ -109,7 +132,8 @@ fuzz: deps $(OBJS)/Makefile
 	@command -v clang >/dev/null || { echo "make fuzz needs clang"; exit 1; }
 	@mkdir -p $(BUILD)/fuzz/corpus
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	    $(UNIT_INCS) -o $(BUILD)/fuzz/fuzz_parsers fuzz/fuzz_parsers.c -lcrypto
+	    $(UNIT_INCS) -o $(BUILD)/fuzz/fuzz_parsers fuzz/fuzz_parsers.c \
+	    -lcrypto -ljansson
 	@i=0; for f in t/data/intel/pcs/sgx/*.json t/data/intel/root/*.der \
 	        t/data/amd/milan/cert_chain.pem t/data/amd/milan/crl.der; do \
 	    for sel in 0 1 2 3 4 5 6 7; do \

@@ -1,8 +1,9 @@
 
 /*
- * libFuzzer target for ngx_thim's pure parsers: whatever a client or an
- * origin sends must never crash, overread or hang them.  The first byte
- * chooses the parser; the rest is its input.
+ * libFuzzer target for ngx_thim's pure parsers, and thimctl's parsers of
+ * user input: whatever a client, an origin or a user sends must never
+ * crash, overread or hang them.  The first byte chooses the parser; the
+ * rest is its input.
  *
  *     make fuzz            (clang -fsanitize=fuzzer,address,undefined)
  */
@@ -17,9 +18,12 @@
 #include "ngx_thim_x509.c"
 #include "ngx_thim_verify.c"
 #include "ngx_thim_pck.c"
+#include "ngx_thim_intel_json.c"
+#include "thimctl_parse.c"
 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+static void fuzz_thimctl(u_char *p, size_t len);
 
 
 int
@@ -31,7 +35,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint64_t                  u;
     ngx_http_thim_args_t      args;
     ngx_http_thim_record_t    rec;
+    char                     *reason;
     ngx_http_thim_crl_uri_t   target;
+    ngx_http_thim_intel_expect_t  expect = { "tcbInfo", "SGX", 3,
+                                             (u_char *) "00906ed50000" };
 
     if (size < 1) {
         return 0;
@@ -68,16 +75,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     case 3:
         (void) ngx_http_thim_crl_uri_parse(p, len, &target);
+        fuzz_thimctl(p, len);
         break;
 
     case 4:
         (void) ngx_http_thim_tcbm_parse(p, len, &u);
         (void) ngx_http_thim_parse_iso8601(p, len, &t);
         (void) ngx_http_thim_parse_decimal(p, len, 10, &u);
+        n = len;
+        (void) ngx_http_thim_hwid_check(p, &n, len & 1, &reason);
         break;
 
     case 5:
         (void) ngx_http_thim_json_member(p, len, "tcbInfo", &v, &n);
+        (void) ngx_http_thim_intel_json_check(p, len, &expect, &t, &t,
+                                              &reason);
         break;
 
     case 6:
@@ -94,4 +106,36 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(p);
 
     return 0;
+}
+
+
+/* thimctl's parsers of user input take NUL-terminated, writable text */
+
+static void
+fuzz_thimctl(u_char *p, size_t len)
+{
+    char             *s, *list, *reason, out[32];
+    thimctl_vcek_t    vcek;
+    thimctl_pckid_t   id;
+
+    s = malloc(len + 1);
+    if (s == NULL) {
+        return;
+    }
+
+    memcpy(s, p, len);
+    s[len] = '\0';
+    (void) thimctl_vcek_arg(s, &vcek, &reason);
+    (void) thimctl_query_get(s, "fmspc", out, sizeof(out));
+    (void) thimctl_pckid_line(s, &id, &reason);
+
+    memcpy(s, p, len);
+    s[len] = '\0';
+    list = s;
+
+    while (thimctl_list_next(&list)) {
+        /* each item */
+    }
+
+    free(s);
 }

@@ -17,15 +17,10 @@
 #include "ngx_thim_fetch.h"
 #include "ngx_thim_response.h"
 #include "ngx_thim_tcbm.h"
-#include <openssl/pem.h>
 
 #include "ngx_thim_x509.h"
 #include "ngx_thim_verify.h"
 #include "ngx_thim_amd.h"
-
-
-#define NGX_HTTP_THIM_CHIP_ID_HEX      128      /* 64-byte CHIP_ID */
-#define NGX_HTTP_THIM_TURIN_HWID_HEX   16       /* its first 8 bytes */
 
 
 typedef struct {
@@ -316,55 +311,14 @@ ngx_http_thim_amd_vcek(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
 }
 
 
-/*
- * hwid: the 64-byte CHIP_ID as 128 hex digits; Turin's KDS wants its
- * first 8 bytes only, and a full CHIP_ID whose other bytes are zero (as
- * Turin reports it) is shortened to that (hwid->len changes).  An
- * all-zero CHIP_ID (a masked one, from a VLEK-signed report) names no
- * chip.
- */
+/* the hwid's checks and Turin's shortening are the pure ones (tcbm.c) */
 
 ngx_int_t
 ngx_http_thim_amd_hwid(ngx_http_thim_amd_product_t *product, ngx_str_t *hwid,
     char **reason)
 {
-    size_t  i;
-
-    if (!ngx_http_thim_is_hex(hwid->data, hwid->len)) {
-        *reason = "hwid must be hexadecimal";
-        return NGX_DECLINED;
-    }
-
-    if (product->turin && hwid->len == NGX_HTTP_THIM_CHIP_ID_HEX) {
-        for (i = NGX_HTTP_THIM_TURIN_HWID_HEX; i < hwid->len; i++) {
-            if (hwid->data[i] != '0') {
-                break;
-            }
-        }
-
-        if (i == hwid->len) {
-            hwid->len = NGX_HTTP_THIM_TURIN_HWID_HEX;
-        }
-    }
-
-    if (hwid->len != (product->turin ? NGX_HTTP_THIM_TURIN_HWID_HEX
-                                     : NGX_HTTP_THIM_CHIP_ID_HEX))
-    {
-        *reason = product->turin
-                  ? "a Turin hwid is 16 hexadecimal digits"
-                  : "hwid must be 128 hexadecimal digits";
-        return NGX_DECLINED;
-    }
-
-    for (i = 0; i < hwid->len; i++) {
-        if (hwid->data[i] != '0') {
-            return NGX_OK;
-        }
-    }
-
-    *reason = "an all-zero CHIP_ID names no chip";
-
-    return NGX_DECLINED;
+    return ngx_http_thim_hwid_check(hwid->data, &hwid->len, product->turin,
+                                    reason);
 }
 
 
@@ -381,9 +335,7 @@ ngx_http_thim_amd_set_vcek(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     path.len = sizeof("/vcek/v1/") - 1 + product->kds.len + 1 + hwid->len;
     path.data = ngx_pnalloc(r->pool, path.len);
 
-    query.data = ngx_pnalloc(r->pool,
-                             sizeof("fmcSPL=&blSPL=&teeSPL=&snpSPL=&ucodeSPL=")
-                             + 5 * NGX_INT_T_LEN);
+    query.data = ngx_pnalloc(r->pool, NGX_HTTP_THIM_SPL_QUERY_LEN);
 
     if (path.data == NULL || query.data == NULL) {
         return NGX_ERROR;
@@ -394,14 +346,7 @@ ngx_http_thim_amd_set_vcek(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     *p++ = '/';
     ngx_http_thim_strlow(p, hwid->data, hwid->len);
 
-    p = query.data;
-
-    if (product->turin) {
-        p = ngx_sprintf(p, "fmcSPL=%ui&", spl->fmc);
-    }
-
-    p = ngx_sprintf(p, "blSPL=%ui&teeSPL=%ui&snpSPL=%ui&ucodeSPL=%ui",
-                    spl->bl, spl->tee, spl->snp, spl->ucode);
+    p = ngx_http_thim_spl_query(query.data, spl, product->turin);
 
     query.len = p - query.data;
 
@@ -653,8 +598,8 @@ ngx_http_thim_amd_trust(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_thim_loc_conf_t *tlcf = conf;
 
-    BIO                          *bio;
     X509                         *ask, *ark;
+    ngx_int_t                     rc;
     ngx_str_t                    *value, file;
     ngx_pool_cleanup_t           *cln;
     ngx_http_thim_amd_product_t  *product;
@@ -680,26 +625,15 @@ ngx_http_thim_amd_trust(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    bio = BIO_new_file((char *) file.data, "r");
-    if (bio == NULL) {
+    rc = ngx_http_thim_amd_trust_read((char *) file.data, &ask, &ark);
+
+    if (rc == NGX_ERROR) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "cannot read \"%s\"",
                            file.data);
         return NGX_CONF_ERROR;
     }
 
-    ask = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-    ark = ask ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-
-    BIO_free(bio);
-
-    if (ark == NULL
-        || X509_verify(ark, X509_get0_pubkey(ark)) != 1
-        || X509_verify(ask, X509_get0_pubkey(ark)) != 1)
-    {
-        X509_free(ask);
-        X509_free(ark);
-        ERR_clear_error();
-
+    if (rc != NGX_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%s\" is not an ASK signed by a self-signed "
                            "ARK (KDS's cert_chain)", file.data);

@@ -23,6 +23,7 @@
 #include "ngx_thim_response.h"
 #include "ngx_thim_x509.h"
 #include "ngx_thim_verify.h"
+#include "ngx_thim_intel_json.h"
 #include "ngx_thim_intel.h"
 #include "ngx_thim_pckcert.h"
 
@@ -128,8 +129,6 @@ static ngx_int_t ngx_http_thim_intel_set_fetch(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_http_thim_intel_req_t *req);
 static ngx_int_t ngx_http_thim_intel_check_json(ngx_http_thim_ctx_t *ctx,
     ngx_str_t *body, char **reason, time_t *next_update);
-static ngx_int_t ngx_http_thim_intel_check_signed(ngx_http_thim_ctx_t *ctx,
-    json_t *root, char **reason, time_t *next_update, time_t *issued);
 static ngx_int_t ngx_http_thim_intel_check_crl(ngx_http_thim_ctx_t *ctx,
     ngx_str_t *body, char **reason, time_t *next_update);
 static ngx_int_t ngx_http_thim_intel_chain(ngx_http_thim_ctx_t *ctx,
@@ -1163,27 +1162,24 @@ static ngx_int_t
 ngx_http_thim_intel_check_json(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
     char **reason, time_t *next_update)
 {
-    json_t                            *root;
     time_t                             issued;
-    ngx_int_t                          rc;
     ngx_str_t                          chain;
-    json_error_t                       err;
     ngx_http_thim_loc_conf_t          *tlcf;
+    ngx_http_thim_intel_expect_t       expect;
     ngx_http_thim_intel_collateral_t  *col;
 
-    root = json_loadb((const char *) body->data, body->len, 0, &err);
-    if (root == NULL) {
-        *reason = "body is not JSON";
+    col = (ngx_http_thim_intel_collateral_t *) ctx->route;
+
+    expect.key = col->json_key;
+    expect.id = col->id;
+    expect.version = col->version;
+    expect.fmspc = ctx->subject.len ? ctx->subject.data : NULL;
+
+    if (ngx_http_thim_intel_json_check(body->data, body->len, &expect,
+                                       &issued, next_update, reason)
+        != NGX_OK)
+    {
         return NGX_DECLINED;
-    }
-
-    rc = ngx_http_thim_intel_check_signed(ctx, root, reason, next_update,
-                                          &issued);
-
-    json_decref(root);
-
-    if (rc != NGX_OK) {
-        return rc;
     }
 
     if (ngx_http_thim_intel_chain(ctx, &chain) != NGX_OK) {
@@ -1192,7 +1188,6 @@ ngx_http_thim_intel_check_json(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
     }
 
     tlcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_thim_module);
-    col = (ngx_http_thim_intel_collateral_t *) ctx->route;
 
     /* at the collateral's own issue time: signers expire, it stays in use */
     return ngx_http_thim_verify_intel_json(body->data, body->len,
@@ -1253,91 +1248,6 @@ ngx_http_thim_intel_chain(ngx_http_thim_ctx_t *ctx, ngx_str_t *pem)
 
     return ngx_http_thim_pct_decode(pem->data, ctx->chain.data,
                                     ctx->chain.len, &pem->len);
-}
-
-
-static ngx_int_t
-ngx_http_thim_intel_check_signed(ngx_http_thim_ctx_t *ctx, json_t *root,
-    char **reason, time_t *next_update, time_t *issued)
-{
-    json_t                            *body, *value;
-    const char                        *s;
-    ngx_http_thim_intel_collateral_t  *col;
-
-    col = (ngx_http_thim_intel_collateral_t *) ctx->route;
-
-    body = json_object_get(root, col->json_key);
-    if (!json_is_object(body)) {
-        *reason = "signed object missing";
-        return NGX_DECLINED;
-    }
-
-    value = json_object_get(body, "id");
-    s = json_is_string(value) ? json_string_value(value) : NULL;
-
-    if (col->id && (s == NULL || ngx_strcmp(s, col->id) != 0)) {
-        *reason = "collateral id does not match the route";
-        return NGX_DECLINED;
-    }
-
-    value = json_object_get(body, "version");
-
-    if (!json_is_integer(value)
-        || (col->version && json_integer_value(value) != col->version))
-    {
-        *reason = "collateral version does not match the route";
-        return NGX_DECLINED;
-    }
-
-    if (ctx->subject.len) {
-        value = json_object_get(body, "fmspc");
-        s = json_is_string(value) ? json_string_value(value) : NULL;
-
-        if (s == NULL
-            || ngx_strlen(s) != ctx->subject.len
-            || ngx_strncasecmp((u_char *) s, ctx->subject.data,
-                               ctx->subject.len) != 0)
-        {
-            *reason = "fmspc in the body does not match the request";
-            return NGX_DECLINED;
-        }
-    }
-
-    value = json_object_get(body, "issueDate");
-    s = json_is_string(value) ? json_string_value(value) : NULL;
-
-    if (s == NULL
-        || ngx_http_thim_parse_iso8601((u_char *) s, ngx_strlen(s), issued)
-           != NGX_OK)
-    {
-        *reason = "issueDate missing or malformed";
-        return NGX_DECLINED;
-    }
-
-    value = json_object_get(body, "nextUpdate");
-    s = json_is_string(value) ? json_string_value(value) : NULL;
-
-    if (s == NULL
-        || ngx_http_thim_parse_iso8601((u_char *) s, ngx_strlen(s),
-                                       next_update)
-           != NGX_OK)
-    {
-        *reason = "nextUpdate missing or malformed";
-        return NGX_DECLINED;
-    }
-
-    value = json_object_get(root, "signature");
-    s = json_is_string(value) ? json_string_value(value) : NULL;
-
-    if (s == NULL
-        || ngx_strlen(s) != 128
-        || !ngx_http_thim_is_hex((u_char *) s, 128))
-    {
-        *reason = "signature is not 64 bytes of hex";
-        return NGX_DECLINED;
-    }
-
-    return NGX_OK;
 }
 
 

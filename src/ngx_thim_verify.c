@@ -444,6 +444,44 @@ ngx_http_thim_verify_amd_chain(u_char *pem, size_t len, X509 *ark,
 }
 
 
+/*
+ * A product's trust file, KDS's cert_chain (ASK then ARK): the ARK is the
+ * pin, so it must be self-signed and the ASK signed by it.  NGX_ERROR
+ * when the file cannot be read, NGX_DECLINED when it is not such a pair.
+ */
+
+ngx_int_t
+ngx_http_thim_amd_trust_read(char *file, X509 **ask, X509 **ark)
+{
+    BIO  *bio;
+
+    bio = BIO_new_file(file, "r");
+    if (bio == NULL) {
+        ERR_clear_error();
+        return NGX_ERROR;
+    }
+
+    *ask = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    *ark = *ask ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+
+    BIO_free(bio);
+
+    if (*ark == NULL
+        || X509_verify(*ark, X509_get0_pubkey(*ark)) != 1
+        || X509_verify(*ask, X509_get0_pubkey(*ark)) != 1)
+    {
+        X509_free(*ask);
+        X509_free(*ark);
+        *ask = NULL;
+        *ark = NULL;
+        ERR_clear_error();
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_http_thim_verify_amd_crl(u_char *der, size_t len, X509 *ark,
     char **reason)

@@ -34,6 +34,7 @@ ngx_int_t ngx_http_thim_verify_vcek(u_char *der, size_t len, X509 *ask,
     ngx_uint_t turin, char **reason);
 ngx_int_t ngx_http_thim_verify_amd_chain(u_char *pem, size_t len, X509 *ark,
     char **reason);
+ngx_int_t ngx_http_thim_amd_trust_read(char *file, X509 **ask, X509 **ark);
 ngx_int_t ngx_http_thim_verify_amd_crl(u_char *der, size_t len, X509 *ark,
     char **reason);
 STACK_OF(X509) *ngx_http_thim_pem_certs(u_char *pem, size_t len);

@@ -7,7 +7,8 @@ package ThimOrigin;
 #
 #   use ThimOrigin;
 #   my $o = ThimOrigin->start(pki => ThimPKI::make("$tmp/pki"),
-#                             data => "$FindBin::Bin/data", dir => $tmp);
+#                             data => "$FindBin::Bin/data", dir => $tmp,
+#                             api_key => 'k');  # pckcerts: 401 unless sent
 #   $o->port; $o->ctl_port; $o->url;      # https://127.0.0.1:<port>
 #   $o->count('/sgx/certification/v4/qe/identity');   # path only: any query
 #   $o->count('/sgx/certification/v4/tcb?fmspc=00906ea10000'); # exact path?query as received
@@ -110,6 +111,8 @@ sub start {
         open(STDIN, '<', '/dev/null');
         open(STDOUT, '>&', $w) or POSIX::_exit(126);
         if (!$ENV{THIM_ORIGIN_STDERR}) { open(STDERR, '>>', $log) or POSIX::_exit(126) }
+        # the Intel API key pckcerts demands: the environment, not argv
+        $ENV{THIM_ORIGIN_API_KEY} = $a{api_key} if defined $a{api_key};
         { exec { $cmd[0] } @cmd }
         POSIX::_exit(127);
     }

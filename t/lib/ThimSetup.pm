@@ -38,7 +38,8 @@ sub module {
 # start(%opt): workers, zone (size), http (extra http-level text),
 # server (extra server-level text), origin_loc (extra text in the internal
 # proxy location), read_timeout (of the origin, default 5s), no_origin
-# (start no emulator).
+# (start no emulator), api_key (the Intel API key the emulator wants on
+# pckcerts).
 sub start {
     my (%opt) = @_;
     my $t = ThimTest->new(workers => $opt{workers} // 2,
@@ -47,6 +48,7 @@ sub start {
     unless ($opt{no_origin}) {
         mkdir $t->dir . "/origin";
         $o = ThimOrigin->start(pki => $t->pki, data => $DATA,
+                               api_key => $opt{api_key},
                                dir => $t->dir . '/origin');
     }
     $t->{vars}{ORIGIN_PORT} = $o ? $o->port : $t->port('origin');

@@ -310,7 +310,7 @@ sub ok_file {
 # Returns a response descriptor:
 #   { status, file|body, ctype, chain (file), chain_header, canon, headers => [[n,v]...], reason }
 sub route {
-    my ($path, $qs) = @_;
+    my ($path, $qs, $hdrs) = @_;
     my $q = parse_query($qs);
 
     # ---- Intel PCS ---------------------------------------------------------
@@ -551,7 +551,8 @@ sub pck_route {
 sub pck_key_refused {
     my ($path, $req) = @_;
     return 0 unless $path =~ m{^/sgx/certification/v[34]/pckcerts?$};
-    my $want = with_lock(LOCK_SH, sub { slurp("$STATE/api_key") }) // $DEFAULT_API_KEY;
+    my $want = with_lock(LOCK_SH, sub { slurp("$STATE/api_key") })
+        // $ENV{THIM_ORIGIN_API_KEY} // $DEFAULT_API_KEY;
     my $got = $req->{headers}{'ocp-apim-subscription-key'};
     return !(defined $got && $got eq $want);
 }
@@ -1081,7 +1082,7 @@ sub handle_origin {
 
     my $serves = with_lock(LOCK_SH, sub { read_json('serves.json', {}) });
     my ($sv, $svkey) = lookup_served($serves, $raw);
-    my $r = route($path, $qs);
+    my $r = route($path, $qs, $req->{headers});
     ($sv, $svkey) = lookup_served($serves, $r->{canon}, $path)
         if !$sv && !($r->{status} == 400 && !$r->{canon});
 

@@ -1,11 +1,12 @@
 
 /*
  * Unit tests: AMD TCB_VERSION <-> SPL values (src/ngx_thim_tcbm.c), on the
- * real values of PROTOCOLS.md 3.
+ * real values of PROTOCOLS.md 3; KDS's hwid and its canonical SPL query.
  */
 
 
 #include "tap.h"
+#include "ngx_thim_args.c"
 #include "ngx_thim_tcbm.c"
 
 
@@ -67,6 +68,60 @@ main(void)
        == NGX_ERROR, "17 digits refused");
     ok(ngx_http_thim_tcbm_parse((u_char *) "73080000000000g3", 16, &v)
        == NGX_ERROR, "non-hex refused");
+
+    /* the canonical KDS query, as the module sends it */
+    {
+        u_char               q[NGX_HTTP_THIM_SPL_QUERY_LEN], *e;
+        ngx_http_thim_spl_t  spl;
+
+        ngx_http_thim_tcbm_to_spl(0x7308000000000003ULL, 0, &spl);
+        e = ngx_http_thim_spl_query(q, &spl, 0);
+        is_str(q, (size_t) (e - q), "blSPL=3&teeSPL=0&snpSPL=8&ucodeSPL=115",
+               "Milan query");
+
+        ngx_http_thim_tcbm_to_spl(0x4A00000004030201ULL, 1, &spl);
+        e = ngx_http_thim_spl_query(q, &spl, 1);
+        is_str(q, (size_t) (e - q),
+               "fmcSPL=1&blSPL=2&teeSPL=3&snpSPL=4&ucodeSPL=74",
+               "Turin query, fmcSPL first");
+
+        spl.fmc = spl.bl = spl.tee = spl.snp = spl.ucode = 255;
+        e = ngx_http_thim_spl_query(q, &spl, 1);
+        ok((size_t) (e - q) == NGX_HTTP_THIM_SPL_QUERY_LEN,
+           "the longest query fits exactly");
+    }
+
+    /* hwid shapes */
+    {
+        char    id[129], *reason;
+        size_t  len;
+
+        memset(id, 'a', 128);
+        id[128] = '\0';
+        len = 128;
+        ok(ngx_http_thim_hwid_check((u_char *) id, &len, 0, &reason)
+           == NGX_OK && len == 128, "a Milan hwid of 128 hex");
+
+        len = 16;
+        ok(ngx_http_thim_hwid_check((u_char *) id, &len, 0, &reason)
+           == NGX_DECLINED, "16 hex is not a Milan hwid");
+        ok(ngx_http_thim_hwid_check((u_char *) id, &len, 1, &reason)
+           == NGX_OK, "16 hex is a Turin hwid");
+
+        memset(id + 16, '0', 112);
+        len = 128;
+        ok(ngx_http_thim_hwid_check((u_char *) id, &len, 1, &reason)
+           == NGX_OK && len == 16, "a zero-padded Turin CHIP_ID shortens");
+
+        memset(id, '0', 128);
+        len = 128;
+        ok(ngx_http_thim_hwid_check((u_char *) id, &len, 0, &reason)
+           == NGX_DECLINED, "an all-zero CHIP_ID names no chip");
+
+        id[5] = 'x';
+        ok(ngx_http_thim_hwid_check((u_char *) id, &len, 0, &reason)
+           == NGX_DECLINED, "non-hex refused");
+    }
 
     return done_testing();
 }
