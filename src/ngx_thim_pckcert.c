@@ -83,9 +83,6 @@ typedef struct {
     ngx_str_t                  fmspc;
     ngx_str_t                  ca_type;
     ngx_http_thim_parts_t      parts;
-
-    /* the main request's own error-log handler, wrapped */
-    ngx_http_log_handler_pt    log_handler;
 } ngx_http_thim_pckcert_t;
 
 
@@ -111,7 +108,7 @@ static ngx_int_t ngx_http_thim_pckcert_set_fetch(ngx_http_request_t *r,
 static ngx_int_t ngx_http_thim_pckcert_digest(u_char *dst, char *tag,
     ngx_str_t *id, ngx_str_t *pceid, size_t hex);
 static ngx_int_t ngx_http_thim_pckcert_private(ngx_http_request_t *r,
-    ngx_http_thim_pckcert_t *pc, ngx_http_thim_args_t *args);
+    ngx_http_thim_args_t *args);
 static u_char *ngx_http_thim_pckcert_log_handler(ngx_http_request_t *r,
     ngx_http_request_t *sr, u_char *buf, size_t len);
 static ngx_int_t ngx_http_thim_pckcert_after_set(ngx_http_request_t *r,
@@ -170,6 +167,9 @@ static ngx_http_thim_route_t  ngx_http_thim_pckcerts_route = {
 static ngx_str_t  ngx_http_thim_pckcerts_origin_path =
     ngx_string("/sgx/certification/v4/pckcerts");
 
+/* nginx's error-line context, which ours wraps (one for every request) */
+static ngx_http_log_handler_pt  ngx_http_thim_pckcert_next_log_handler;
+
 
 /* NGX_DECLINED: not a PCK certificate route */
 
@@ -199,7 +199,7 @@ ngx_http_thim_pckcert_handler(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
     rc = ngx_http_thim_args_parse(r->args.data, r->args.len, &args);
 
     /* before anything can be logged: the request line loses the ids */
-    if (ngx_http_thim_pckcert_private(r, pc, rc == NGX_OK ? &args : NULL)
+    if (ngx_http_thim_pckcert_private(r, rc == NGX_OK ? &args : NULL)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -536,7 +536,7 @@ done:
 
 static ngx_int_t
 ngx_http_thim_pckcert_private(ngx_http_request_t *r,
-    ngx_http_thim_pckcert_t *pc, ngx_http_thim_args_t *args)
+    ngx_http_thim_args_t *args)
 {
     u_char                *p, *line;
     size_t                 len;
@@ -630,7 +630,7 @@ ngx_http_thim_pckcert_private(ngx_http_request_t *r,
     r->request_line.data = line;
     r->request_line.len = p - line;
 
-    pc->log_handler = r->log_handler;
+    ngx_http_thim_pckcert_next_log_handler = r->log_handler;
     r->log_handler = ngx_http_thim_pckcert_log_handler;
 
     return NGX_OK;
@@ -646,15 +646,10 @@ static u_char *
 ngx_http_thim_pckcert_log_handler(ngx_http_request_t *r,
     ngx_http_request_t *sr, u_char *buf, size_t len)
 {
-    u_char                   *p;
-    ngx_http_upstream_t      *u;
-    ngx_http_thim_ctx_t      *ctx;
-    ngx_http_thim_pckcert_t  *pc;
+    u_char               *p;
+    ngx_http_upstream_t  *u;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_thim_module);
-    pc = ctx->expect;
-
-    p = pc->log_handler(r, r, buf, len);
+    p = ngx_http_thim_pckcert_next_log_handler(r, r, buf, len);
     len -= p - buf;
     buf = p;
 
