@@ -6,7 +6,9 @@
 # Environment: BENCH_DURATION (seconds per run, default 10),
 # BENCH_CONNECTIONS (default 32), BENCH_ROUNDS (alternating rounds, 3),
 # BENCH_ROUTE (tcb: the 11 KB SGX tcbInfo of FMSPC 00906ea10000 with its
-# two chain headers, the default; qe: the 1.4 KB QE identity).
+# two chain headers, the default; qe: the 1.4 KB QE identity; pckcert: a
+# PCK certificate chosen for a raw TCB from the platform's cached set, the
+# static twin being Intel's own pckcert answer for it).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,7 +17,17 @@ module=$top/build/objs/ngx_http_thim_module.so
 duration=${BENCH_DURATION:-10}
 conns=${BENCH_CONNECTIONS:-32}
 rounds=${BENCH_ROUNDS:-3}
+key=$(cat "$top/t/lib/intel-api-key")
+extra_headers=""
 case ${BENCH_ROUTE:-tcb} in
+pckcert)
+    ppid=$(head -1 "$top/t/data/intel/pckcerts/pckid_retrieval.csv" | cut -d, -f1)
+    route="/sgx/certification/v4/pckcert?encrypted_ppid=$ppid&cpusvn=0f0f0205ff8007000000000000000000&pcesvn=0900&pceid=0000"
+    origin_query=$route
+    chain_in=SGX-PCK-Certificate-Issuer-Chain
+    chain_out=$chain_in
+    extra_headers="SGX-TCBm SGX-FMSPC SGX-PCK-Certificate-CA-Type"
+    ;;
 tcb)
     route='/sgx/certification/v4/tcb?fmspc=00906ea10000'
     origin_query='/sgx/certification/v4/tcb?fmspc=00906ea10000&update=standard'
@@ -29,7 +41,7 @@ qe)
     chain_out=$chain_in
     ;;
 *)
-    echo "bench: BENCH_ROUTE is tcb or qe" >&2
+    echo "bench: BENCH_ROUTE is tcb, qe or pckcert" >&2
     exit 1
 esac
 
@@ -46,12 +58,18 @@ read -r -t 30 word origin_port ctl_port <&3
 
 # the static twin: the origin's body as a file, its headers as add_header
 curl -sS --cacert "$prefix/pki/ca.pem" -D "$prefix/origin.hdr" \
+     -H "Ocp-Apim-Subscription-Key: $key" \
      -o "$prefix/html/collateral.json" "https://127.0.0.1:$origin_port$origin_query"
 chain=$(tr -d '\r' <"$prefix/origin.hdr" | grep -i "^$chain_in: " | cut -d' ' -f2-)
 [ -n "$chain" ]
 static_headers=""
 for name in $chain_out; do
     static_headers="$static_headers            add_header $name \"$chain\";
+"
+done
+for name in $extra_headers; do
+    value=$(tr -d '\r' <"$prefix/origin.hdr" | grep -i "^$name: " | cut -d' ' -f2-)
+    static_headers="$static_headers            add_header $name \"$value\";
 "
 done
 
@@ -80,6 +98,8 @@ http {
 
     thim_cache_zone name=thim:16m;
     thim_cache_valid 1d;
+    thim_intel_root_ca $top/conf/intel/Intel_SGX_Root_CA.pem;
+    thim_intel_api_key_file $top/t/lib/intel-api-key;
 
     upstream intel_pcs { server 127.0.0.1:$origin_port; keepalive 4; }
 
@@ -101,6 +121,7 @@ $static_headers            add_header Cache-Control "max-age=86400";
         location /_thim/intel/ {
             internal;
             proxy_pass https://intel_pcs/;
+            proxy_set_header Ocp-Apim-Subscription-Key \$thim_intel_api_key;
             proxy_ssl_verify on;
             proxy_ssl_trusted_certificate $prefix/pki/ca.pem;
             proxy_ssl_name localhost;

@@ -826,3 +826,36 @@ ngx_http_thim_cache_now_msec(void)
 
     return (ngx_msec_t) tp->sec * 1000 + tp->msec;
 }
+
+
+/*
+ * A fresh record of the key, pinned, or nothing: no entry is made and no
+ * lease taken.  For answers the module derives from other records (a PCK
+ * certificate chosen from a platform's set), which are never fetched.
+ */
+
+void
+ngx_http_thim_cache_peek(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_http_thim_lookup_t *lk)
+{
+    uint32_t               hash;
+    ngx_http_thim_zone_t  *ctx;
+    ngx_http_thim_node_t  *tn;
+
+    ctx = shm_zone->data;
+    tn = ngx_http_thim_cache_lock_find(shm_zone, key, &hash);
+
+    lk->refresh = 0;
+    lk->pin = NULL;
+    lk->found = NGX_HTTP_THIM_FOUND_MISS;
+
+    if (tn && tn->value && !tn->negative && tn->expires > ngx_time()) {
+        ngx_queue_remove(&tn->queue);
+        ngx_queue_insert_head(&ctx->sh->lru, &tn->queue);
+
+        ngx_http_thim_cache_pin(tn, lk);
+        lk->found = NGX_HTTP_THIM_FOUND_FRESH;
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+}

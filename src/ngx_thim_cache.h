@@ -126,6 +126,8 @@ ngx_int_t ngx_http_thim_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data);
 
 void ngx_http_thim_cache_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_msec_t lease, ngx_http_thim_lookup_t *lk);
+void ngx_http_thim_cache_peek(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_http_thim_lookup_t *lk);
 void ngx_http_thim_cache_poll(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_msec_t lease, ngx_http_thim_lookup_t *lk);
 void ngx_http_thim_cache_unpin(ngx_shm_zone_t *shm_zone,

@@ -1145,3 +1145,77 @@ ngx_http_thim_parts_add(ngx_http_thim_parts_t *parts, ngx_http_thim_ctx_t *ctx)
         parts->cache_status = ctx->cache_status;
     }
 }
+
+
+/*
+ * Answers the module derives from other records (a PCK certificate
+ * chosen from a platform's set by a TCB info) are kept under a key of
+ * their own until the earliest of their sources expires, so that a
+ * repeated question costs one lookup, as any collateral does.  NGX_OK:
+ * ctx->record is the fresh derived answer (pinned); NGX_DECLINED: derive
+ * it again.
+ */
+
+ngx_int_t
+ngx_http_thim_derived_lookup(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    ngx_str_t *key)
+{
+    ngx_http_thim_zone_t    *zone;
+    ngx_http_thim_lookup_t   lk;
+
+    if (ngx_http_thim_add_cleanup(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_thim_cache_peek(ctx->zone, key, &lk);
+
+    if (lk.found != NGX_HTTP_THIM_FOUND_FRESH) {
+        return NGX_DECLINED;
+    }
+
+    ctx->pin = lk.pin;
+
+    if (ngx_http_thim_use_record(r, ctx, &lk) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    zone = ctx->zone->data;
+    (void) ngx_atomic_fetch_add(&zone->sh->hits, 1);
+
+    ctx->cache_status = NGX_HTTP_THIM_CACHE_HIT;
+
+    return NGX_OK;
+}
+
+
+/* keeps a derived answer until "expires"; nothing stale is kept */
+
+void
+ngx_http_thim_derived_keep(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    ngx_str_t *key, ngx_http_thim_record_t *rec, time_t expires)
+{
+    u_char                 *last;
+    ngx_http_thim_store_t   st;
+
+    if (expires <= ngx_time()) {
+        return;
+    }
+
+    st.len = ngx_http_thim_record_size(rec);
+    st.value = ngx_pnalloc(r->pool, st.len);
+    if (st.value == NULL) {
+        return;
+    }
+
+    last = ngx_http_thim_record_write(st.value, rec);
+
+    st.len = last - st.value;
+    st.expires = expires;
+    st.refresh_at = expires;
+    st.next_update = 0;
+    st.negative = 0;
+
+    /* a zone too full for it only means deriving it again next time */
+    (void) ngx_http_thim_cache_store(ctx->zone, key, &st,
+                                     r->connection->log);
+}

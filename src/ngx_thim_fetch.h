@@ -31,6 +31,11 @@ ngx_int_t ngx_http_thim_serve(ngx_http_request_t *r,
 void ngx_http_thim_ctx_next_key(ngx_http_thim_ctx_t *ctx);
 void ngx_http_thim_parts_add(ngx_http_thim_parts_t *parts,
     ngx_http_thim_ctx_t *ctx);
+ngx_int_t ngx_http_thim_derived_lookup(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_str_t *key);
+void ngx_http_thim_derived_keep(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_str_t *key, ngx_http_thim_record_t *rec,
+    time_t expires);
 
 
 #endif /* _NGX_THIM_FETCH_H_INCLUDED_ */

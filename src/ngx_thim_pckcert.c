@@ -83,6 +83,9 @@ typedef struct {
     ngx_str_t                  fmspc;
     ngx_str_t                  ca_type;
     ngx_http_thim_parts_t      parts;
+
+    ngx_str_t                  derived;        /* key of the chosen
+                                                  certificate's answer */
 } ngx_http_thim_pckcert_t;
 
 
@@ -105,6 +108,11 @@ static ngx_int_t ngx_http_thim_pckcert_hex(ngx_http_thim_args_t *args,
     char *name, size_t len, ngx_uint_t required, ngx_str_t *value);
 static ngx_int_t ngx_http_thim_pckcert_set_fetch(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_http_thim_pckcert_args_t *a);
+static ngx_int_t ngx_http_thim_pckcert_derived_key(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_http_thim_pckcert_t *pc,
+    ngx_http_thim_pckcert_args_t *a);
+static ngx_int_t ngx_http_thim_pckcert_from_derived(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_http_thim_pckcert_t *pc);
 static ngx_int_t ngx_http_thim_pckcert_digest(u_char *dst, char *tag,
     ngx_str_t *id, ngx_str_t *pceid, size_t hex);
 static ngx_int_t ngx_http_thim_pckcert_private(ngx_http_request_t *r,
@@ -241,11 +249,118 @@ ngx_http_thim_pckcert_handler(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
     ctx->expect = pc;
 
     if (pc->form != NGX_HTTP_THIM_PCK_SET) {
+        if (ngx_http_thim_pckcert_derived_key(r, ctx, pc, &a) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        /* asked before, and its sources still fresh: one lookup */
+        rc = ngx_http_thim_derived_lookup(r, ctx, &pc->derived);
+
+        if (rc == NGX_OK) {
+            return ngx_http_thim_pckcert_from_derived(r, ctx, pc);
+        }
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         ctx->data = pc;
         ctx->next = ngx_http_thim_pckcert_after_set;
     }
 
     return ngx_http_thim_serve(r, ctx);
+}
+
+
+/*
+ * "intel-pck-tcb:<platform digest>:<TCB info>:<cpusvn><pcesvn>", the TCB
+ * info being what ngx_http_thim_intel_set_tcb() will choose: v3, or v4
+ * with the pinned evaluation number or the update policy.
+ */
+
+static ngx_int_t
+ngx_http_thim_pckcert_derived_key(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_http_thim_pckcert_t *pc,
+    ngx_http_thim_pckcert_args_t *a)
+{
+    u_char                    *p;
+    size_t                     len;
+    ngx_http_thim_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
+
+    len = sizeof("intel-pck-tcb::v4e:") - 1 + NGX_HTTP_THIM_DIGEST_HEX
+          + NGX_INT_T_LEN + NGX_HTTP_THIM_CPUSVN_HEX + NGX_HTTP_THIM_SVN_HEX;
+
+    pc->derived.data = ngx_pnalloc(r->pool, len);
+    if (pc->derived.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(pc->derived.data, "intel-pck-tcb:",
+                   sizeof("intel-pck-tcb:") - 1);
+
+    /* the platform's digest, from its set's key */
+    p = ngx_cpymem(p, ctx->key.data + sizeof("intel-pck:") - 1,
+                   NGX_HTTP_THIM_DIGEST_HEX);
+
+    if (pc->path->version == 3) {
+        p = ngx_cpymem(p, ":v3:", 4);
+
+    } else if (tlcf->baseline_kind == NGX_HTTP_THIM_BASELINE_FIXED) {
+        p = ngx_sprintf(p, ":v4e%i:", tlcf->baseline);
+
+    } else {
+        p = ngx_cpymem(p, tlcf->update_early ? ":v4early:" : ":v4:",
+                       tlcf->update_early ? 9 : 4);
+    }
+
+    ngx_http_thim_strlow(p, a->cpusvn.data, NGX_HTTP_THIM_CPUSVN_HEX);
+    p += NGX_HTTP_THIM_CPUSVN_HEX;
+    ngx_http_thim_strlow(p, a->pcesvn.data, NGX_HTTP_THIM_SVN_HEX);
+    p += NGX_HTTP_THIM_SVN_HEX;
+
+    pc->derived.len = p - pc->derived.data;
+
+    return NGX_OK;
+}
+
+
+/* the kept answer is Intel's PEM form: as it is, or made into Azure's */
+
+static ngx_int_t
+ngx_http_thim_pckcert_from_derived(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_http_thim_pckcert_t *pc)
+{
+    ngx_str_t  *chain, *tcbm, body;
+
+    if (pc->form == NGX_HTTP_THIM_PCK_PEM) {
+        return ngx_http_thim_send_record(r, ctx);
+    }
+
+    chain = ngx_http_thim_record_header(&ctx->record,
+                                        (u_char *) NGX_HTTP_THIM_CHAIN_HEADER,
+                                        sizeof(NGX_HTTP_THIM_CHAIN_HEADER) - 1);
+    tcbm = ngx_http_thim_record_header(&ctx->record, (u_char *) "SGX-TCBm",
+                                       sizeof("SGX-TCBm") - 1);
+
+    if (chain == NULL || tcbm == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    pc->chain = *chain;
+    pc->parts.expires = ctx->expires;
+
+    if (ngx_http_thim_pckcert_azure(r, pc, &ctx->record.body, tcbm, &body)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->record.body = body;
+    ngx_str_set(&ctx->record.content_type, "application/json");
+
+    return ngx_http_thim_send_record(r, ctx);
 }
 
 
@@ -883,20 +998,8 @@ ngx_http_thim_pckcert_answer(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     ngx_memzero(&rec, sizeof(ngx_http_thim_record_t));
 
     rec.status = NGX_HTTP_OK;
-
-    if (pc->form == NGX_HTTP_THIM_PCK_AZURE) {
-        if (ngx_http_thim_pckcert_azure(r, pc, pem, tcbm, &rec.body)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        ngx_str_set(&rec.content_type, "application/json");
-
-    } else {
-        rec.body = *pem;
-        ngx_str_set(&rec.content_type, "application/x-pem-file");
-    }
+    rec.body = *pem;
+    ngx_str_set(&rec.content_type, "application/x-pem-file");
 
     ngx_str_set(&rec.names[0], NGX_HTTP_THIM_CHAIN_HEADER);
     rec.values[0] = pc->chain;
@@ -907,6 +1010,24 @@ ngx_http_thim_pckcert_answer(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     ngx_str_set(&rec.names[3], NGX_HTTP_THIM_CA_TYPE_HEADER);
     rec.values[3] = pc->ca_type;
     rec.nheaders = 4;
+
+    /* the next request for this raw TCB costs one lookup */
+    if (pc->parts.cache_status == NGX_HTTP_THIM_CACHE_HIT
+        || pc->parts.cache_status == NGX_HTTP_THIM_CACHE_MISS)
+    {
+        ngx_http_thim_derived_keep(r, ctx, &pc->derived, &rec,
+                                   pc->parts.expires);
+    }
+
+    if (pc->form == NGX_HTTP_THIM_PCK_AZURE) {
+        if (ngx_http_thim_pckcert_azure(r, pc, pem, tcbm, &rec.body)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_str_set(&rec.content_type, "application/json");
+    }
 
     /* the TCB info's record is unpinned; the answer is this request's */
     ngx_http_thim_ctx_next_key(ctx);
