@@ -32,7 +32,8 @@ PROVE      := prove
 THIMCTL     := $(BUILD)/thimctl
 THIMCTL_SRCS := $(wildcard tools/thimctl/*.c)
 THIMCTL_PURE := src/ngx_thim_args.c src/ngx_thim_x509.c src/ngx_thim_verify.c \
-                src/ngx_thim_tcbm.c src/ngx_thim_intel_json.c
+                src/ngx_thim_tcbm.c src/ngx_thim_intel_json.c \
+                src/ngx_thim_pck.c src/ngx_thim_sgx_ext.c src/ngx_thim_pck_set.c
 THIMCTL_CFLAGS := -g -O2 -Wall -Wextra -Wno-unused-parameter -Werror \
                   -D_GNU_SOURCE
 THIMCTL_ASAN := $(BUILD)/asan/thimctl
@@ -44,6 +45,7 @@ UNIT_LINK_test_x509 := -lcrypto
 UNIT_LINK_test_verify := -lcrypto
 UNIT_LINK_test_pck := -ljansson
 UNIT_LINK_test_sgx_ext := -lcrypto -ljansson
+UNIT_LINK_test_pck_set := -lcrypto -ljansson
 UNIT_LINK_test_thimctl := -lcrypto
 
 # nginx and the module built with ASan + UBSan, for a second test pass

@@ -38,9 +38,9 @@
 #include "ngx_thim_fetch.h"
 #include "ngx_thim_intel.h"
 #include "ngx_thim_pck.h"
+#include "ngx_thim_pck_set.h"
 #include "ngx_thim_response.h"
 #include "ngx_thim_sgx_ext.h"
-#include "ngx_thim_verify.h"
 #include "ngx_thim_pckcert.h"
 
 
@@ -136,9 +136,6 @@ static ngx_int_t ngx_http_thim_pckcert_azure(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_int_t ngx_http_thim_pckcert_check(ngx_http_thim_ctx_t *ctx,
     ngx_str_t *body, char **reason, time_t *next_update);
-static ngx_int_t ngx_http_thim_pckcert_check_entry(ngx_http_thim_ctx_t *ctx,
-    ngx_http_thim_pck_entry_t *e, X509 *ca, u_char *fmspc,
-    ngx_http_thim_sgx_ext_t *ext, char **reason);
 
 
 static ngx_http_thim_pckcert_path_t  ngx_http_thim_pckcert_paths[] = {
@@ -1092,201 +1089,48 @@ ngx_http_thim_pckcert_azure(ngx_http_request_t *r,
 
 
 /*
- * A pckcerts answer enters the cache only whole and genuine: its chain
- * leads to the pinned Intel root, its CA is the one SGX-PCK-Certificate-
- * CA-Type names, and every certificate is signed by that CA, valid now,
- * of one platform (one PPID), of the PCE ID asked for and the FMSPC the
- * headers name, and says in its SGX extension exactly the TCB its entry
- * lists.  Its lifetime is thim_cache_valid's: Intel adds certificates
- * when it adds TCB levels.
+ * A pckcerts answer enters the cache only whole and genuine
+ * (ngx_thim_pck_set.c), agreeing with its SGX-FMSPC and
+ * SGX-PCK-Certificate-CA-Type headers and the PCE ID asked for.  Its
+ * lifetime is thim_cache_valid's: Intel adds certificates when it adds
+ * TCB levels.
  */
 
 static ngx_int_t
 ngx_http_thim_pckcert_check(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
     char **reason, time_t *next_update)
 {
-    char                       *ca_name;
-    size_t                      i;
-    json_t                     *set, *item;
-    X509                       *ca;
-    ngx_int_t                   rc;
-    ngx_str_t                   chain, *type;
-    ngx_uint_t                  n;
-    json_error_t                err;
-    STACK_OF(X509)             *certs;
-    ngx_http_thim_sgx_ext_t     ext;
-    ngx_http_thim_pck_entry_t   e;
-    ngx_http_thim_loc_conf_t   *tlcf;
-    u_char                      fmspc[NGX_HTTP_THIM_FMSPC_BYTES];
-    u_char                      ppid[NGX_HTTP_THIM_PPID_LEN];
+    time_t                     not_after;
+    ngx_http_thim_pck_set_t    set;
+    ngx_http_thim_pckcert_t   *pc;
+    ngx_http_thim_loc_conf_t  *tlcf;
 
     tlcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_thim_module);
+    pc = ctx->expect;
 
-    type = &ctx->kept[1];
-
-    if (ngx_http_thim_strcaseeq(type->data, type->len, "processor")) {
-        ca_name = "Intel SGX PCK Processor CA";
-
-    } else if (ngx_http_thim_strcaseeq(type->data, type->len, "platform")) {
-        ca_name = "Intel SGX PCK Platform CA";
-
-    } else {
-        *reason = "SGX-PCK-Certificate-CA-Type is neither processor nor "
-                  "platform";
-        return NGX_DECLINED;
-    }
-
-    if (ctx->kept[0].len != NGX_HTTP_THIM_FMSPC_HEX
-        || ngx_http_thim_hex_decode(fmspc, ctx->kept[0].data,
-                                    NGX_HTTP_THIM_FMSPC_HEX)
-           != NGX_OK)
-    {
-        *reason = "SGX-FMSPC is not 12 hexadecimal digits";
-        return NGX_DECLINED;
-    }
-
-    chain.data = ngx_pnalloc(ctx->request->pool, ctx->chain.len + 1);
-    if (chain.data == NULL
-        || ngx_http_thim_pct_decode(chain.data, ctx->chain.data,
-                                    ctx->chain.len, &chain.len)
+    set.chain = ngx_pnalloc(ctx->request->pool, ctx->chain.len + 1);
+    if (set.chain == NULL
+        || ngx_http_thim_pct_decode(set.chain, ctx->chain.data,
+                                    ctx->chain.len, &set.chain_len)
            != NGX_OK)
     {
         *reason = "the issuer chain header is not percent-encoded PEM";
         return NGX_DECLINED;
     }
 
-    if (ngx_http_thim_leaf_cn_is(chain.data, chain.len, ca_name) != NGX_OK) {
-        *reason = "the issuer chain is not of the CA the CA type names";
+    set.body = body->data;
+    set.len = body->len;
+    set.root = tlcf->intel_root;
+    set.at = ngx_time();
+    set.fmspc = ctx->kept[0];
+    set.ca_type = ctx->kept[1];
+    set.pceid = pc->pceid;
+
+    if (ngx_http_thim_verify_pck_set(&set, &not_after, reason) != NGX_OK) {
         return NGX_DECLINED;
     }
 
-    certs = ngx_http_thim_pem_certs(chain.data, chain.len);
-    if (certs == NULL) {
-        *reason = "the issuer chain is not PEM certificates";
-        return NGX_DECLINED;
-    }
-
-    set = NULL;
-    rc = ngx_http_thim_verify_chain(certs, tlcf->intel_root, ngx_time(),
-                                    reason);
-    if (rc != NGX_OK) {
-        goto done;
-    }
-
-    rc = NGX_DECLINED;
-    ca = sk_X509_value(certs, 0);
-
-    set = json_loadb((const char *) body->data, body->len, 0, &err);
-
-    if (!json_is_array(set)
-        || json_array_size(set) == 0
-        || json_array_size(set) > NGX_HTTP_THIM_PCK_MAX)
-    {
-        *reason = "the body is not a list of PCK certificates";
-        goto done;
-    }
-
-    n = 0;
-
-    json_array_foreach(set, i, item) {
-        if (ngx_http_thim_pck_entry(item, &e) != NGX_OK) {
-            *reason = "an entry lacks its tcb, tcbm or cert";
-            goto done;
-        }
-
-        if (e.cert == NULL) {
-            /* "Not available": Intel has no certificate for that level */
-            continue;
-        }
-
-        if (ngx_http_thim_pckcert_check_entry(ctx, &e, ca, fmspc, &ext,
-                                              reason)
-            != NGX_OK)
-        {
-            goto done;
-        }
-
-        /* the first certificate's PPID binds the others */
-        if (n++ == 0) {
-            ngx_memcpy(ppid, ext.ppid, NGX_HTTP_THIM_PPID_LEN);
-
-        } else if (ngx_memcmp(ppid, ext.ppid, NGX_HTTP_THIM_PPID_LEN) != 0) {
-            *reason = "the certificates are of more than one platform";
-            goto done;
-        }
-    }
-
-    if (n == 0) {
-        *reason = "the list holds no certificate";
-        goto done;
-    }
-
-    *next_update = ngx_time() + tlcf->valid_max;
-    rc = NGX_OK;
-
-done:
-
-    json_decref(set);
-    sk_X509_pop_free(certs, X509_free);
-
-    return rc;
-}
-
-
-/* one certificate of the set, and what its SGX extension says */
-
-static ngx_int_t
-ngx_http_thim_pckcert_check_entry(ngx_http_thim_ctx_t *ctx,
-    ngx_http_thim_pck_entry_t *e, X509 *ca, u_char *fmspc,
-    ngx_http_thim_sgx_ext_t *ext, char **reason)
-{
-    size_t                    len;
-    u_char                    cpusvn[NGX_HTTP_THIM_TCB_COMPONENTS];
-    ngx_str_t                 pem;
-    ngx_http_thim_tcb_t       tcbm;
-    ngx_http_thim_pckcert_t  *pc;
-
-    pc = ctx->expect;
-
-    len = ngx_strlen(e->cert);
-    pem.data = ngx_pnalloc(ctx->request->pool, len);
-
-    if (pem.data == NULL
-        || ngx_http_thim_pct_decode(pem.data, (u_char *) e->cert, len,
-                                    &pem.len)
-           != NGX_OK)
-    {
-        *reason = "a certificate is not percent-encoded PEM";
-        return NGX_DECLINED;
-    }
-
-    if (ngx_http_thim_verify_pck(pem.data, pem.len, ca, ngx_time(), ext,
-                                 reason)
-        != NGX_OK)
-    {
-        return NGX_DECLINED;
-    }
-
-    if (ngx_http_thim_tcbm_of(e->tcbm, &tcbm, cpusvn) != NGX_OK
-        || ngx_memcmp(cpusvn, ext->cpusvn, NGX_HTTP_THIM_TCB_COMPONENTS) != 0
-        || tcbm.pcesvn != ext->tcb.pcesvn
-        || ngx_memcmp(e->tcb.comp, ext->tcb.comp,
-                      NGX_HTTP_THIM_TCB_COMPONENTS) != 0
-        || e->tcb.pcesvn != ext->tcb.pcesvn)
-    {
-        *reason = "a certificate's TCB is not the one its entry lists";
-        return NGX_DECLINED;
-    }
-
-    if (ngx_memcmp(ext->fmspc, fmspc, NGX_HTTP_THIM_FMSPC_BYTES) != 0) {
-        *reason = "a certificate is not of the FMSPC SGX-FMSPC names";
-        return NGX_DECLINED;
-    }
-
-    if (ngx_memcmp(ext->pceid, pc->pceid, NGX_HTTP_THIM_PCEID_BYTES) != 0) {
-        *reason = "a certificate is not of the PCE ID asked for";
-        return NGX_DECLINED;
-    }
+    *next_update = ngx_min(not_after, ngx_time() + tlcf->valid_max);
 
     return NGX_OK;
 }

@@ -125,6 +125,7 @@ ngx_http_thim_verify_pck(u_char *pem, size_t len, X509 *ca, time_t at,
     BIO        *bio;
     X509       *cert, *extra;
     ngx_int_t   rc;
+    struct tm   tm;
 
     rc = NGX_DECLINED;
     cert = NULL;
@@ -169,6 +170,13 @@ ngx_http_thim_verify_pck(u_char *pem, size_t len, X509 *ca, time_t at,
         *reason = "a PCK certificate has no complete SGX extension";
         goto done;
     }
+
+    if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1) {
+        *reason = "a PCK certificate has no valid notAfter";
+        goto done;
+    }
+
+    ext->not_after = timegm(&tm);
 
     rc = NGX_OK;
 

@@ -30,6 +30,7 @@ typedef struct {
     u_char                     cpusvn[NGX_HTTP_THIM_TCB_COMPONENTS];
     u_char                     pceid[NGX_HTTP_THIM_PCEID_BYTES];
     u_char                     fmspc[NGX_HTTP_THIM_FMSPC_BYTES];
+    time_t                     not_after;      /* of the certificate */
 } ngx_http_thim_sgx_ext_t;
 
 

@@ -21,11 +21,10 @@
 #include "ngx_thim_x509.h"
 #include "ngx_thim_verify.h"
 #include "ngx_thim_intel_json.h"
+#include "ngx_thim_pck_set.h"
 #include "thimctl.h"
 
 
-#define THIMCTL_PROCESSOR_CA    "Intel SGX PCK Processor CA"
-#define THIMCTL_PLATFORM_CA     "Intel SGX PCK Platform CA"
 
 
 static int thimctl_check_json(thimctl_trust_t *trust, thimctl_expect_t *e,
@@ -34,8 +33,6 @@ static int thimctl_check_pck_crl(thimctl_trust_t *trust, thimctl_expect_t *e,
     u_char *body, size_t len, ngx_str_t *chain, thimctl_verdict_t *v);
 static int thimctl_check_pckcerts(thimctl_trust_t *trust, u_char *body,
     size_t len, ngx_str_t *chain, thimctl_verdict_t *v);
-static int thimctl_check_pck(thimctl_trust_t *trust, const char *pem,
-    ngx_str_t *chain, time_t *not_after, char **reason);
 static int thimctl_check_amd(thimctl_trust_t *trust, thimctl_expect_t *e,
     u_char *body, size_t len, thimctl_verdict_t *v);
 static int thimctl_chain_decode(char *header, ngx_str_t *chain);
@@ -243,136 +240,31 @@ thimctl_check_pck_crl(thimctl_trust_t *trust, thimctl_expect_t *e,
 
 
 /*
- * PCS's pckcerts: a JSON array of {tcb, tcbm, cert}; every certificate
- * PCS has ("Not available" marks a TCB level it has none for) chains,
- * today, through the issuer chain header, whose first certificate is a
- * PCK CA (Processor or Platform: whichever the platform has), to the
- * pinned root.  "nextUpdate" is the earliest notAfter.
+ * PCS's pckcerts: the module's own whole-set check (ngx_thim_pck_set.c):
+ * the chain to the pinned root, every certificate signed by its PCK CA,
+ * valid today, of one platform, FMSPC and PCE ID, and of exactly the TCB
+ * its entry lists.  "nextUpdate" is the earliest notAfter.
  */
 
 static int
 thimctl_check_pckcerts(thimctl_trust_t *trust, u_char *body, size_t len,
     ngx_str_t *chain, thimctl_verdict_t *v)
 {
-    int            rc;
-    size_t         i, certs;
-    json_t        *root, *item, *cert, *tcbm;
-    time_t         not_after;
-    const char    *pem;
-    json_error_t   err;
+    ngx_http_thim_pck_set_t  set;
 
-    if (ngx_http_thim_leaf_cn_is(chain->data, chain->len,
-                                 THIMCTL_PROCESSOR_CA) != NGX_OK
-        && ngx_http_thim_leaf_cn_is(chain->data, chain->len,
-                                    THIMCTL_PLATFORM_CA) != NGX_OK)
-    {
-        v->reason = "the issuer chain is not of a PCK CA";
-        return -1;
-    }
+    ngx_memzero(&set, sizeof(ngx_http_thim_pck_set_t));
 
-    root = json_loadb((const char *) body, len, 0, &err);
+    set.body = body;
+    set.len = len;
+    set.chain = chain->data;
+    set.chain_len = chain->len;
+    set.root = trust->intel_root;
+    set.at = time(NULL);
 
-    if (!json_is_array(root) || json_array_size(root) == 0) {
-        json_decref(root);
-        v->reason = "body is not a JSON array of PCK certificates";
-        return -1;
-    }
-
-    rc = 0;
-    certs = 0;
     v->is_cert = 1;
 
-    json_array_foreach(root, i, item) {
-        cert = json_object_get(item, "cert");
-        tcbm = json_object_get(item, "tcbm");
-
-        if (!json_is_string(cert) || !json_is_string(tcbm)
-            || json_string_length(tcbm) != 36
-            || !ngx_http_thim_is_hex((u_char *) json_string_value(tcbm), 36))
-        {
-            v->reason = "an entry lacks a cert or a 36-hex tcbm";
-            rc = -1;
-            break;
-        }
-
-        pem = json_string_value(cert);
-
-        if (strcmp(pem, "Not available") == 0) {
-            continue;
-        }
-
-        if (thimctl_check_pck(trust, pem, chain, &not_after, &v->reason)
-            != 0)
-        {
-            rc = -1;
-            break;
-        }
-
-        if (certs++ == 0 || not_after < v->next_update) {
-            v->next_update = not_after;
-        }
-    }
-
-    json_decref(root);
-
-    if (rc == 0 && certs == 0) {
-        v->reason = "no PCK certificate in the answer";
-        rc = -1;
-    }
-
-    return rc;
-}
-
-
-/* one PCK certificate (percent-encoded PEM, as PCS sends it) and its CA */
-
-static int
-thimctl_check_pck(thimctl_trust_t *trust, const char *pem, ngx_str_t *chain,
-    time_t *not_after, char **reason)
-{
-    int              rc;
-    size_t           len;
-    u_char          *buf;
-    STACK_OF(X509)  *certs, *ca;
-
-    len = strlen(pem);
-    buf = malloc(len + chain->len + 1);
-
-    if (buf == NULL
-        || ngx_http_thim_pct_decode(buf, (u_char *) pem, len, &len) != NGX_OK)
-    {
-        free(buf);
-        *reason = "a PCK certificate is not percent-encoded PEM";
-        return -1;
-    }
-
-    ngx_memcpy(buf + len, chain->data, chain->len);
-
-    certs = ngx_http_thim_pem_certs(buf, len + chain->len);
-    ca = ngx_http_thim_pem_certs(chain->data, chain->len);
-
-    rc = -1;
-    *reason = "a PCK certificate is not PEM";
-
-    if (certs && ca && sk_X509_num(certs) == sk_X509_num(ca) + 1) {
-        rc = ngx_http_thim_verify_chain(certs, trust->intel_root, time(NULL),
-                                        reason)
-             == NGX_OK ? 0 : -1;
-    }
-
-    if (rc == 0
-        && ngx_http_thim_pem_certs_not_after(buf, len, 1, not_after)
-           != NGX_OK)
-    {
-        *reason = "a PCK certificate has no notAfter";
-        rc = -1;
-    }
-
-    sk_X509_pop_free(certs, X509_free);
-    sk_X509_pop_free(ca, X509_free);
-    free(buf);
-
-    return rc;
+    return ngx_http_thim_verify_pck_set(&set, &v->next_update, &v->reason)
+           == NGX_OK ? 0 : -1;
 }
 
 
