@@ -269,6 +269,17 @@ $o->clear_serves;
 $r = $t->get("$V4/pckcert?$q5");
 is($r->{status}, 200, 'then the genuine set: 200');
 
+# ---- thimctl verify checks a set as the cache does --------------------------
+
+{
+    my $ctl = "$FindBin::Bin/../build/thimctl";
+    my $url = 'https://127.0.0.1:' . $t->port('https')
+              . "$V4/pckcerts?encrypted_ppid=$ppid&pceid=$pceid";
+    my $out = `$ctl verify --cacert '$t->{pki}{ca}' --intel-root-ca '$ThimSetup::DATA/intel/root/Intel_SGX_Root_CA.pem' '$url' 2>&1`;
+    is($? >> 8, 0, 'thimctl verify of the served set: exit 0');
+    like($out, qr/^OK\s+\S+ pckcerts/m, '... one OK line') or diag($out);
+}
+
 # ---- privacy: no PPID, QE ID or key in any log ----------------------------
 
 my @secrets = (map({ ($_->[0], $_->[4]) } @rows, @azure), $KEY);

@@ -56,6 +56,7 @@ static thimctl_suffix_t  thimctl_suffixes[] = {
     { "/qve/identity", THIMCTL_KIND_IDENTITY, "qve-identity", "QVE", 2 },
     { "/qae/identity", THIMCTL_KIND_IDENTITY, "qae-identity", "QAE", 0 },
     { "/pckcrl", THIMCTL_KIND_PCK_CRL, "pckcrl", NULL, 0 },
+    { "/pckcerts", THIMCTL_KIND_PCKCERTS, "pckcerts", NULL, 0 },
     { "/rootcacrl", THIMCTL_KIND_ROOT_CRL, "rootcacrl", NULL, 0 },
     { "/crl", THIMCTL_KIND_PCK_CRL, "crl", NULL, 0 },
     { "/IntelSGXRootCA.der", THIMCTL_KIND_ROOT_CRL, "root-ca-crl", NULL, 0 },
@@ -255,7 +256,8 @@ thimctl_classify(thimctl_target_t *t, char **reason)
     }
 
     *reason = "not a collateral path thimctl knows (tcb, qe/qve/qae "
-              "identity, tcbevaluationdatanumbers, pckcrl, rootcacrl, crl, "
+              "identity, tcbevaluationdatanumbers, pckcrl, pckcerts, "
+              "rootcacrl, crl, "
               "IntelSGXRootCA.der, /vcek/v1/..., /vlek/v1/...)";
 
     return -1;
@@ -316,6 +318,10 @@ thimctl_classify_intel(thimctl_target_t *t, thimctl_suffix_t *s,
     case THIMCTL_KIND_ROOT_CRL:
         t->root = 1;
         t->hex_or_pem = 1;
+        return 0;
+
+    case THIMCTL_KIND_PCKCERTS:
+        e->chain_header = "SGX-PCK-Certificate-Issuer-Chain";
         return 0;
 
     default: /* PCK CRL: ca= names the CA; a uri= form may be the root's */
