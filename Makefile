@@ -137,6 +137,7 @@ fuzz: deps $(OBJS)/Makefile
 	    $(UNIT_INCS) -o $(BUILD)/fuzz/fuzz_parsers fuzz/fuzz_parsers.c \
 	    -lcrypto -ljansson
 	@i=0; for f in t/data/intel/pcs/sgx/*.json t/data/intel/root/*.der \
+	        t/data/intel/pckcerts/*.json t/data/intel/pckcerts/*.pem \
 	        t/data/amd/milan/cert_chain.pem t/data/amd/milan/crl.der; do \
 	    for sel in 0 1 2 3 4 5 6 7; do \
 	        { printf "\\$$(printf %o $$sel)"; cat $$f; } \

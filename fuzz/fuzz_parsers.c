@@ -18,12 +18,15 @@
 #include "ngx_thim_x509.c"
 #include "ngx_thim_verify.c"
 #include "ngx_thim_pck.c"
+#include "ngx_thim_sgx_ext.c"
 #include "ngx_thim_intel_json.c"
 #include "thimctl_parse.c"
 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void fuzz_thimctl(u_char *p, size_t len);
+static void fuzz_pck_json(u_char *p, size_t len);
+static void fuzz_sgx_ext(u_char *p, size_t len);
 
 
 int
@@ -90,6 +93,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (void) ngx_http_thim_json_member(p, len, "tcbInfo", &v, &n);
         (void) ngx_http_thim_intel_json_check(p, len, &expect, &t, &t,
                                               &reason);
+        fuzz_pck_json(p, len);
         break;
 
     case 6:
@@ -100,6 +104,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     default:
         (void) ngx_http_thim_pem_certs_not_after(p, len, 2, &t);
         sk_X509_pop_free(ngx_http_thim_pem_certs(p, len), X509_free);
+        fuzz_sgx_ext(p, len);
         break;
     }
 
@@ -138,4 +143,65 @@ fuzz_thimctl(u_char *p, size_t len)
     }
 
     free(s);
+}
+
+
+/* a pckcerts list (or a rust-sgx wrapper of one) and a tcbInfo's levels */
+
+static void
+fuzz_pck_json(u_char *p, size_t len)
+{
+    size_t                      i;
+    json_t                     *root, *list, *item;
+    ngx_uint_t                  n, nlevels, chosen;
+    json_error_t                err;
+    ngx_http_thim_tcb_t         levels[NGX_HTTP_THIM_PCK_MAX], raw;
+    ngx_http_thim_tcb_t         certs[NGX_HTTP_THIM_PCK_MAX];
+    ngx_http_thim_pck_entry_t   e;
+
+    root = json_loadb((const char *) p, len, 0, &err);
+    if (root == NULL) {
+        return;
+    }
+
+    list = json_is_array(root) ? root : json_object_get(root, "pck_data");
+    n = 0;
+
+    json_array_foreach(list, i, item) {
+        if (ngx_http_thim_pck_entry(item, &e) == NGX_OK
+            && n < NGX_HTTP_THIM_PCK_MAX)
+        {
+            (void) ngx_http_thim_tcbm_of(e.tcbm, &raw, NULL);
+            certs[n++] = e.tcb;
+        }
+    }
+
+    if (ngx_http_thim_pck_levels(root, levels, NGX_HTTP_THIM_PCK_MAX,
+                                 &nlevels)
+        == NGX_OK && n)
+    {
+        (void) ngx_http_thim_pck_select(&certs[0], certs, n, levels, nlevels,
+                                        &chosen);
+    }
+
+    json_decref(root);
+}
+
+
+/* the SGX extension of every certificate in a PEM text */
+
+static void
+fuzz_sgx_ext(u_char *p, size_t len)
+{
+    int                       i;
+    STACK_OF(X509)           *certs;
+    ngx_http_thim_sgx_ext_t   ext;
+
+    certs = ngx_http_thim_pem_certs(p, len);
+
+    for (i = 0; certs && i < sk_X509_num(certs); i++) {
+        (void) ngx_http_thim_sgx_ext(sk_X509_value(certs, i), &ext);
+    }
+
+    sk_X509_pop_free(certs, X509_free);
 }
