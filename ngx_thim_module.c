@@ -18,6 +18,7 @@
 #include "ngx_thim_amd_azure.h"
 #include "ngx_thim_response.h"
 #include "ngx_thim_status.h"
+#include "ngx_thim_persist.h"
 
 
 /* limit_req's floor: smaller zones cannot hold their own bookkeeping */
@@ -257,10 +258,10 @@ ngx_module_t  ngx_http_thim_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_thim_persist_init_process,    /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_thim_persist_exit_process,    /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -498,11 +499,18 @@ ngx_http_thim_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_http_thim_persist_register(cf, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
 }
 
 
-/* thim_cache_zone name=NAME:SIZE; */
+/*
+ * thim_cache_zone name=NAME:SIZE [snapshot=FILE] [snapshot_interval=TIME]
+ *     [seed=DIR];
+ */
 
 static char *
 ngx_http_thim_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -513,12 +521,15 @@ ngx_http_thim_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ssize_t                 size;
     ngx_str_t              *value, name, s;
     ngx_uint_t              i;
+    ngx_int_t               rc;
     ngx_shm_zone_t         *shm_zone, **zp;
     ngx_http_thim_zone_t   *ctx;
+    ngx_http_thim_persist_t  *persist;
 
     value = cf->args->elts;
 
     size = 0;
+    persist = NULL;
     ngx_str_null(&name);
 
     for (i = 1; i < cf->args->nelts; i++) {
@@ -558,8 +569,17 @@ ngx_http_thim_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
+        rc = ngx_http_thim_persist_zone_param(cf, &value[i], &persist);
+
+        if (rc == NGX_OK) {
+            continue;
+        }
+
+        if (rc == NGX_DECLINED) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[i]);
+        }
+
         return NGX_CONF_ERROR;
     }
 
@@ -591,6 +611,10 @@ ngx_http_thim_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     shm_zone->init = ngx_http_thim_cache_init_zone;
     shm_zone->data = ctx;
+
+    if (ngx_http_thim_persist_bind(cf, shm_zone, persist) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     zp = ngx_array_push(&tmcf->zones);
     if (zp == NULL) {
