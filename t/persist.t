@@ -86,7 +86,7 @@ sub same_answers {
 my $zone = '4m snapshot=%%TESTDIR%%/thim.snap snapshot_interval=1s';
 
 # ===========================================================================
-# kill -9 of master and workers, then a restart with the origin gone
+# kill -9 of master and workers, then a restart with the origin unreachable
 
 my ($t, $o) = ThimSetup::start(workers => 2, zone => $zone);
 
@@ -94,42 +94,149 @@ $t->mark_log;
 my $seen = fill($t);
 ok(wait_snapshot($t, scalar @PATHS), 'a snapshot with every entry is written');
 ok(-s $t->dir . '/thim.snap', 'the snapshot file exists');
-ok(!-e $t->dir . '/thim.snap.tmp' || -s $t->dir . '/thim.snap.tmp' == 0
-   || 1, 'tmp file handled');
 
-my $fetches = $o->total;
 $t->kill_all(9);
-$o->stop;
+$o->reset;
+$o->fault('/', drop => 1);
 
 $t->mark_log;
 $t->run;
-like($t->log_since_mark, qr/(\d+) records loaded from snapshot .* \(0 damaged, 0 refused/,
+like($t->log_since_mark,
+     qr/(\d+) records loaded from snapshot .* \(0 damaged, 0 refused/,
      'the snapshot is loaded at start, nothing damaged or refused');
 my ($loaded) = $t->log_since_mark =~ /(\d+) records loaded from snapshot/;
 is($loaded, scalar @PATHS, 'every record loaded');
 
 same_answers($t, $seen, 'after kill -9, origin down');
 same_answers($t, $seen, 'after kill -9, origin down', http2 => 1);
+is($o->total, 0, 'the origin was not asked for anything');
 
 # ===========================================================================
 # graceful restart: the exiting writer leaves a complete snapshot
 
+$o->clear_faults;
+$t->mark_log;
+my $extra = "$SGX4/tcb?fmspc=90806f000000";
+my $r = $t->get($extra);
+is($r->{status}, 200, 'one more entry, fetched');
+$seen->{$extra} = seen($r);
+push @PATHS, $extra;
 $t->stop;
+like($t->log_since_mark, qr/snapshot of ${\ scalar @PATHS} records/,
+     'the exiting worker writes the snapshot');
+
+$o->fault('/', drop => 1);
 $t->mark_log;
 $t->run;
 same_answers($t, $seen, 'after a graceful restart');
 
 # ===========================================================================
-# the writer dies: another worker takes the lease over
+# the writer is killed: another worker takes the lease over once it ran out
+
+$o->clear_faults;
+my ($writer) = $t->log_since_mark =~ /.*\[info\] (\d+)#\d+: .*snapshot of/s;
+($writer) = $t->error_log =~ /.*\[info\] (\d+)#\d+: .*snapshot of/s
+    unless $writer;
+ok($writer, "the writer's pid is known");
+$t->kill_worker($writer);
+$t->mark_log;
+$extra = '/vcek/v1/Genoa/crl';
+$r = $t->get($extra);
+is($r->{status}, 200, 'one more entry, fetched');
+$seen->{$extra} = seen($r);
+push @PATHS, $extra;
+my $taken = $t->wait_for(sub {
+    $t->log_since_mark =~ /\[info\] (\d+)#\d+: .*snapshot of ${\ scalar @PATHS} records/
+        && $1 != $writer ? $1 : 0;
+}, timeout => 10);
+ok($taken, "another worker ($taken) writes once the dead writer's lease ran out");
+
+# ===========================================================================
+# reload under load: no request dropped, nothing lost, writing goes on
+
+my $stop = $t->dir . '/load.stop';
+my @kids;
+for my $k (1 .. 2) {
+    my $pid = fork // die;
+    if (!$pid) {
+        my ($n, $bad) = (0, 0);
+        until (-e $stop) {
+            for my $p (@PATHS[0 .. 3]) {
+                my $x = $t->get($p);
+                $n++;
+                $bad++ unless $x->{status} == 200 && seen($x) eq $seen->{$p};
+            }
+        }
+        open my $fh, '>', $t->dir . "/load.$k";
+        print $fh "$n $bad\n";
+        close $fh;
+        POSIX::_exit(0);
+    }
+    push @kids, $pid;
+}
+sleep 0.5;
+$t->reload;
+sleep 0.5;
+$t->reload(wait_old => 1);
+sleep 0.5;
+open my $sf, '>', $stop;
+close $sf;
+waitpid($_, 0) for @kids;
+my ($n, $bad) = (0, 0);
+for my $k (1 .. 2) {
+    my ($a, $b) = split ' ', $t->read_file("load.$k") // '0 1';
+    $n += $a;
+    $bad += $b;
+}
+ok($n > 20, "clients kept asking through two reloads ($n requests)");
+is($bad, 0, 'no request failed or got other bytes during the reloads');
+same_answers($t, $seen, 'after two reloads');
 
 $t->mark_log;
-my ($writer) = $t->error_log =~ /.*\[info\] (\d+)#\d+: .*snapshot of/s;
-$t->kill_worker($writer) if $writer;
-$t->mark_log;
-# a change, so that there is something to write
+$extra = "$SGX4/tcb?fmspc=00a06d080000";
+$r = $t->get($extra);
+is($r->{status}, 200, 'one more entry after the reloads');
+$seen->{$extra} = seen($r);
+push @PATHS, $extra;
+ok(wait_snapshot($t, scalar @PATHS), "the new workers write snapshots");
+
+# ===========================================================================
+# binary upgrade: USR2 starts a new master, which loads the snapshot
+
+# nginx ignores USR2 while its parent is the one that started it (as
+# with "daemon off"): this part runs it daemonized, started by a shell
 $t->stop;
-$t->run;
-same_answers($t, $seen, 'after the writer was killed and nginx restarted');
+my @args = grep { $_ ne '-g' && $_ ne 'daemon off;' } $t->_nginx_args;
+system('sh', '-c', join(' ', map { quotemeta } $ThimTest::NGINX, @args)
+                   . '; true');
+my $old = $t->wait_for(sub {
+    (($t->read_file('logs/nginx.pid') // '') =~ /(\d+)/)[0];
+}, timeout => 10);
+ok($old, "nginx runs as a daemon ($old)");
+$t->{pid} = $t->{pgid} = $old;
+ok($t->wait_for(sub { scalar($t->worker_pids) == 2 }, timeout => 10),
+   'with its workers');
+same_answers($t, $seen, 'daemonized, after a restart');
+
+$o->fault('/', drop => 1);
+$o->reset;
+$t->mark_log;
+kill 'USR2', $old;
+my $new = $t->wait_for(sub {
+    my ($p) = ($t->read_file('logs/nginx.pid') // '') =~ /(\d+)/;
+    return $p && $p != $old && -e $t->dir . '/logs/nginx.pid.oldbin' ? $p : 0;
+}, timeout => 10);
+ok($new, "USR2: a new master ($new) runs beside the old one");
+ok($t->wait_for(sub { $t->log_since_mark =~ /records loaded from snapshot/ },
+                timeout => 10), 'the new master loads the snapshot');
+kill 'QUIT', $old;
+ok(ThimTest::_reap($old, 15), 'the old master quits');
+$t->{pid} = $new;
+$t->{pgid} = $old;
+ok($t->wait_for(sub { scalar($t->worker_pids) == 2 }, timeout => 10),
+   'the new master has its workers');
+same_answers($t, $seen, 'after a binary upgrade, origin down');
+is($o->total, 0, 'the origin was not asked for anything');
 
 $t->stop;
 done_testing();
