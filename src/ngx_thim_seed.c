@@ -23,6 +23,7 @@
 #define NGX_HTTP_THIM_BUNDLE_FORMAT      "ngx_thim-bundle"
 #define NGX_HTTP_THIM_BUNDLE_VERSION     1
 #define NGX_HTTP_THIM_BUNDLE_MAX_INDEX   (64 * 1024 * 1024)
+#define NGX_HTTP_THIM_SEED_LOG_QUERY     64
 
 
 typedef struct {
@@ -197,16 +198,24 @@ ngx_http_thim_seed_entry(ngx_http_thim_persist_t *persist, json_t *entry,
     check.query.data = (u_char *) (s ? s : "");
     check.query.len = ngx_strlen(check.query.data);
 
-    what.len = origin.len + check.path.len + 1 + check.query.len;
+    /* a pckcerts query carries an encrypted PPID: only its start is shown */
+    what.len = origin.len + 1 + check.path.len + 1
+               + ngx_min(check.query.len, NGX_HTTP_THIM_SEED_LOG_QUERY) + 3;
     what.data = ngx_pnalloc(pool, what.len);
     if (what.data == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_sprintf(what.data, "%V%V", &origin, &check.path);
+    p = ngx_sprintf(what.data, "%V:%V", &origin, &check.path);
+
     if (check.query.len) {
-        p = ngx_sprintf(p, "?%V", &check.query);
+        p = ngx_sprintf(p, "?%*s%s",
+                        ngx_min(check.query.len, NGX_HTTP_THIM_SEED_LOG_QUERY),
+                        check.query.data,
+                        check.query.len > NGX_HTTP_THIM_SEED_LOG_QUERY
+                        ? "..." : "");
     }
+
     what.len = p - what.data;
 
     level = NGX_LOG_WARN;
