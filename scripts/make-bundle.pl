@@ -83,28 +83,19 @@ sub json_entry {
 my $pcs = "$data/intel/pcs";
 
 # --- Intel PCS: TCB info, per FMSPC, latest (update=standard) --------------
-my %tcb;
-for my $f (glob("$pcs/sgx/tcb_*.json"), glob("$pcs/eval-series/tcb_*.json")) {
-    my ($fmspc) = $f =~ m{/tcb_([0-9a-f]{12})_} or next;
-    push @{ $tcb{$fmspc} }, $f;
-}
-for my $fmspc (sort keys %tcb) {
-    json_entry(newest(@{ $tcb{$fmspc} }), origin => 'intel',
-               path => '/sgx/certification/v4/tcb',
-               query => "fmspc=$fmspc&update=standard",
-               header => 'TCB-Info-Issuer-Chain');
-}
-
-my %tdx;
-for my $f (glob("$pcs/tdx/tcb_*.json")) {
-    my ($fmspc) = $f =~ m{/tcb_([0-9a-f]{12})_} or next;
-    push @{ $tdx{$fmspc} }, $f;
-}
-for my $fmspc (sort keys %tdx) {
-    json_entry(newest(@{ $tdx{$fmspc} }), origin => 'intel',
-               path => '/tdx/certification/v4/tcb',
-               query => "fmspc=$fmspc&update=standard",
-               header => 'TCB-Info-Issuer-Chain');
+for my $family (['sgx', "$pcs/sgx", "$pcs/eval-series"], ['tdx', "$pcs/tdx"]) {
+    my ($name, @dirs) = @$family;
+    my %tcb;
+    for my $f (map { glob("$_/tcb_*.json") } @dirs) {
+        my ($fmspc) = $f =~ m{/tcb_([0-9a-f]{12})_} or next;
+        push @{ $tcb{$fmspc} }, $f;
+    }
+    for my $fmspc (sort keys %tcb) {
+        json_entry(newest(@{ $tcb{$fmspc} }), origin => 'intel',
+                   path => "/$name/certification/v4/tcb",
+                   query => "fmspc=$fmspc&update=standard",
+                   header => 'TCB-Info-Issuer-Chain');
+    }
 }
 
 for my $f (glob("$pcs/v3/tcb_*.json")) {

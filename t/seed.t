@@ -23,12 +23,7 @@ use ThimSetup;
 my $BUNDLE = "$ThimSetup::ROOT/conf/bundle";
 my $QE = '/sgx/certification/v4/qe/identity';
 
-sub slurp {
-    my ($f) = @_;
-    open my $fh, '<:raw', $f or die "$f: $!";
-    local $/;
-    return scalar <$fh>;
-}
+sub slurp { ThimTest::_slurp($_[0]) // die "$_[0]: $!" }
 
 sub spew {
     my ($f, $d) = @_;

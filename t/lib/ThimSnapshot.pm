@@ -17,17 +17,11 @@ use strict;
 use warnings;
 
 use Compress::Raw::Zlib ();
-
-sub _slurp {
-    my ($f) = @_;
-    open my $fh, '<:raw', $f or die "$f: $!";
-    local $/;
-    return scalar <$fh>;
-}
+use ThimTest ();
 
 sub read_file {
     my ($file) = @_;
-    my $d = _slurp($file);
+    my $d = ThimTest::_slurp($file) // die "$file: $!";
     my $s = { header => substr($d, 0, 24), records => [] };
     my $p = 24;
     while ($p + 52 <= length $d) {
