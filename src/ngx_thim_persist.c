@@ -250,10 +250,11 @@ ngx_http_thim_persist_register(ngx_conf_t *cf, ngx_http_thim_loc_conf_t *tlcf)
 /*
  * A zone made afresh (start, restart, binary upgrade, a reload that
  * changed its size) is filled from the snapshot, then from the bundle,
- * here in the master before the workers exist (or in nginx -t, which
- * reads but never writes).  A zone kept across a reload keeps what it
- * has.  The signaller (nginx -s) parses the configuration too, and skips
- * this.
+ * here in the master before the workers exist.  A zone kept across a
+ * reload keeps what it has.  nginx -t and the signaller (nginx -s) make
+ * zones too, and skip this: loading re-verifies every record (about half
+ * a millisecond each, docs/performance.md), and a configuration test
+ * would double the start-up time for nothing.
  */
 
 static ngx_int_t
@@ -266,7 +267,7 @@ ngx_http_thim_persist_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     rc = ngx_http_thim_cache_init_zone(shm_zone, data);
 
     if (rc != NGX_OK || data || shm_zone->shm.exists
-        || ngx_process == NGX_PROCESS_SIGNALLER)
+        || ngx_process == NGX_PROCESS_SIGNALLER || ngx_test_config)
     {
         return rc;
     }

@@ -181,7 +181,7 @@ ngx_http_thim_snapshot_write(ngx_http_thim_persist_t *persist,
     uint32_t                       crc, sig;
     ngx_int_t                      rc;
     ngx_uint_t                     tries;
-    ngx_msec_t                     start;
+    ngx_msec_t                     start, locked;
     ngx_file_info_t                fi;
     ngx_http_thim_zone_t          *ctx;
     ngx_http_thim_snapshot_buf_t   b;
@@ -195,6 +195,7 @@ ngx_http_thim_snapshot_write(ngx_http_thim_persist_t *persist,
 
     ngx_memzero(&b, sizeof(ngx_http_thim_snapshot_buf_t));
     rc = NGX_AGAIN;
+    locked = 0;
 
     /* sized under one lock, copied under another: the zone may grow */
     for (tries = 0; rc == NGX_AGAIN && tries < 3; tries++) {
@@ -211,12 +212,19 @@ ngx_http_thim_snapshot_write(ngx_http_thim_persist_t *persist,
             return NGX_ERROR;
         }
 
+        /* the pages are faulted in now, not while the zone is locked */
+        ngx_memzero(b.start, len);
+
         b.end = b.start + len;
         b.pos = b.start + NGX_HTTP_THIM_SNAPSHOT_HEADER;
         b.records = 0;
 
+        locked = ngx_http_thim_snapshot_now();
+
         rc = ngx_http_thim_cache_walk(persist->shm_zone,
                                       ngx_http_thim_snapshot_copy, &b);
+
+        locked = ngx_http_thim_snapshot_now() - locked;
     }
 
     if (rc != NGX_OK) {
@@ -271,9 +279,10 @@ ngx_http_thim_snapshot_write(ngx_http_thim_persist_t *persist,
 
     ngx_log_error(NGX_LOG_INFO, log, 0,
                   "thim zone \"%V\": snapshot of %ui records (%uz bytes) "
-                  "written to \"%V\" in %M ms",
+                  "written to \"%V\" in %M ms (zone locked %M ms)",
                   &ctx->name, b.records, (size_t) (b.pos - b.start),
-                  &persist->snapshot, ngx_http_thim_snapshot_now() - start);
+                  &persist->snapshot, ngx_http_thim_snapshot_now() - start,
+                  locked);
 
     return NGX_OK;
 }
