@@ -40,7 +40,7 @@ ASAN_ENV   := ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0 \
               TEST_NGINX_BINARY=$(ASAN_OBJS)/nginx \
               TEST_THIM_MODULE=$(ASAN_OBJS)/ngx_http_thim_module.so
 
-.PHONY: all deps run test test-asan bench fuzz clean
+.PHONY: all deps run test test-asan bench fuzz bundle clean
 
 all: $(MODULE) $(UNIT_BINS)
 
@@ -74,6 +74,10 @@ $(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(wildcard src/*.c src/*.h) \
 run: deps all
 	scripts/run.sh
 
+# conf/bundle, the offline collateral make run is seeded from, from t/data
+bundle:
+	scripts/make-bundle.pl --data t/data --out conf/bundle
+
 test: deps all
 	$(PROVE) -r t/
 	@$(MAKE) --no-print-directory test-asan
@@ -94,6 +98,7 @@ test-asan:
 bench: deps all $(BUILD)/tools/verify-bench
 	$(BUILD)/tools/verify-bench $(CURDIR)/t/data
 	bench/run.sh
+	perl bench/snapshot.pl
 
 $(BUILD)/tools/verify-bench: bench/verify.c $(wildcard src/*.c src/*.h) \
                        $(OBJS)/Makefile
