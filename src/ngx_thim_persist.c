@@ -582,3 +582,65 @@ failed:
 
     return NGX_ERROR;
 }
+
+
+/*
+ * One worker at a time does a zone's periodic work (the snapshot, the
+ * refresh sweep): the one whose pid is in *owner, until *lease (wall
+ * clock, so that it means the same in every process) has passed; a
+ * lease that ran out (its worker died) is taken over.  ngx_worker == 0
+ * would not do: on a reload old and new workers overlap.
+ */
+
+ngx_int_t
+ngx_http_thim_persist_elect(ngx_http_thim_zone_t *ctx, ngx_pid_t *owner,
+    ngx_msec_t *lease, ngx_msec_t ms)
+{
+    ngx_int_t   rc;
+    ngx_msec_t  now;
+
+    now = ngx_http_thim_persist_now();
+    rc = NGX_DECLINED;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    if (*owner == 0
+        || *owner == ngx_pid
+        || (ngx_msec_int_t) (*lease - now) <= 0)
+    {
+        *owner = ngx_pid;
+        *lease = now + ms;
+        rc = NGX_OK;
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return rc;
+}
+
+
+void
+ngx_http_thim_persist_resign(ngx_http_thim_zone_t *ctx, ngx_pid_t *owner)
+{
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    if (*owner == ngx_pid) {
+        *owner = 0;
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
+
+
+/* wall-clock milliseconds, up to date */
+
+ngx_msec_t
+ngx_http_thim_persist_now(void)
+{
+    ngx_time_t  *tp;
+
+    ngx_time_update();
+    tp = ngx_timeofday();
+
+    return (ngx_msec_t) tp->sec * 1000 + tp->msec;
+}

@@ -66,6 +66,11 @@ ngx_int_t ngx_http_thim_persist_recheck(ngx_http_thim_persist_t *persist,
     ngx_pool_t *pool, ngx_http_thim_recheck_t *rc);
 ngx_int_t ngx_http_thim_persist_read(ngx_str_t *name, ngx_pool_t *pool,
     size_t max, ngx_str_t *data, ngx_log_t *log);
+ngx_int_t ngx_http_thim_persist_elect(ngx_http_thim_zone_t *ctx,
+    ngx_pid_t *owner, ngx_msec_t *lease, ngx_msec_t ms);
+void ngx_http_thim_persist_resign(ngx_http_thim_zone_t *ctx,
+    ngx_pid_t *owner);
+ngx_msec_t ngx_http_thim_persist_now(void);
 
 /* ngx_thim_snapshot.c */
 void ngx_http_thim_snapshot_load(ngx_http_thim_persist_t *persist,

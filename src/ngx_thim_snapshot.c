@@ -74,14 +74,12 @@ static ngx_int_t ngx_http_thim_snapshot_file(ngx_http_thim_persist_t *persist,
     u_char *buf, size_t len, ngx_log_t *log);
 static ngx_int_t ngx_http_thim_snapshot_elect(
     ngx_http_thim_persist_t *persist);
-static void ngx_http_thim_snapshot_resign(ngx_http_thim_persist_t *persist);
 static u_char *ngx_http_thim_snapshot_next(u_char *p, u_char *last);
 static ngx_int_t ngx_http_thim_snapshot_record(
     ngx_http_thim_persist_t *persist, u_char *p, size_t len,
     ngx_http_thim_snapshot_stats_t *stats, ngx_log_t *log);
 static u_char *ngx_http_thim_put_le(u_char *p, uint64_t v, ngx_uint_t n);
 static uint64_t ngx_http_thim_get_le(u_char *p, ngx_uint_t n);
-static ngx_msec_t ngx_http_thim_snapshot_now(void);
 
 
 /* the elected worker writes, and re-arms */
@@ -112,58 +110,30 @@ ngx_http_thim_snapshot_timer(ngx_event_t *ev)
 void
 ngx_http_thim_snapshot_exit(ngx_http_thim_persist_t *persist, ngx_log_t *log)
 {
+    ngx_http_thim_zone_t  *ctx;
+
+    ctx = persist->shm_zone->data;
+
     if (ngx_http_thim_snapshot_elect(persist) == NGX_OK) {
         (void) ngx_http_thim_snapshot_write(persist, log);
-        ngx_http_thim_snapshot_resign(persist);
+        ngx_http_thim_persist_resign(ctx, &ctx->sh->snapshot_owner);
     }
 }
 
+
+/* the writer holds a lease of several intervals, renewed by each write */
 
 static ngx_int_t
 ngx_http_thim_snapshot_elect(ngx_http_thim_persist_t *persist)
-{
-    ngx_int_t               rc;
-    ngx_msec_t              now;
-    ngx_http_thim_zone_t   *ctx;
-    ngx_http_thim_shctx_t  *sh;
-
-    ctx = persist->shm_zone->data;
-    sh = ctx->sh;
-    now = ngx_http_thim_snapshot_now();
-    rc = NGX_DECLINED;
-
-    ngx_shmtx_lock(&ctx->shpool->mutex);
-
-    if (sh->snapshot_owner == 0
-        || sh->snapshot_owner == ngx_pid
-        || (ngx_msec_int_t) (sh->snapshot_lease - now) <= 0)
-    {
-        sh->snapshot_owner = ngx_pid;
-        sh->snapshot_lease = now + NGX_HTTP_THIM_SNAPSHOT_LEASES
-                                   * persist->interval;
-        rc = NGX_OK;
-    }
-
-    ngx_shmtx_unlock(&ctx->shpool->mutex);
-
-    return rc;
-}
-
-
-static void
-ngx_http_thim_snapshot_resign(ngx_http_thim_persist_t *persist)
 {
     ngx_http_thim_zone_t  *ctx;
 
     ctx = persist->shm_zone->data;
 
-    ngx_shmtx_lock(&ctx->shpool->mutex);
-
-    if (ctx->sh->snapshot_owner == ngx_pid) {
-        ctx->sh->snapshot_owner = 0;
-    }
-
-    ngx_shmtx_unlock(&ctx->shpool->mutex);
+    return ngx_http_thim_persist_elect(ctx, &ctx->sh->snapshot_owner,
+                                       &ctx->sh->snapshot_lease,
+                                       NGX_HTTP_THIM_SNAPSHOT_LEASES
+                                       * persist->interval);
 }
 
 
@@ -191,7 +161,7 @@ ngx_http_thim_snapshot_write(ngx_http_thim_persist_t *persist,
     }
 
     ctx = persist->shm_zone->data;
-    start = ngx_http_thim_snapshot_now();
+    start = ngx_http_thim_persist_now();
 
     ngx_memzero(&b, sizeof(ngx_http_thim_snapshot_buf_t));
     rc = NGX_AGAIN;
@@ -219,12 +189,12 @@ ngx_http_thim_snapshot_write(ngx_http_thim_persist_t *persist,
         b.pos = b.start + NGX_HTTP_THIM_SNAPSHOT_HEADER;
         b.records = 0;
 
-        locked = ngx_http_thim_snapshot_now();
+        locked = ngx_http_thim_persist_now();
 
         rc = ngx_http_thim_cache_walk(persist->shm_zone,
                                       ngx_http_thim_snapshot_copy, &b);
 
-        locked = ngx_http_thim_snapshot_now() - locked;
+        locked = ngx_http_thim_persist_now() - locked;
     }
 
     if (rc != NGX_OK) {
@@ -281,7 +251,7 @@ ngx_http_thim_snapshot_write(ngx_http_thim_persist_t *persist,
                   "thim zone \"%V\": snapshot of %ui records (%uz bytes) "
                   "written to \"%V\" in %M ms (zone locked %M ms)",
                   &ctx->name, b.records, (size_t) (b.pos - b.start),
-                  &persist->snapshot, ngx_http_thim_snapshot_now() - start,
+                  &persist->snapshot, ngx_http_thim_persist_now() - start,
                   locked);
 
     return NGX_OK;
@@ -459,7 +429,7 @@ ngx_http_thim_snapshot_load(ngx_http_thim_persist_t *persist, ngx_log_t *log)
     ngx_http_thim_snapshot_stats_t   stats;
 
     ctx = persist->shm_zone->data;
-    start = ngx_http_thim_snapshot_now();
+    start = ngx_http_thim_persist_now();
 
     rc = ngx_http_thim_persist_read(&persist->snapshot, NULL,
                                     NGX_HTTP_THIM_SNAPSHOT_MAX, &file, log);
@@ -549,7 +519,7 @@ ngx_http_thim_snapshot_load(ngx_http_thim_persist_t *persist, ngx_log_t *log)
                   "thim zone \"%V\": %ui records loaded from snapshot \"%V\" "
                   "in %M ms (%ui damaged, %ui refused, %ui skipped)",
                   &ctx->name, stats.loaded, &persist->snapshot,
-                  ngx_http_thim_snapshot_now() - start,
+                  ngx_http_thim_persist_now() - start,
                   stats.corrupt, stats.refused, stats.skipped);
 }
 
@@ -722,16 +692,4 @@ ngx_http_thim_get_le(u_char *p, ngx_uint_t n)
     }
 
     return v;
-}
-
-
-static ngx_msec_t
-ngx_http_thim_snapshot_now(void)
-{
-    ngx_time_t  *tp;
-
-    ngx_time_update();
-    tp = ngx_timeofday();
-
-    return (ngx_msec_t) tp->sec * 1000 + tp->msec;
 }
