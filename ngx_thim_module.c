@@ -42,6 +42,8 @@ static char *ngx_http_thim_amd(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_thim_amd_azure(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_thim_refresh(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_thim_set_handler(ngx_conf_t *cf, ngx_flag_t *flag,
     ngx_http_handler_pt handler);
 static char *ngx_http_thim_merge_complex(ngx_conf_t *cf,
@@ -154,6 +156,13 @@ static ngx_command_t  ngx_http_thim_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_thim_loc_conf_t, amd_max_fetches),
       &ngx_http_thim_max_fetches_bounds },
+
+    { ngx_string("thim_refresh"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_thim_refresh,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
 
     { ngx_string("thim_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -1007,6 +1016,25 @@ ngx_http_thim_origin_uri(ngx_conf_t *cf, void *post, void *data)
         return "must be a local URI prefix such as /_thim/intel, "
                "without a trailing slash";
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/* thim_refresh; the loopback location of the refresh sweep */
+
+static char *
+ngx_http_thim_refresh(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler) {
+        return "is duplicate";
+    }
+
+    clcf->handler = ngx_http_thim_refresh_handler;
 
     return NGX_CONF_OK;
 }

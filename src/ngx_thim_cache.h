@@ -107,6 +107,10 @@ typedef struct {
     uint32_t                   snapshot_crc;    /* of the last file written */
     ngx_file_uniq_t            snapshot_uniq;   /* its inode */
     time_t                     snapshot_time;   /* when it was written */
+
+    /* the refresh sweeper (ngx_thim_refresh.c), under the lock */
+    ngx_pid_t                  refresh_owner;
+    ngx_msec_t                 refresh_lease;
 } ngx_http_thim_shctx_t;
 
 

@@ -45,6 +45,11 @@ static void ngx_http_thim_persist_each(ngx_cycle_t *cycle,
     void (*handler)(ngx_http_thim_persist_t *persist, ngx_log_t *log));
 static void ngx_http_thim_persist_start(ngx_http_thim_persist_t *persist,
     ngx_log_t *log);
+static void ngx_http_thim_persist_exit(ngx_http_thim_persist_t *persist,
+    ngx_log_t *log);
+static void ngx_http_thim_persist_timer(ngx_event_t *ev,
+    ngx_event_handler_pt handler, ngx_http_thim_persist_t *persist,
+    ngx_msec_t interval, ngx_log_t *log);
 
 
 typedef struct {
@@ -58,6 +63,8 @@ static ngx_str_t  ngx_http_thim_persist_params[] = {
     ngx_string("snapshot="),
     ngx_string("snapshot_interval="),
     ngx_string("seed="),
+    ngx_string("refresh="),
+    ngx_string("refresh_interval="),
     ngx_null_string
 };
 
@@ -81,6 +88,7 @@ ngx_http_thim_persist_zone_param(ngx_conf_t *cf, ngx_str_t *value,
     ngx_http_thim_persist_t **persist)
 {
     ngx_str_t                 s, *name;
+    ngx_url_t                 u;
     ngx_msec_t                ms;
     ngx_http_thim_persist_t  *ps;
 
@@ -104,8 +112,10 @@ ngx_http_thim_persist_zone_param(ngx_conf_t *cf, ngx_str_t *value,
         return NGX_ERROR;
     }
 
-    if (name == &ngx_http_thim_persist_params[1]) {
-        /* snapshot_interval= */
+    if (name == &ngx_http_thim_persist_params[1]
+        || name == &ngx_http_thim_persist_params[4])
+    {
+        /* snapshot_interval=, refresh_interval= */
         ms = ngx_parse_time(&s, 0);
 
         if (ms == (ngx_msec_t) NGX_ERROR
@@ -114,7 +124,44 @@ ngx_http_thim_persist_zone_param(ngx_conf_t *cf, ngx_str_t *value,
             goto invalid;
         }
 
-        ps->interval = ms;
+        if (name == &ngx_http_thim_persist_params[1]) {
+            ps->interval = ms;
+
+        } else {
+            ps->refresh_interval = ms;
+        }
+
+        return NGX_OK;
+    }
+
+    if (name == &ngx_http_thim_persist_params[3]) {
+        /* refresh=[http://]address:port/uri, an address of this nginx */
+        if (s.len > 7 && ngx_strncmp(s.data, "http://", 7) == 0) {
+            s.data += 7;
+            s.len -= 7;
+        }
+
+        ngx_memzero(&u, sizeof(ngx_url_t));
+
+        u.url = s;
+        u.uri_part = 1;
+        u.no_resolve = 1;
+
+        if (ngx_parse_url(cf->pool, &u) != NGX_OK
+            || u.naddrs == 0
+            || u.uri.len == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" must be the address (not a name), "
+                               "port and URI of a thim_refresh location%s%s",
+                               value, u.err ? ": " : "",
+                               u.err ? u.err : "");
+            return NGX_ERROR;
+        }
+
+        ps->refresh_addr = u.addrs[0];
+        ps->refresh_uri = u.uri;
+
         return NGX_OK;
     }
 
@@ -187,6 +234,17 @@ ngx_http_thim_persist_bind(ngx_conf_t *cf, ngx_shm_zone_t *shm_zone,
 
     if (persist->interval == 0) {
         persist->interval = 60000;
+    }
+
+    if (persist->refresh_interval && persist->refresh_addr.sockaddr == NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"refresh_interval\" needs \"refresh\"");
+        return NGX_ERROR;
+    }
+
+    if (persist->refresh_interval == 0) {
+        persist->refresh_interval = 30000;
     }
 
     ctx = shm_zone->data;
@@ -301,11 +359,11 @@ ngx_http_thim_persist_init_process(ngx_cycle_t *cycle)
 void
 ngx_http_thim_persist_exit_process(ngx_cycle_t *cycle)
 {
-    ngx_http_thim_persist_each(cycle, ngx_http_thim_snapshot_exit);
+    ngx_http_thim_persist_each(cycle, ngx_http_thim_persist_exit);
 }
 
 
-/* for each zone with a snapshot, in a worker (not a cache helper) */
+/* for each zone with persist parameters, in a worker (not a cache helper) */
 
 static void
 ngx_http_thim_persist_each(ngx_cycle_t *cycle,
@@ -332,7 +390,7 @@ ngx_http_thim_persist_each(ngx_cycle_t *cycle,
     for (i = 0; i < tmcf->zones.nelts; i++) {
         ctx = zones[i]->data;
 
-        if (ctx->persist && ctx->persist->snapshot.len) {
+        if (ctx->persist) {
             handler(ctx->persist, cycle->log);
         }
     }
@@ -342,18 +400,43 @@ ngx_http_thim_persist_each(ngx_cycle_t *cycle,
 static void
 ngx_http_thim_persist_start(ngx_http_thim_persist_t *persist, ngx_log_t *log)
 {
-    ngx_event_t  *ev;
+    if (persist->snapshot.len) {
+        ngx_http_thim_persist_timer(&persist->timer,
+                                    ngx_http_thim_snapshot_timer, persist,
+                                    persist->interval, log);
+    }
 
-    ev = &persist->timer;
+    if (persist->refresh_addr.sockaddr) {
+        ngx_http_thim_persist_timer(&persist->refresh_timer,
+                                    ngx_http_thim_refresh_timer, persist,
+                                    persist->refresh_interval, log);
+    }
+}
 
-    ev->handler = ngx_http_thim_snapshot_timer;
+
+static void
+ngx_http_thim_persist_exit(ngx_http_thim_persist_t *persist, ngx_log_t *log)
+{
+    ngx_http_thim_refresh_stop(persist);
+
+    if (persist->snapshot.len) {
+        ngx_http_thim_snapshot_exit(persist, log);
+    }
+}
+
+
+/* cancelable, first run jittered: the workers do not all ask at once */
+
+static void
+ngx_http_thim_persist_timer(ngx_event_t *ev, ngx_event_handler_pt handler,
+    ngx_http_thim_persist_t *persist, ngx_msec_t interval, ngx_log_t *log)
+{
+    ev->handler = handler;
     ev->data = persist;
     ev->log = log;
     ev->cancelable = 1;
 
-    /* jittered, so that the workers do not all ask at once */
-    ngx_add_timer(ev, persist->interval / 2
-                      + (ngx_msec_t) ngx_random() % (persist->interval / 2));
+    ngx_add_timer(ev, interval / 2 + (ngx_msec_t) ngx_random() % (interval / 2));
 }
 
 

@@ -32,6 +32,13 @@ struct ngx_http_thim_persist_s {
     ngx_http_thim_loc_conf_t  *amd;
 
     ngx_event_t                timer;          /* in a worker */
+
+    /* refresh ahead of expiry (ngx_thim_refresh.c) */
+    ngx_addr_t                 refresh_addr;   /* the loopback listener */
+    ngx_str_t                  refresh_uri;    /* its thim_refresh URI */
+    ngx_msec_t                 refresh_interval;
+    ngx_event_t                refresh_timer;
+    void                      *sweep;          /* the one under way */
 };
 
 
@@ -80,6 +87,11 @@ ngx_int_t ngx_http_thim_snapshot_write(ngx_http_thim_persist_t *persist,
 void ngx_http_thim_snapshot_timer(ngx_event_t *ev);
 void ngx_http_thim_snapshot_exit(ngx_http_thim_persist_t *persist,
     ngx_log_t *log);
+
+/* ngx_thim_refresh.c */
+void ngx_http_thim_refresh_timer(ngx_event_t *ev);
+void ngx_http_thim_refresh_stop(ngx_http_thim_persist_t *persist);
+ngx_int_t ngx_http_thim_refresh_handler(ngx_http_request_t *r);
 
 /* ngx_thim_seed.c */
 void ngx_http_thim_seed_load(ngx_http_thim_persist_t *persist,
