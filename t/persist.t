@@ -14,6 +14,7 @@ use lib "$FindBin::Bin/lib";
 
 use Test::More;
 use Time::HiRes qw(time sleep);
+use File::Spec;
 use POSIX ();
 use ThimSetup;
 
@@ -206,8 +207,13 @@ ok(wait_snapshot($t, scalar @PATHS), "the new workers write snapshots");
 # nginx ignores USR2 while its parent is the one that started it (as
 # with "daemon off"): this part runs it daemonized, started by a shell
 $t->stop;
+# the new binary gets only the environment "env" names (sanitizer runs
+# need their options there too)
+$t->write_file('nginx.conf', "env ASAN_OPTIONS;\nenv UBSAN_OPTIONS;\n"
+                             . $t->read_file('nginx.conf'));
 my @args = grep { $_ ne '-g' && $_ ne 'daemon off;' } $t->_nginx_args;
-system('sh', '-c', join(' ', map { quotemeta } $ThimTest::NGINX, @args)
+system('sh', '-c', join(' ', map { quotemeta }
+                         File::Spec->rel2abs($ThimTest::NGINX), @args)
                    . '; true');
 my $old = $t->wait_for(sub {
     (($t->read_file('logs/nginx.pid') // '') =~ /(\d+)/)[0];
@@ -226,7 +232,8 @@ my $new = $t->wait_for(sub {
     my ($p) = ($t->read_file('logs/nginx.pid') // '') =~ /(\d+)/;
     return $p && $p != $old && -e $t->dir . '/logs/nginx.pid.oldbin' ? $p : 0;
 }, timeout => 10);
-ok($new, "USR2: a new master ($new) runs beside the old one");
+ok($new, "USR2: a new master ($new) runs beside the old one")
+    or diag(ThimTest::_tail($t->error_log));
 ok($t->wait_for(sub { $t->log_since_mark =~ /records loaded from snapshot/ },
                 timeout => 10), 'the new master loads the snapshot');
 kill 'QUIT', $old;

@@ -13,6 +13,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use Test::More;
+use File::Spec;
 use POSIX ();
 use Time::HiRes qw(time sleep);
 use ThimSetup;
@@ -28,8 +29,9 @@ sub start_run {
         POSIX::setpgid(0, 0);
         $ENV{THIM_RUN_PREFIX} = $t->dir;
         $ENV{THIM_RUN_PORT} = $port;
-        $ENV{TEST_THIM_MODULE} = ThimSetup::module();
-        $ENV{TEST_NGINX_BINARY} = $ThimTest::NGINX;
+        $ENV{TEST_THIM_MODULE} = File::Spec->rel2abs(ThimSetup::module());
+        $ENV{TEST_NGINX_BINARY} = File::Spec->rel2abs($ThimTest::NGINX)
+            if $ThimTest::NGINX =~ m{/};
         open STDOUT, '>>', $t->dir . '/logs/run.out';
         open STDERR, '>&', \*STDOUT;
         exec "$ThimSetup::ROOT/scripts/run.sh" or POSIX::_exit(127);
@@ -42,6 +44,7 @@ sub start_run {
 
 sub stop_run {
     my ($pid) = @_;
+    return unless $pid;
     kill 'QUIT', $pid;
     my $end = time + 15;
     while (time < $end) {
