@@ -4,13 +4,16 @@
 # collateral in conf/bundle, the zone is kept in build/run/thim.snap
 # across restarts, and refreshes go to the real Intel PCS, Intel root CRL
 # host and AMD KDS; with no network it answers from the seed and logs the
-# failed refreshes.  THIM_RUN_PORT and THIM_RUN_PREFIX override the port
-# and the directory (the tests use them).
+# failed refreshes.  THIM_RUN_PORT, THIM_RUN_REFRESH_PORT (plain HTTP on
+# loopback, for the refresh sweep; default the next port) and
+# THIM_RUN_PREFIX override the ports and the directory (the tests use
+# them).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 prefix=${THIM_RUN_PREFIX:-$top/build/run}
 port=${THIM_RUN_PORT:-8443}
+refresh_port=${THIM_RUN_REFRESH_PORT:-$((port + 1))}
 module=${TEST_THIM_MODULE:-$top/build/objs/ngx_http_thim_module.so}
 
 mkdir -p "$prefix"/{logs,tmp}
@@ -29,7 +32,8 @@ user=""
 [ "$(id -u)" = 0 ] && user="user root;"
 
 sed -e "s|@MODULE@|$module|g" -e "s|@PREFIX@|$prefix|g" -e "s|@TOP@|$top|g" \
-    -e "s|@PORT@|$port|g" -e "s|@RESOLVER@|$resolver|g" -e "s|@USER@|$user|g" \
+    -e "s|@PORT@|$port|g" -e "s|@REFRESH_PORT@|$refresh_port|g" \
+    -e "s|@RESOLVER@|$resolver|g" -e "s|@USER@|$user|g" \
     "$top/conf/thim-run.conf.in" >"$prefix/nginx.conf"
 
 cat <<MSG

@@ -29,6 +29,7 @@ sub start_run {
         POSIX::setpgid(0, 0);
         $ENV{THIM_RUN_PREFIX} = $t->dir;
         $ENV{THIM_RUN_PORT} = $port;
+        $ENV{THIM_RUN_REFRESH_PORT} = $t->port('refresh');
         $ENV{TEST_THIM_MODULE} = File::Spec->rel2abs(ThimSetup::module());
         $ENV{TEST_NGINX_BINARY} = File::Spec->rel2abs($ThimTest::NGINX)
             if $ThimTest::NGINX =~ m{/};
