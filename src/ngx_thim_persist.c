@@ -417,7 +417,14 @@ ngx_http_thim_persist_start(ngx_http_thim_persist_t *persist, ngx_log_t *log)
 static void
 ngx_http_thim_persist_exit(ngx_http_thim_persist_t *persist, ngx_log_t *log)
 {
-    ngx_http_thim_refresh_stop(persist);
+    ngx_http_thim_zone_t  *ctx;
+
+    ctx = persist->shm_zone->data;
+
+    if (persist->refresh_addr.sockaddr) {
+        ngx_http_thim_refresh_stop(persist);
+        ngx_http_thim_persist_resign(ctx, &ctx->sh->refresh_owner);
+    }
 
     if (persist->snapshot.len) {
         ngx_http_thim_snapshot_exit(persist, log);
