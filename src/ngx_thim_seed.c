@@ -89,7 +89,7 @@ ngx_http_thim_seed_load(ngx_http_thim_persist_t *persist, ngx_log_t *log)
     ngx_http_thim_seed_stats_t   stats;
 
     ctx = persist->shm_zone->data;
-    start = ngx_current_msec;
+    start = ngx_http_thim_persist_now();
     ngx_memzero(&stats, sizeof(ngx_http_thim_seed_stats_t));
 
     pool = ngx_create_pool(4096, log);
@@ -155,13 +155,12 @@ ngx_http_thim_seed_load(ngx_http_thim_persist_t *persist, ngx_log_t *log)
     json_decref(root);
     ngx_destroy_pool(pool);
 
-    ngx_time_update();
-
     ngx_log_error(NGX_LOG_NOTICE, log, 0,
                   "thim zone \"%V\": %ui entries seeded from bundle \"%V\" "
                   "in %M ms (%ui skipped, %ui had a newer copy)",
                   &ctx->name, stats.loaded, &persist->seed,
-                  ngx_current_msec - start, stats.skipped, stats.kept);
+                  ngx_http_thim_persist_now() - start, stats.skipped,
+                  stats.kept);
 }
 
 
