@@ -85,11 +85,13 @@ ngx_http_thim_seed_load(ngx_http_thim_persist_t *persist, ngx_log_t *log)
     ngx_pool_t                  *pool;
     ngx_msec_t                   start;
     json_error_t                 err;
+    ngx_atomic_uint_t            evicted;
     ngx_http_thim_zone_t        *ctx;
     ngx_http_thim_seed_stats_t   stats;
 
     ctx = persist->shm_zone->data;
     start = ngx_http_thim_persist_now();
+    evicted = ctx->sh->evictions;
     ngx_memzero(&stats, sizeof(ngx_http_thim_seed_stats_t));
 
     pool = ngx_create_pool(4096, log);
@@ -157,10 +159,11 @@ ngx_http_thim_seed_load(ngx_http_thim_persist_t *persist, ngx_log_t *log)
 
     ngx_log_error(NGX_LOG_NOTICE, log, 0,
                   "thim zone \"%V\": %ui entries seeded from bundle \"%V\" "
-                  "in %M ms (%ui skipped, %ui had a newer copy)",
+                  "in %M ms (%ui skipped, %ui had a newer copy, "
+                  "%uA evicted for room)",
                   &ctx->name, stats.loaded, &persist->seed,
                   ngx_http_thim_persist_now() - start, stats.skipped,
-                  stats.kept);
+                  stats.kept, ctx->sh->evictions - evicted);
 }
 
 

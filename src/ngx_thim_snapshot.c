@@ -425,11 +425,13 @@ ngx_http_thim_snapshot_load(ngx_http_thim_persist_t *persist, ngx_log_t *log)
     ngx_str_t                        file;
     ngx_msec_t                       start;
     ngx_uint_t                       version;
+    ngx_atomic_uint_t                evicted;
     ngx_http_thim_zone_t            *ctx;
     ngx_http_thim_snapshot_stats_t   stats;
 
     ctx = persist->shm_zone->data;
     start = ngx_http_thim_persist_now();
+    evicted = ctx->sh->evictions;
 
     rc = ngx_http_thim_persist_read(&persist->snapshot, NULL,
                                     NGX_HTTP_THIM_SNAPSHOT_MAX, &file, log);
@@ -517,10 +519,12 @@ ngx_http_thim_snapshot_load(ngx_http_thim_persist_t *persist, ngx_log_t *log)
 
     ngx_log_error(NGX_LOG_NOTICE, log, 0,
                   "thim zone \"%V\": %ui records loaded from snapshot \"%V\" "
-                  "in %M ms (%ui damaged, %ui refused, %ui skipped)",
+                  "in %M ms (%ui damaged, %ui refused, %ui skipped, "
+                  "%uA evicted for room)",
                   &ctx->name, stats.loaded, &persist->snapshot,
                   ngx_http_thim_persist_now() - start,
-                  stats.corrupt, stats.refused, stats.skipped);
+                  stats.corrupt, stats.refused, stats.skipped,
+                  ctx->sh->evictions - evicted);
 }
 
 

@@ -207,7 +207,7 @@ like($log, qr/\[warn\].*"kds:\/vcek\/v1\/Milan\/cert_chain" skipped: no route fa
 
 ($hit, $log) = start_with($good_bytes, 'good snapshot');
 only_lost($hit, 'good snapshot');
-like($log, qr/5 records loaded from snapshot .*\(0 damaged, 0 refused, 0 skipped\)/,
+like($log, qr/5 records loaded from snapshot .*\(0 damaged, 0 refused, 0 skipped, 0 evicted for room\)/,
      'the good snapshot loads whole');
 
 done_testing();

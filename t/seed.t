@@ -58,7 +58,7 @@ sub expected {
     my ($t) = ThimSetup::start(workers => 2, no_origin => 1,
                                zone => "4m seed=$BUNDLE");
     my $log = $t->error_log;
-    like($log, qr/\[notice\].*(\d+) entries seeded from bundle .*\(1 skipped, 0 had a newer copy\)/,
+    like($log, qr/\[notice\].*(\d+) entries seeded from bundle .*\(1 skipped, 0 had a newer copy, 0 evicted for room\)/,
          'the bundle is seeded, only the pckcerts entry skipped');
     like($log, qr/\[info\].*bundle entry "intel:\/sgx\/certification\/v4\/pckcerts\?encrypted_ppid=[0-9a-f]{40,}\.\.\." skipped: PCK certificates are not served by this build yet/,
          'the pckcerts entry is skipped at info, naming the reason, its PPID cut short');
@@ -93,6 +93,18 @@ sub expected {
     # what is not in the bundle: the origin is down, the failure is calm
     $r = $t->get('/sgx/certification/v4/tcb?fmspc=123456789abc');
     is($r->{status}, 502, 'a key not in the bundle: 502, origin unreachable');
+    $t->stop;
+}
+
+# ===========================================================================
+# a zone too small for the bundle: the least recent entries make room,
+# nothing worse than that is logged
+
+{
+    my ($t) = ThimSetup::start(workers => 1, no_origin => 1,
+                               zone => "64k seed=$BUNDLE");
+    my ($n) = $t->error_log =~ /entries seeded from bundle .* (\d+) evicted for room\)/;
+    ok($n && $n > 0, "a 64k zone: $n entries evicted for room, said so");
     $t->stop;
 }
 
