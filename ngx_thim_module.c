@@ -526,13 +526,13 @@ ngx_http_thim_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_thim_main_conf_t *tmcf = conf;
 
-    u_char                 *p;
-    ssize_t                 size;
-    ngx_str_t              *value, name, s;
-    ngx_uint_t              i;
-    ngx_int_t               rc;
-    ngx_shm_zone_t         *shm_zone, **zp;
-    ngx_http_thim_zone_t   *ctx;
+    u_char                   *p;
+    ssize_t                   size;
+    ngx_int_t                 rc;
+    ngx_str_t                *value, name, s;
+    ngx_uint_t                i;
+    ngx_shm_zone_t           *shm_zone, **zp;
+    ngx_http_thim_zone_t     *ctx;
     ngx_http_thim_persist_t  *persist;
 
     value = cf->args->elts;

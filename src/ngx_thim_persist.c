@@ -443,7 +443,8 @@ ngx_http_thim_persist_timer(ngx_event_t *ev, ngx_event_handler_pt handler,
     ev->log = log;
     ev->cancelable = 1;
 
-    ngx_add_timer(ev, interval / 2 + (ngx_msec_t) ngx_random() % (interval / 2));
+    ngx_add_timer(ev, interval / 2
+                      + (ngx_msec_t) ngx_random() % (interval / 2));
 }
 
 

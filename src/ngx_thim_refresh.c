@@ -30,6 +30,8 @@
 #define NGX_HTTP_THIM_REFRESH_BATCH     16
 #define NGX_HTTP_THIM_REFRESH_KEY_MAX   2048
 #define NGX_HTTP_THIM_REFRESH_TIMEOUT   60000
+#define NGX_HTTP_THIM_REFRESH_TAIL      " HTTP/1.0" CRLF "Host: localhost" \
+                                        CRLF CRLF
 
 
 typedef struct {
@@ -174,7 +176,7 @@ ngx_http_thim_refresh_send(ngx_http_thim_sweep_t *sw)
 
         key = &sw->keys[sw->next++];
 
-        len = sizeof("GET ?key= HTTP/1.0" CRLF "Host: localhost" CRLF CRLF)
+        len = sizeof("GET ?key=" NGX_HTTP_THIM_REFRESH_TAIL)
               + persist->refresh_uri.len
               + key->len
               + 2 * ngx_escape_uri(NULL, key->data, key->len,
@@ -189,10 +191,8 @@ ngx_http_thim_refresh_send(ngx_http_thim_sweep_t *sw)
                                     &persist->refresh_uri);
         sw->out->last = (u_char *) ngx_escape_uri(sw->out->last, key->data,
                                                   key->len, NGX_ESCAPE_ARGS);
-        sw->out->last = ngx_cpymem(sw->out->last,
-                                   " HTTP/1.0" CRLF "Host: localhost" CRLF CRLF,
-                                   sizeof(" HTTP/1.0" CRLF "Host: localhost"
-                                          CRLF CRLF) - 1);
+        sw->out->last = ngx_cpymem(sw->out->last, NGX_HTTP_THIM_REFRESH_TAIL,
+                                   sizeof(NGX_HTTP_THIM_REFRESH_TAIL) - 1);
 
         ngx_memzero(&sw->pc, sizeof(ngx_peer_connection_t));
 
