@@ -15,6 +15,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
 use File::Spec;
+use JSON::PP ();
 use POSIX ();
 use ThimSetup;
 
@@ -89,11 +90,17 @@ my $zone = '4m snapshot=%%TESTDIR%%/thim.snap snapshot_interval=1s';
 # ===========================================================================
 # kill -9 of master and workers, then a restart with the origin unreachable
 
-my ($t, $o) = ThimSetup::start(workers => 2, zone => $zone);
+my ($t, $o) = ThimSetup::start(workers => 2, zone => $zone,
+    server => 'location = /thim/status { thim_status; }');
 
+my $st = JSON::PP::decode_json($t->get('/thim/status')->{content});
+is($st->{zones}{thim}{snapshot}, 0, 'status: no snapshot written yet');
 $t->mark_log;
 my $seen = fill($t);
 ok(wait_snapshot($t, scalar @PATHS), 'a snapshot with every entry is written');
+$st = JSON::PP::decode_json($t->get('/thim/status')->{content});
+ok(abs($st->{zones}{thim}{snapshot} - time) < 10,
+   'status: the time of the last snapshot');
 ok(-s $t->dir . '/thim.snap', 'the snapshot file exists');
 
 $t->kill_all(9);
