@@ -56,7 +56,7 @@ ASAN_ENV   := ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0 \
               TEST_THIM_MODULE=$(ASAN_OBJS)/ngx_http_thim_module.so \
               TEST_THIMCTL=$(THIMCTL_ASAN)
 
-.PHONY: all deps run test test-asan bench fuzz clean
+.PHONY: all deps run test test-asan bench fuzz bundle clean
 
 all: $(MODULE) $(UNIT_BINS) $(THIMCTL)
 
@@ -100,6 +100,10 @@ $(THIMCTL_ASAN): $(THIMCTL_DEPS)
 run: deps all
 	scripts/run.sh
 
+# conf/bundle, the offline collateral make run is seeded from, from t/data
+bundle:
+	scripts/make-bundle.pl --data t/data --out conf/bundle
+
 test: deps all
 	$(PROVE) -r t/
 	@$(MAKE) --no-print-directory test-asan
@@ -120,6 +124,7 @@ test-asan: $(THIMCTL_ASAN)
 bench: deps all $(BUILD)/tools/verify-bench
 	$(BUILD)/tools/verify-bench $(CURDIR)/t/data
 	bench/run.sh
+	perl bench/snapshot.pl
 
 $(BUILD)/tools/verify-bench: bench/verify.c $(wildcard src/*.c src/*.h) \
                        $(OBJS)/Makefile

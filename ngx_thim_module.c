@@ -18,6 +18,7 @@
 #include "ngx_thim_amd_azure.h"
 #include "ngx_thim_response.h"
 #include "ngx_thim_status.h"
+#include "ngx_thim_persist.h"
 
 
 /* limit_req's floor: smaller zones cannot hold their own bookkeeping */
@@ -42,6 +43,8 @@ static char *ngx_http_thim_intel(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_thim_amd(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_thim_amd_azure(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_thim_refresh(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_thim_set_handler(ngx_conf_t *cf, ngx_flag_t *flag,
     ngx_http_handler_pt handler);
@@ -158,6 +161,13 @@ static ngx_command_t  ngx_http_thim_commands[] = {
       offsetof(ngx_http_thim_loc_conf_t, amd_max_fetches),
       &ngx_http_thim_max_fetches_bounds },
 
+    { ngx_string("thim_refresh"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_thim_refresh,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("thim_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_thim_status,
@@ -268,10 +278,10 @@ ngx_module_t  ngx_http_thim_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_thim_persist_init_process,    /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_thim_persist_exit_process,    /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -561,27 +571,37 @@ ngx_http_thim_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_http_thim_persist_register(cf, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
 }
 
 
-/* thim_cache_zone name=NAME:SIZE; */
+/*
+ * thim_cache_zone name=NAME:SIZE [snapshot=FILE] [snapshot_interval=TIME]
+ *     [seed=DIR];
+ */
 
 static char *
 ngx_http_thim_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_thim_main_conf_t *tmcf = conf;
 
-    u_char                 *p;
-    ssize_t                 size;
-    ngx_str_t              *value, name, s;
-    ngx_uint_t              i;
-    ngx_shm_zone_t         *shm_zone, **zp;
-    ngx_http_thim_zone_t   *ctx;
+    u_char                   *p;
+    ssize_t                   size;
+    ngx_int_t                 rc;
+    ngx_str_t                *value, name, s;
+    ngx_uint_t                i;
+    ngx_shm_zone_t           *shm_zone, **zp;
+    ngx_http_thim_zone_t     *ctx;
+    ngx_http_thim_persist_t  *persist;
 
     value = cf->args->elts;
 
     size = 0;
+    persist = NULL;
     ngx_str_null(&name);
 
     for (i = 1; i < cf->args->nelts; i++) {
@@ -621,8 +641,17 @@ ngx_http_thim_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid parameter \"%V\"", &value[i]);
+        rc = ngx_http_thim_persist_zone_param(cf, &value[i], &persist);
+
+        if (rc == NGX_OK) {
+            continue;
+        }
+
+        if (rc == NGX_DECLINED) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[i]);
+        }
+
         return NGX_CONF_ERROR;
     }
 
@@ -654,6 +683,10 @@ ngx_http_thim_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     shm_zone->init = ngx_http_thim_cache_init_zone;
     shm_zone->data = ctx;
+
+    if (ngx_http_thim_persist_bind(cf, shm_zone, persist) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     zp = ngx_array_push(&tmcf->zones);
     if (zp == NULL) {
@@ -1131,6 +1164,25 @@ ngx_http_thim_origin_uri(ngx_conf_t *cf, void *post, void *data)
         return "must be a local URI prefix such as /_thim/intel, "
                "without a trailing slash";
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/* thim_refresh; the loopback location of the refresh sweep */
+
+static char *
+ngx_http_thim_refresh(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler) {
+        return "is duplicate";
+    }
+
+    clcf->handler = ngx_http_thim_refresh_handler;
 
     return NGX_CONF_OK;
 }

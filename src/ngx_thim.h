@@ -47,6 +47,9 @@
 
 #define NGX_HTTP_THIM_CHAIN_NAMES      2
 
+/* the cache key family of PCK certificate sets (ngx_thim_pckcert.c) */
+#define NGX_HTTP_THIM_PCK_SET_TAG      "intel-pck:"
+
 /* other origin headers a route keeps with the body (SGX-FMSPC, ...) */
 #define NGX_HTTP_THIM_KEEP_HEADERS     2
 

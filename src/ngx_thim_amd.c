@@ -671,3 +671,21 @@ ngx_http_thim_x509_free(void *data)
 {
     X509_free(data);
 }
+
+
+/*
+ * The way back from a cache key to its request (see
+ * ngx_http_thim_intel_rekey()): r->uri and r->args hold the KDS path and
+ * query, read by the same route and SPL parsers as a client's request.
+ */
+
+ngx_int_t
+ngx_http_thim_amd_rekey(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    char **reason)
+{
+    char  *parameter;
+
+    parameter = NULL;
+
+    return ngx_http_thim_amd_route(r, ctx, reason, &parameter);
+}

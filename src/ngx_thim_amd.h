@@ -33,6 +33,8 @@ ngx_int_t ngx_http_thim_amd_set_vcek(ngx_http_request_t *r,
     ngx_str_t *hwid, ngx_http_thim_spl_t *spl);
 ngx_int_t ngx_http_thim_amd_set_chain(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_http_thim_amd_product_t *product);
+ngx_int_t ngx_http_thim_amd_rekey(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, char **reason);
 
 
 #endif /* _NGX_THIM_AMD_H_INCLUDED_ */

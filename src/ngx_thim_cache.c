@@ -24,6 +24,7 @@
 typedef struct {
     u_char                     color;
     u_char                     negative;       /* the record is a 404 */
+    u_char                     derived;        /* see ngx_http_thim_store_t */
     u_short                    key_len;
     u_char                     origin;         /* of the fetch slot */
     u_char                     slot;           /* its index + 1, 0: none */
@@ -360,6 +361,7 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
     tn->value = v;
     tn->negative = st->negative;
+    tn->derived = st->derived;
     tn->fetched = ngx_time();
     tn->refresh_at = st->refresh_at;
     tn->expires = st->expires;
@@ -858,4 +860,106 @@ ngx_http_thim_cache_peek(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
+
+
+/*
+ * Every entry that has a record, least recently used first (so that a
+ * snapshot loaded in that order rebuilds the LRU), under one lock: the
+ * handler only copies.  A handler's rc other than NGX_OK stops the walk
+ * and is returned.
+ */
+
+ngx_int_t
+ngx_http_thim_cache_walk(ngx_shm_zone_t *shm_zone,
+    ngx_http_thim_walk_pt handler, void *data)
+{
+    ngx_int_t               rc;
+    ngx_queue_t            *q;
+    ngx_http_thim_zone_t   *ctx;
+    ngx_http_thim_node_t   *tn;
+    ngx_http_thim_entry_t   e;
+
+    ctx = shm_zone->data;
+    rc = NGX_OK;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    for (q = ngx_queue_last(&ctx->sh->lru);
+         q != ngx_queue_sentinel(&ctx->sh->lru);
+         q = ngx_queue_prev(q))
+    {
+        tn = ngx_queue_data(q, ngx_http_thim_node_t, queue);
+
+        if (tn->value == NULL) {
+            continue;
+        }
+
+        e.key.data = tn->key;
+        e.key.len = tn->key_len;
+        e.value = tn->value->data;
+        e.len = tn->value->len;
+        e.fetched = tn->fetched;
+        e.refresh_at = tn->refresh_at;
+        e.expires = tn->expires;
+        e.next_update = tn->next_update;
+        e.negative = tn->negative;
+        e.derived = tn->derived;
+
+        rc = handler(&e, data);
+        if (rc != NGX_OK) {
+            break;
+        }
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return rc;
+}
+
+
+/*
+ * A record from a snapshot or a bundle, already checked: stored as a
+ * fetch would store it, with its own fetch time, unless the entry has a
+ * record fetched at the same time or later (NGX_DECLINED).  The test and
+ * the store take the lock separately: imports run in the master before
+ * the workers exist, with nobody else in the zone.
+ */
+
+ngx_int_t
+ngx_http_thim_cache_import(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_http_thim_store_t *st, time_t fetched, ngx_log_t *log)
+{
+    uint32_t               hash;
+    ngx_int_t              rc;
+    ngx_http_thim_zone_t  *ctx;
+    ngx_http_thim_node_t  *tn;
+
+    ctx = shm_zone->data;
+
+    tn = ngx_http_thim_cache_lock_find(shm_zone, key, &hash);
+
+    rc = (tn && tn->value && !tn->negative && tn->fetched >= fetched)
+         ? NGX_DECLINED : NGX_OK;
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_thim_cache_store(shm_zone, key, st, log);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    tn = ngx_http_thim_cache_lock_find(shm_zone, key, &hash);
+
+    if (tn) {
+        tn->fetched = fetched;
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return NGX_OK;
 }

@@ -100,13 +100,29 @@ typedef struct {
     ngx_atomic_t               results[NGX_HTTP_THIM_RESULTS];
     ngx_atomic_t               held_off;      /* not sent: 429 hold-off */
     ngx_atomic_t               evictions;
+
+    /* the snapshot writer (ngx_thim_snapshot.c), under the lock */
+    ngx_pid_t                  snapshot_owner;
+    ngx_msec_t                 snapshot_lease;  /* wall clock, ms */
+    uint32_t                   snapshot_crc;    /* of the last file written */
+    ngx_file_uniq_t            snapshot_uniq;   /* its inode */
+    time_t                     snapshot_time;   /* when it was written */
+
+    /* the refresh sweeper (ngx_thim_refresh.c), under the lock */
+    ngx_pid_t                  refresh_owner;
+    ngx_msec_t                 refresh_lease;
 } ngx_http_thim_shctx_t;
+
+
+typedef struct ngx_http_thim_persist_s  ngx_http_thim_persist_t;
 
 
 typedef struct {
     ngx_http_thim_shctx_t     *sh;
     ngx_slab_pool_t           *shpool;
     ngx_str_t                  name;
+    ngx_http_thim_persist_t   *persist;        /* snapshot and seed, or
+                                                  NULL (ngx_thim_persist.c) */
 } ngx_http_thim_zone_t;
 
 
@@ -119,6 +135,9 @@ typedef struct {
     time_t                     next_update;    /* the collateral's own */
     unsigned                   negative:1;     /* never replaces a record
                                                   that is not negative */
+    unsigned                   derived:1;      /* made from other records:
+                                                  never fetched, refreshed
+                                                  or written to a snapshot */
 } ngx_http_thim_store_t;
 
 
@@ -139,6 +158,31 @@ void ngx_http_thim_cache_fail(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 void ngx_http_thim_cache_release(ngx_shm_zone_t *shm_zone, ngx_str_t *key);
 void ngx_http_thim_cache_hold_off(ngx_shm_zone_t *shm_zone, ngx_uint_t origin,
     time_t until);
+
+
+/* one entry with a record, as ngx_http_thim_cache_walk() shows it */
+typedef struct {
+    ngx_str_t                  key;
+    u_char                    *value;
+    size_t                     len;
+    time_t                     fetched;
+    time_t                     refresh_at;
+    time_t                     expires;
+    time_t                     next_update;
+    ngx_uint_t                 negative;
+    ngx_uint_t                 derived;
+} ngx_http_thim_entry_t;
+
+
+/* called under the zone's lock: copy, never block, never log */
+typedef ngx_int_t (*ngx_http_thim_walk_pt)(ngx_http_thim_entry_t *e,
+    void *data);
+
+
+ngx_int_t ngx_http_thim_cache_walk(ngx_shm_zone_t *shm_zone,
+    ngx_http_thim_walk_pt handler, void *data);
+ngx_int_t ngx_http_thim_cache_import(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_http_thim_store_t *st, time_t fetched, ngx_log_t *log);
 
 
 #endif /* _NGX_THIM_CACHE_H_INCLUDED_ */

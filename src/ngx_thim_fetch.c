@@ -946,6 +946,7 @@ ngx_http_thim_keep(ngx_http_thim_ctx_t *ctx, ngx_http_thim_record_t *rec,
     st.refresh_at = st.expires - ttl / 4;
     st.next_update = negative ? 0 : ctx->next_update;
     st.negative = negative;
+    st.derived = 0;
 
     rc = ngx_http_thim_cache_store(ctx->zone, &ctx->key, &st, log);
 
@@ -1214,6 +1215,7 @@ ngx_http_thim_derived_keep(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     st.refresh_at = expires;
     st.next_update = 0;
     st.negative = 0;
+    st.derived = 1;
 
     /* a zone too full for it only means deriving it again next time */
     (void) ngx_http_thim_cache_store(ctx->zone, key, &st,

@@ -1326,3 +1326,69 @@ ngx_http_thim_intel_set_tcb(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
 
     return ngx_http_thim_intel_set_fetch(r, ctx, &req);
 }
+
+
+/*
+ * The way back from a cache key to its request, for records that did not
+ * come from the origin just now (a snapshot, a bundle): r->uri and
+ * r->args hold the origin path and query, and the request is read by the
+ * same table and query parsers a client's request goes through, so that
+ * ctx ends up with the route, key, subject and expectations a fetch of
+ * that key would have.  The caller's loc conf takes any
+ * tcbEvaluationDataNumber and the latest baseline: the key is an origin
+ * request the module made, not a client's (ngx_thim_persist.c).  The
+ * root CA CRL's origin path is found by its collateral.
+ */
+
+ngx_int_t
+ngx_http_thim_intel_rekey(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    char **reason)
+{
+    ngx_int_t                    rc;
+    ngx_http_thim_args_t         args;
+    ngx_http_thim_intel_req_t    req;
+    ngx_http_thim_intel_bad_t    bad;
+    ngx_http_thim_intel_path_t  *path;
+
+    for (path = ngx_http_thim_intel_paths; path->uri.len; path++) {
+        if (r->uri.len == path->uri.len
+            && ngx_strncmp(r->uri.data, path->uri.data, r->uri.len) == 0)
+        {
+            break;
+        }
+
+        if (path->collateral
+            && r->uri.len == path->collateral->origin_path.len
+            && ngx_strncmp(r->uri.data, path->collateral->origin_path.data,
+                           r->uri.len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (path->uri.len == 0) {
+        *reason = "no Intel route has this path";
+        return NGX_DECLINED;
+    }
+
+    ngx_memzero(&req, sizeof(ngx_http_thim_intel_req_t));
+    bad.reason = "query string too long or too many parameters";
+
+    rc = ngx_http_thim_args_parse(r->args.data, r->args.len, &args);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_thim_intel_query(r, ctx, path, &args, &req, &bad);
+    }
+
+    if (rc == NGX_DECLINED || rc == NGX_AGAIN) {
+        *reason = bad.reason;
+        return NGX_DECLINED;
+    }
+
+    if (rc != NGX_OK || ngx_http_thim_intel_set_fetch(r, ctx, &req) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}

@@ -523,13 +523,15 @@ ngx_http_thim_pckcert_set_fetch(ngx_http_request_t *r,
 
     ctx->route = &ngx_http_thim_pckcerts_route;
 
-    ctx->key.len = sizeof("intel-pck:") - 1 + NGX_HTTP_THIM_DIGEST_HEX;
+    ctx->key.len = sizeof(NGX_HTTP_THIM_PCK_SET_TAG) - 1
+                   + NGX_HTTP_THIM_DIGEST_HEX;
     ctx->key.data = ngx_pnalloc(r->pool, ctx->key.len);
     if (ctx->key.data == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(ctx->key.data, "intel-pck:", sizeof("intel-pck:") - 1);
+    p = ngx_cpymem(ctx->key.data, NGX_HTTP_THIM_PCK_SET_TAG,
+                   sizeof(NGX_HTTP_THIM_PCK_SET_TAG) - 1);
 
     rc = a->qeid.len
          ? ngx_http_thim_pckcert_digest(p, "qeid", &a->qeid, &a->pceid,
@@ -1124,7 +1126,7 @@ ngx_http_thim_pckcert_check(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
     set.at = ngx_time();
     set.fmspc = ctx->kept[0];
     set.ca_type = ctx->kept[1];
-    set.pceid = pc->pceid;
+    set.pceid = pc ? pc->pceid : NULL;
 
     if (ngx_http_thim_verify_pck_set(&set, &not_after, reason) != NGX_OK) {
         return NGX_DECLINED;
@@ -1133,4 +1135,117 @@ ngx_http_thim_pckcert_check(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
     *next_update = ngx_min(not_after, ngx_time() + tlcf->valid_max);
 
     return NGX_OK;
+}
+
+
+/*
+ * The ways back from a record read from a file (ngx_thim_persist.c) to
+ * what a fetch of it would have had.  A snapshot's key is the set's own:
+ * "intel-pck:" and a digest, the path it is split into is the digest.  A
+ * bundle names Intel's request, /sgx/certification/v4/pckcerts with the
+ * platform's encrypted PPID and PCE ID, and its QE ID beside it.
+ */
+
+ngx_uint_t
+ngx_http_thim_pckcert_is_set(ngx_str_t *path)
+{
+    return (path->len && path->data[0] != '/')
+           || (path->len == ngx_http_thim_pckcerts_origin_path.len
+               && ngx_strncmp(path->data,
+                              ngx_http_thim_pckcerts_origin_path.data,
+                              path->len) == 0);
+}
+
+
+/*
+ * ctx as a fetch of the set would have it: route, key, and (for a
+ * bundle) the PCE ID its certificates must be of; a bundle entry with a
+ * QE ID is keyed by it, as requests naming a qeid find it, and *alt is
+ * the key by encrypted PPID, as requests without one find it.
+ */
+
+ngx_int_t
+ngx_http_thim_pckcert_rekey(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    ngx_str_t *qeid, ngx_str_t *alt, char **reason)
+{
+    u_char                        *p;
+    char                          *parameter;
+    ngx_http_thim_args_t           args;
+    ngx_http_thim_pckcert_t       *pc;
+    ngx_http_thim_pckcert_args_t   a;
+
+    ctx->route = &ngx_http_thim_pckcerts_route;
+    ngx_str_null(alt);
+
+    if (r->uri.len && r->uri.data[0] != '/') {
+        if (r->uri.len != NGX_HTTP_THIM_DIGEST_HEX
+            || !ngx_http_thim_is_hex(r->uri.data, r->uri.len))
+        {
+            *reason = "not the key of a PCK certificate set";
+            return NGX_DECLINED;
+        }
+
+        ctx->key.len = sizeof(NGX_HTTP_THIM_PCK_SET_TAG) - 1 + r->uri.len;
+        ctx->key.data = ngx_pnalloc(r->pool, ctx->key.len);
+        if (ctx->key.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_cpymem(ctx->key.data, NGX_HTTP_THIM_PCK_SET_TAG,
+                       sizeof(NGX_HTTP_THIM_PCK_SET_TAG) - 1);
+        ngx_memcpy(p, r->uri.data, r->uri.len);
+
+        /* the PCE ID is whatever the certificates agree on */
+        ctx->expect = NULL;
+
+        return NGX_OK;
+    }
+
+    pc = ngx_pcalloc(r->pool, sizeof(ngx_http_thim_pckcert_t));
+    if (pc == NULL) {
+        return NGX_ERROR;
+    }
+
+    pc->form = NGX_HTTP_THIM_PCK_SET;
+
+    if (ngx_http_thim_args_parse(r->args.data, r->args.len, &args) != NGX_OK
+        || ngx_http_thim_pckcert_args(pc, &args, &a, reason, &parameter)
+           != NGX_OK)
+    {
+        *reason = "not Intel's pckcerts request for one platform";
+        return NGX_DECLINED;
+    }
+
+    if (qeid->len) {
+        if (qeid->len != NGX_HTTP_THIM_QEID_HEX
+            || !ngx_http_thim_is_hex(qeid->data, qeid->len))
+        {
+            *reason = "qeid must be 32 hexadecimal digits";
+            return NGX_DECLINED;
+        }
+
+        alt->len = sizeof(NGX_HTTP_THIM_PCK_SET_TAG) - 1
+                   + NGX_HTTP_THIM_DIGEST_HEX;
+        alt->data = ngx_pnalloc(r->pool, alt->len);
+        if (alt->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_cpymem(alt->data, NGX_HTTP_THIM_PCK_SET_TAG,
+                       sizeof(NGX_HTTP_THIM_PCK_SET_TAG) - 1);
+
+        if (ngx_http_thim_pckcert_digest(p, "ppid", &a.ppid, &a.pceid,
+                                         NGX_HTTP_THIM_DIGEST_HEX)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        a.qeid = *qeid;
+    }
+
+    ctx->expect = pc;
+
+    return ngx_http_thim_pckcert_set_fetch(r, ctx, &a) == NGX_OK
+           ? NGX_OK : NGX_ERROR;
 }

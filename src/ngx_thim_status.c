@@ -43,6 +43,7 @@ typedef struct {
     uint64_t                   held_off;
     uint64_t                   evictions;
     uint64_t                   holdoff[NGX_HTTP_THIM_ORIGINS];
+    uint64_t                   snapshot;       /* last written, or 0 */
 } ngx_http_thim_status_zone_t;
 
 
@@ -143,6 +144,8 @@ static ngx_http_thim_status_json_t  ngx_http_thim_status_json_fields[] = {
       NULL, 0 },
     { ngx_string("holdoff"), ngx_http_thim_status_offset(holdoff),
       ngx_http_thim_status_origins, NGX_HTTP_THIM_ORIGINS },
+    { ngx_string("snapshot"), ngx_http_thim_status_offset(snapshot),
+      NULL, 0 },
 
     { ngx_null_string, 0, NULL, 0 }
 };
@@ -204,6 +207,10 @@ static ngx_http_thim_status_metric_t  ngx_http_thim_status_metrics[] = {
       ngx_string("Unix time until which the origin is not asked, or 0."),
       ngx_http_thim_status_offset(holdoff), ngx_string("origin"),
       ngx_http_thim_status_origins, NGX_HTTP_THIM_ORIGINS },
+
+    { ngx_string("thim_snapshot_written_seconds"), ngx_string("gauge"),
+      ngx_string("Unix time the zone's snapshot was last written, or 0."),
+      ngx_http_thim_status_offset(snapshot), ngx_null_string, NULL, 0 },
 
     { ngx_null_string, ngx_null_string, ngx_null_string, 0,
       ngx_null_string, NULL, 0 }
@@ -438,6 +445,7 @@ ngx_http_thim_status_snapshot(ngx_http_request_t *r, ngx_uint_t format,
         value_bytes = sh->value_bytes;
         pfree = shpool->pfree;
         ngx_memcpy(holdoff, sh->holdoff, sizeof(holdoff));
+        zs->snapshot = (uint64_t) sh->snapshot_time;
 
         ngx_shmtx_unlock(&shpool->mutex);
 

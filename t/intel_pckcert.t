@@ -312,6 +312,37 @@ for my $l (split /\n/, $t->error_log) {
 is($other, 0, 'error.log at debug level: no identifier or key in any line '
    . "but nginx's own request-line parsing ($core such lines)");
 
+# ---- sets survive a restart in the snapshot, and are checked on the way ----
+
+{
+    my ($ts, $os) = ThimSetup::start(workers => 1,
+        zone => '4m snapshot=%%TESTDIR%%/thim.snap snapshot_interval=1s');
+    my %q = (encrypted_ppid => $ppid, cpusvn => $cpusvn, pcesvn => $pcesvn,
+             pceid => $pceid, qeid => $qeid);
+    my $before = $ts->get("$V4/pckcert?" . pckcert_q(%q));
+    is($before->{status}, 200, 'snapshot: a platform cached (by QE ID)');
+    $ts->mark_log;
+    ok($ts->wait_for(sub { $ts->log_since_mark =~ /snapshot of \d+ records/ },
+                     timeout => 10), 'snapshot: written');
+
+    $ts->kill_all(9);
+    $os->fault('/', drop => 1);
+    $os->reset;
+    $ts->mark_log;
+    $ts->run;
+    like($ts->log_since_mark,
+         qr/(\d+) records loaded from snapshot .*\(0 damaged, 0 refused, 0 skipped/,
+         'snapshot: the set and its TCB info re-checked and loaded, the '
+         . 'derived answer not written');
+    my $after = $ts->get("$V4/pckcert?"
+                         . pckcert_q(%q, encrypted_ppid => undef));
+    ok($after->{status} == 200 && $after->{content} eq $before->{content}
+       && $after->{headers}{'sgx-tcbm'} eq $before->{headers}{'sgx-tcbm'},
+       'after kill -9, origin down: the same certificate, by QE ID alone');
+    is($os->total, 0, '... and Intel was not asked');
+    $ts->stop;
+}
+
 # ---- key configuration is checked at start --------------------------------
 
 {

@@ -83,8 +83,9 @@ is_deeply([sort keys %{$s0->{zones}}], [sort 'thim', 'spare', $ODD],
 # keys in the documented order, checked on the raw text
 my @order = qw(size free used entries record_bytes hits misses stale waits
                fetches results ok not_found gone rate_limited error timeout
-               invalid held_off evictions holdoff intel intel_root amd);
-my ($spare_raw) = $r0->{content} =~ /"spare":(\{.*?\}\})/;
+               invalid held_off evictions holdoff intel intel_root amd
+               snapshot);
+my ($spare_raw) = $r0->{content} =~ /"spare":(\{.*?"snapshot":\d+\})/;
 is(join(' ', ($spare_raw // '') =~ /"([a-z_]+)":/g), join(' ', @order),
    'zone keys in the documented order');
 like($r0->{content}, qr/"odd\\"zone\\\\x":\{/, 'zone name escaped in JSON');
@@ -170,6 +171,7 @@ for my $zone (keys %{$s1->{zones}}) {
     $want{"thim_origin_held_off_total{$l}"} = $z->{held_off};
     $want{qq{thim_origin_holdoff_until_seconds{$l,origin="$_"}}}
         = $z->{holdoff}{$_} for keys %{$z->{holdoff}};
+    $want{"thim_snapshot_written_seconds{$l}"} = $z->{snapshot};
 }
 is_deeply($p, \%want, 'Prometheus samples == JSON numbers, nothing else');
 ok(exists $p->{'thim_cache_hits_total{zone="odd\"zone\\\\x"}'},

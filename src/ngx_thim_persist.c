@@ -1,0 +1,775 @@
+
+/*
+ * ngx_thim: snapshot and seed plumbing (see ngx_thim_persist.h): the
+ * zone parameters, loading when the zone is created, the writer's timer,
+ * and the re-check every record read back goes through.
+ *
+ * Re-checking from a key.  A record read from a file is accepted only if
+ * it is what an origin answer to its key would have become: the key is
+ * split into origin, path and query, and handed to the route family's
+ * rekey function, which reads it with the same path table and query
+ * parsers as a client's request; that gives the route, the canonical key
+ * and what the body must name (FMSPC, CA, chip and TCB).  The route's own
+ * check then verifies the body with its issuer chain against the pinned
+ * roots, thim_next_update_grace is applied, and the record a fetch would
+ * have stored is rebuilt.
+ *
+ * The checks reach their configuration through ctx->request.  There is
+ * no request at start-up (this runs in the master, before the fork), so
+ * ngx_http_thim_persist_recheck() makes a minimal one in a pool of its
+ * own: its pool, uri, args and a loc_conf array holding only this
+ * module's configuration, that of the first location with thim_intel (or
+ * thim_amd, thim_amd_azure) on the zone, as registered while the
+ * configuration was merged.  Checks and rekey functions use nothing else
+ * of a request; passing the loc conf explicitly would have changed every
+ * check's signature for this one caller.  For Intel the copy registered
+ * takes any tcbEvaluationDataNumber and the latest baseline: a key is an
+ * origin request the module itself made (latest-N baselines make keys
+ * with numbers clients may not ask for), not a client's.
+ */
+
+
+#include "ngx_thim_persist.h"
+#include "ngx_thim_intel.h"
+#include "ngx_thim_amd.h"
+#include "ngx_thim_pckcert.h"
+
+
+#define NGX_HTTP_THIM_SNAPSHOT_MIN_INTERVAL  1000
+
+
+static ngx_int_t ngx_http_thim_persist_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static ngx_http_thim_persist_t *ngx_http_thim_persist_get(ngx_conf_t *cf,
+    ngx_http_thim_persist_t **persist);
+static void ngx_http_thim_persist_each(ngx_cycle_t *cycle,
+    void (*handler)(ngx_http_thim_persist_t *persist, ngx_log_t *log));
+static void ngx_http_thim_persist_start(ngx_http_thim_persist_t *persist,
+    ngx_log_t *log);
+static void ngx_http_thim_persist_exit(ngx_http_thim_persist_t *persist,
+    ngx_log_t *log);
+static void ngx_http_thim_persist_timer(ngx_event_t *ev,
+    ngx_event_handler_pt handler, ngx_http_thim_persist_t *persist,
+    ngx_msec_t interval, ngx_log_t *log);
+
+
+typedef struct {
+    ngx_str_t                  tag;
+    ngx_uint_t                 origin;
+} ngx_http_thim_persist_tag_t;
+
+
+/* thim_cache_zone's parameters of ours, in this order */
+static ngx_str_t  ngx_http_thim_persist_params[] = {
+    ngx_string("snapshot="),
+    ngx_string("snapshot_interval="),
+    ngx_string("seed="),
+    ngx_string("refresh="),
+    ngx_string("refresh_interval="),
+    ngx_null_string
+};
+
+
+static ngx_http_thim_persist_tag_t  ngx_http_thim_persist_tags[] = {
+    { ngx_string("intel:"), NGX_HTTP_THIM_ORIGIN_INTEL },
+    { ngx_string("intel-root:"), NGX_HTTP_THIM_ORIGIN_INTEL_ROOT },
+    { ngx_string("amd:"), NGX_HTTP_THIM_ORIGIN_AMD },
+    { ngx_string(NGX_HTTP_THIM_PCK_SET_TAG), NGX_HTTP_THIM_ORIGIN_INTEL },
+    { ngx_null_string, 0 }
+};
+
+
+/*
+ * thim_cache_zone's snapshot=file, snapshot_interval=time and
+ * seed=directory: NGX_OK when value was one of them, NGX_DECLINED when
+ * it is not ours, NGX_ERROR (logged) when it is ours and invalid.
+ */
+
+ngx_int_t
+ngx_http_thim_persist_zone_param(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_http_thim_persist_t **persist)
+{
+    ngx_str_t                 s, *name;
+    ngx_url_t                 u;
+    ngx_msec_t                ms;
+    ngx_http_thim_persist_t  *ps;
+
+    for (name = ngx_http_thim_persist_params; name->len; name++) {
+        if (value->len >= name->len
+            && ngx_strncmp(value->data, name->data, name->len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (name->len == 0) {
+        return NGX_DECLINED;
+    }
+
+    s.data = value->data + name->len;
+    s.len = value->len - name->len;
+
+    ps = ngx_http_thim_persist_get(cf, persist);
+    if (ps == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (name == &ngx_http_thim_persist_params[1]
+        || name == &ngx_http_thim_persist_params[4])
+    {
+        /* snapshot_interval=, refresh_interval= */
+        ms = ngx_parse_time(&s, 0);
+
+        if (ms == (ngx_msec_t) NGX_ERROR
+            || ms < NGX_HTTP_THIM_SNAPSHOT_MIN_INTERVAL)
+        {
+            goto invalid;
+        }
+
+        if (name == &ngx_http_thim_persist_params[1]) {
+            ps->interval = ms;
+
+        } else {
+            ps->refresh_interval = ms;
+        }
+
+        return NGX_OK;
+    }
+
+    if (name == &ngx_http_thim_persist_params[3]) {
+        /* refresh=[http://]address:port/uri, an address of this nginx */
+        if (s.len > 7 && ngx_strncmp(s.data, "http://", 7) == 0) {
+            s.data += 7;
+            s.len -= 7;
+        }
+
+        ngx_memzero(&u, sizeof(ngx_url_t));
+
+        u.url = s;
+        u.uri_part = 1;
+        u.no_resolve = 1;
+
+        if (ngx_parse_url(cf->pool, &u) != NGX_OK
+            || u.naddrs == 0
+            || u.uri.len == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" must be the address (not a name), "
+                               "port and URI of a thim_refresh location%s%s",
+                               value, u.err ? ": " : "",
+                               u.err ? u.err : "");
+            return NGX_ERROR;
+        }
+
+        ps->refresh_addr = u.addrs[0];
+        ps->refresh_uri = u.uri;
+
+        return NGX_OK;
+    }
+
+    if (s.len == 0 || ngx_conf_full_name(cf->cycle, &s, 0) != NGX_OK) {
+        goto invalid;
+    }
+
+    if (name == &ngx_http_thim_persist_params[2]) {
+        ps->seed = s;
+        return NGX_OK;
+    }
+
+    /* snapshot= */
+    ps->snapshot = s;
+
+    ps->snapshot_tmp.len = s.len + sizeof(".tmp") - 1;
+    ps->snapshot_tmp.data = ngx_pnalloc(cf->pool, ps->snapshot_tmp.len + 1);
+    if (ps->snapshot_tmp.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(ps->snapshot_tmp.data, "%V.tmp%Z", &s);
+
+    return NGX_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"",
+                       value);
+    return NGX_ERROR;
+}
+
+
+static ngx_http_thim_persist_t *
+ngx_http_thim_persist_get(ngx_conf_t *cf, ngx_http_thim_persist_t **persist)
+{
+    if (*persist == NULL) {
+        *persist = ngx_pcalloc(cf->pool, sizeof(ngx_http_thim_persist_t));
+
+        /*
+         * set by ngx_pcalloc():
+         *
+         *     snapshot, snapshot_tmp, seed = { 0, NULL };
+         *     intel, amd = NULL;
+         *     interval = 0;
+         */
+    }
+
+    return *persist;
+}
+
+
+/* the zone directive is parsed: the zone loads what it names when made */
+
+ngx_int_t
+ngx_http_thim_persist_bind(ngx_conf_t *cf, ngx_shm_zone_t *shm_zone,
+    ngx_http_thim_persist_t *persist)
+{
+    ngx_http_thim_zone_t  *ctx;
+
+    if (persist == NULL) {
+        return NGX_OK;
+    }
+
+    if (persist->interval && persist->snapshot.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"snapshot_interval\" needs \"snapshot\"");
+        return NGX_ERROR;
+    }
+
+    if (persist->interval == 0) {
+        persist->interval = 60000;
+    }
+
+    if (persist->refresh_interval && persist->refresh_addr.sockaddr == NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"refresh_interval\" needs \"refresh\"");
+        return NGX_ERROR;
+    }
+
+    if (persist->refresh_interval == 0) {
+        persist->refresh_interval = 30000;
+    }
+
+    ctx = shm_zone->data;
+    ctx->persist = persist;
+    persist->shm_zone = shm_zone;
+
+    shm_zone->init = ngx_http_thim_persist_init_zone;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Called for every merged location: the first one that serves Intel (or
+ * AMD) from a zone with a snapshot or a seed is the configuration its
+ * records are re-checked with (see the top of this file).
+ */
+
+ngx_int_t
+ngx_http_thim_persist_register(ngx_conf_t *cf, ngx_http_thim_loc_conf_t *tlcf)
+{
+    ngx_http_thim_zone_t      *ctx;
+    ngx_http_thim_persist_t   *ps;
+    ngx_http_thim_loc_conf_t  *intel;
+
+    if (tlcf->zone == NULL || tlcf->zone->data == NULL) {
+        return NGX_OK;
+    }
+
+    ctx = tlcf->zone->data;
+    ps = ctx->persist;
+
+    if (ps == NULL) {
+        return NGX_OK;
+    }
+
+    if (tlcf->intel && ps->intel == NULL) {
+        intel = ngx_palloc(cf->pool, sizeof(ngx_http_thim_loc_conf_t));
+        if (intel == NULL) {
+            return NGX_ERROR;
+        }
+
+        *intel = *tlcf;
+
+        intel->baseline = 0;
+        intel->baseline_kind = NGX_HTTP_THIM_BASELINE_LATEST;
+        intel->eval_min = 0;
+        intel->eval_max = NGX_MAX_UINT32_VALUE;
+
+        ps->intel = intel;
+    }
+
+    if ((tlcf->amd || tlcf->amd_azure) && ps->amd == NULL) {
+        ps->amd = tlcf;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A zone made afresh (start, restart, binary upgrade, a reload that
+ * changed its size) is filled from the snapshot, then from the bundle,
+ * here in the master before the workers exist.  A zone kept across a
+ * reload keeps what it has.  nginx -t and the signaller (nginx -s) make
+ * zones too, and skip this: loading re-verifies every record (about half
+ * a millisecond each, docs/performance.md), and a configuration test
+ * would double the start-up time for nothing.
+ */
+
+static ngx_int_t
+ngx_http_thim_persist_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_int_t                 rc;
+    ngx_http_thim_zone_t     *ctx;
+    ngx_http_thim_persist_t  *ps;
+
+    rc = ngx_http_thim_cache_init_zone(shm_zone, data);
+
+    if (rc != NGX_OK || data || shm_zone->shm.exists
+        || ngx_process == NGX_PROCESS_SIGNALLER || ngx_test_config)
+    {
+        return rc;
+    }
+
+    ctx = shm_zone->data;
+    ps = ctx->persist;
+
+    if (ps->snapshot.len) {
+        ngx_http_thim_snapshot_load(ps, shm_zone->shm.log);
+    }
+
+    if (ps->seed.len) {
+        ngx_http_thim_seed_load(ps, shm_zone->shm.log);
+    }
+
+    return NGX_OK;
+}
+
+
+/* each worker has a snapshot timer; the elected one writes */
+
+ngx_int_t
+ngx_http_thim_persist_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_thim_persist_each(cycle, ngx_http_thim_persist_start);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_thim_persist_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_thim_persist_each(cycle, ngx_http_thim_persist_exit);
+}
+
+
+/* for each zone with persist parameters, in a worker (not a cache helper) */
+
+static void
+ngx_http_thim_persist_each(ngx_cycle_t *cycle,
+    void (*handler)(ngx_http_thim_persist_t *persist, ngx_log_t *log))
+{
+    ngx_uint_t                  i;
+    ngx_shm_zone_t            **zones;
+    ngx_http_thim_zone_t       *ctx;
+    ngx_http_thim_main_conf_t  *tmcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return;
+    }
+
+    tmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_thim_module);
+    if (tmcf == NULL) {
+        return;
+    }
+
+    zones = tmcf->zones.elts;
+
+    for (i = 0; i < tmcf->zones.nelts; i++) {
+        ctx = zones[i]->data;
+
+        if (ctx->persist) {
+            handler(ctx->persist, cycle->log);
+        }
+    }
+}
+
+
+static void
+ngx_http_thim_persist_start(ngx_http_thim_persist_t *persist, ngx_log_t *log)
+{
+    if (persist->snapshot.len) {
+        ngx_http_thim_persist_timer(&persist->timer,
+                                    ngx_http_thim_snapshot_timer, persist,
+                                    persist->interval, log);
+    }
+
+    if (persist->refresh_addr.sockaddr) {
+        ngx_http_thim_persist_timer(&persist->refresh_timer,
+                                    ngx_http_thim_refresh_timer, persist,
+                                    persist->refresh_interval, log);
+    }
+}
+
+
+static void
+ngx_http_thim_persist_exit(ngx_http_thim_persist_t *persist, ngx_log_t *log)
+{
+    ngx_http_thim_zone_t  *ctx;
+
+    ctx = persist->shm_zone->data;
+
+    if (persist->refresh_addr.sockaddr) {
+        ngx_http_thim_refresh_stop(persist);
+        ngx_http_thim_persist_resign(ctx, &ctx->sh->refresh_owner);
+    }
+
+    if (persist->snapshot.len) {
+        ngx_http_thim_snapshot_exit(persist, log);
+    }
+}
+
+
+/* cancelable, first run jittered: the workers do not all ask at once */
+
+static void
+ngx_http_thim_persist_timer(ngx_event_t *ev, ngx_event_handler_pt handler,
+    ngx_http_thim_persist_t *persist, ngx_msec_t interval, ngx_log_t *log)
+{
+    ev->handler = handler;
+    ev->data = persist;
+    ev->log = log;
+    ev->cancelable = 1;
+
+    ngx_add_timer(ev, interval / 2
+                      + (ngx_msec_t) ngx_random() % (interval / 2));
+}
+
+
+/* "intel:/sgx/...?q" -> origin, path, query; NGX_DECLINED: unknown */
+
+ngx_int_t
+ngx_http_thim_persist_origin(ngx_str_t *key, ngx_http_thim_recheck_t *rc)
+{
+    u_char                       *q, *last;
+    ngx_http_thim_persist_tag_t  *t;
+
+    for (t = ngx_http_thim_persist_tags; t->tag.len; t++) {
+        if (key->len > t->tag.len
+            && ngx_strncmp(key->data, t->tag.data, t->tag.len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (t->tag.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    rc->origin = t->origin;
+
+    rc->path.data = key->data + t->tag.len;
+    last = key->data + key->len;
+
+    q = ngx_strlchr(rc->path.data, last, '?');
+
+    if (q == NULL) {
+        rc->path.len = last - rc->path.data;
+        ngx_str_null(&rc->query);
+
+    } else {
+        rc->path.len = q - rc->path.data;
+        rc->query.data = q + 1;
+        rc->query.len = last - rc->query.data;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * rc->origin, path, query, body and chain as the origin would have
+ * answered: NGX_OK with rc->ctx (route, canonical key) and rc->record as
+ * a fetch would store it, NGX_DECLINED with rc->reason, NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_thim_persist_recheck(ngx_http_thim_persist_t *persist,
+    ngx_pool_t *pool, ngx_http_thim_recheck_t *rc)
+{
+    ngx_int_t                     n;
+    ngx_str_t                    *value;
+    ngx_uint_t                    i;
+    ngx_http_request_t           *r;
+    ngx_http_thim_ctx_t          *ctx;
+    ngx_http_thim_record_t       *rec;
+    ngx_http_thim_loc_conf_t     *tlcf;
+    const ngx_http_thim_route_t  *route;
+
+    rc->reason = NULL;
+
+    tlcf = (rc->origin == NGX_HTTP_THIM_ORIGIN_AMD) ? persist->amd
+                                                     : persist->intel;
+    if (tlcf == NULL) {
+        rc->reason = "no location serves this origin from the zone";
+        return NGX_DECLINED;
+    }
+
+    r = ngx_pcalloc(pool, sizeof(ngx_http_request_t));
+    ctx = ngx_pcalloc(pool, sizeof(ngx_http_thim_ctx_t));
+
+    if (r == NULL || ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    r->loc_conf = ngx_pcalloc(pool, sizeof(void *) * ngx_http_max_module);
+    if (r->loc_conf == NULL) {
+        return NGX_ERROR;
+    }
+
+    r->loc_conf[ngx_http_thim_module.ctx_index] = tlcf;
+    r->pool = pool;
+    r->uri = rc->path;
+    r->args = rc->query;
+
+    ctx->request = r;
+    ctx->zone = persist->shm_zone;
+
+    if (rc->origin == NGX_HTTP_THIM_ORIGIN_AMD) {
+        n = ngx_http_thim_amd_rekey(r, ctx, &rc->reason);
+
+    } else if (ngx_http_thim_pckcert_is_set(&rc->path)) {
+        /* a set's key is a digest of its platform (ngx_thim_pckcert.c) */
+        n = ngx_http_thim_pckcert_rekey(r, ctx, &rc->qeid, &rc->alt_key,
+                                        &rc->reason);
+
+    } else {
+        n = ngx_http_thim_intel_rekey(r, ctx, &rc->reason);
+    }
+
+    if (n != NGX_OK) {
+        return n;
+    }
+
+    route = ctx->route;
+    rc->ctx = ctx;
+
+    if (route->origin != rc->origin) {
+        rc->reason = "the path is another origin's";
+        return NGX_DECLINED;
+    }
+
+    if (route->chain_in.len && rc->chain.len == 0) {
+        rc->reason = "issuer chain header missing";
+        return NGX_DECLINED;
+    }
+
+    if (rc->body.len == 0) {
+        rc->reason = "empty body";
+        return NGX_DECLINED;
+    }
+
+    ctx->chain = rc->chain;
+    rc->next_update = 0;
+
+    for (i = 0; i < NGX_HTTP_THIM_KEEP_HEADERS; i++) {
+        if (route->keep[i].len == 0) {
+            continue;
+        }
+
+        value = rc->headers
+                ? ngx_http_thim_record_header(rc->headers,
+                                              route->keep[i].data,
+                                              route->keep[i].len)
+                : NULL;
+
+        if (value == NULL || value->len == 0) {
+            rc->reason = "a header the collateral needs is missing";
+            return NGX_DECLINED;
+        }
+
+        ctx->kept[i] = *value;
+    }
+
+    if (route->check(ctx, &rc->body, &rc->reason, &rc->next_update)
+        != NGX_OK)
+    {
+        if (rc->reason == NULL) {
+            rc->reason = "refused by the checks";
+        }
+
+        return NGX_DECLINED;
+    }
+
+    rc->reason = NULL;
+
+    if (tlcf->next_update_grace >= 0
+        && rc->next_update + tlcf->next_update_grace <= ngx_time())
+    {
+        rc->reason = "it is past its nextUpdate (thim_next_update_grace)";
+        return NGX_DECLINED;
+    }
+
+    /* as ngx_http_thim_fetch_accept() makes it */
+    rec = &rc->record;
+    ngx_memzero(rec, sizeof(ngx_http_thim_record_t));
+
+    rec->status = NGX_HTTP_OK;
+    rec->content_type = route->content_type;
+    rec->body = rc->body;
+
+    for (i = 0; route->chain_in.len && i < NGX_HTTP_THIM_CHAIN_NAMES; i++) {
+        if (route->chain_out[i].len) {
+            rec->names[rec->nheaders] = route->chain_out[i];
+            rec->values[rec->nheaders] = rc->chain;
+            rec->nheaders++;
+        }
+    }
+
+    for (i = 0; i < NGX_HTTP_THIM_KEEP_HEADERS; i++) {
+        if (route->keep[i].len) {
+            rec->names[rec->nheaders] = route->keep[i];
+            rec->values[rec->nheaders] = ctx->kept[i];
+            rec->nheaders++;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A whole file into memory (the pool, or the heap when pool is NULL):
+ * NGX_DECLINED when it does not exist, NGX_ERROR with ngx_errno set,
+ * or NGX_ABORT when it is larger than max.
+ */
+
+ngx_int_t
+ngx_http_thim_persist_read(ngx_str_t *name, ngx_pool_t *pool, size_t max,
+    ngx_str_t *data, ngx_log_t *log)
+{
+    ssize_t          n;
+    size_t           size, got;
+    ngx_fd_t         fd;
+    ngx_err_t        err;
+    ngx_file_info_t  fi;
+
+    fd = ngx_open_file(name->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        return (ngx_errno == NGX_ENOENT) ? NGX_DECLINED : NGX_ERROR;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        goto failed;
+    }
+
+    size = (size_t) ngx_file_size(&fi);
+
+    if (size > max) {
+        (void) ngx_close_file(fd);
+        return NGX_ABORT;
+    }
+
+    data->data = pool ? ngx_pnalloc(pool, size + 1) : ngx_alloc(size + 1, log);
+    if (data->data == NULL) {
+        goto failed;
+    }
+
+    for (got = 0; got < size; got += n) {
+        n = read(fd, data->data + got, size - got);
+
+        if (n <= 0) {
+            if (n == 0) {
+                ngx_set_errno(NGX_EINVAL);
+            }
+
+            if (pool == NULL) {
+                ngx_free(data->data);
+            }
+
+            goto failed;
+        }
+    }
+
+    data->len = size;
+    data->data[size] = '\0';
+
+    (void) ngx_close_file(fd);
+
+    return NGX_OK;
+
+failed:
+
+    err = ngx_errno;
+    (void) ngx_close_file(fd);
+    ngx_set_errno(err);
+
+    return NGX_ERROR;
+}
+
+
+/*
+ * One worker at a time does a zone's periodic work (the snapshot, the
+ * refresh sweep): the one whose pid is in *owner, until *lease (wall
+ * clock, so that it means the same in every process) has passed; a
+ * lease that ran out (its worker died) is taken over.  ngx_worker == 0
+ * would not do: on a reload old and new workers overlap.
+ */
+
+ngx_int_t
+ngx_http_thim_persist_elect(ngx_http_thim_zone_t *ctx, ngx_pid_t *owner,
+    ngx_msec_t *lease, ngx_msec_t ms)
+{
+    ngx_int_t   rc;
+    ngx_msec_t  now;
+
+    now = ngx_http_thim_persist_now();
+    rc = NGX_DECLINED;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    if (*owner == 0
+        || *owner == ngx_pid
+        || (ngx_msec_int_t) (*lease - now) <= 0)
+    {
+        *owner = ngx_pid;
+        *lease = now + ms;
+        rc = NGX_OK;
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return rc;
+}
+
+
+void
+ngx_http_thim_persist_resign(ngx_http_thim_zone_t *ctx, ngx_pid_t *owner)
+{
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    if (*owner == ngx_pid) {
+        *owner = 0;
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
+
+
+/* wall-clock milliseconds, up to date */
+
+ngx_msec_t
+ngx_http_thim_persist_now(void)
+{
+    ngx_time_t  *tp;
+
+    ngx_time_update();
+    tp = ngx_timeofday();
+
+    return (ngx_msec_t) tp->sec * 1000 + tp->msec;
+}

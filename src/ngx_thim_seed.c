@@ -1,0 +1,507 @@
+
+/*
+ * ngx_thim: seeding a zone from a bundle (docs/bundle.md), in the master
+ * when the zone is made, after the snapshot.
+ *
+ * Each entry is an origin answer: its origin, path and query are mapped
+ * to the key ngx_thim would use for that request and the body is checked
+ * as that answer would be (ngx_http_thim_persist_recheck()), then stored
+ * with the lifetime an origin answer gets now.  An entry never replaces a
+ * record fetched at the same time or later (from the snapshot).  A bad
+ * entry is skipped with its reason; a missing bundle or a bad index is
+ * logged and start-up goes on.
+ */
+
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "ngx_thim_persist.h"
+#include "ngx_thim_x509.h"
+
+
+#define NGX_HTTP_THIM_BUNDLE_FORMAT      "ngx_thim-bundle"
+#define NGX_HTTP_THIM_BUNDLE_VERSION     1
+#define NGX_HTTP_THIM_BUNDLE_MAX_INDEX   (64 * 1024 * 1024)
+#define NGX_HTTP_THIM_SEED_LOG_QUERY     64
+
+
+typedef struct {
+    ngx_uint_t                 loaded;
+    ngx_uint_t                 skipped;        /* bad, or not served */
+    ngx_uint_t                 kept;           /* a newer copy was cached */
+} ngx_http_thim_seed_stats_t;
+
+
+/* origin paths a bundle may hold that this build does not serve (yet) */
+typedef struct {
+    ngx_str_t                  prefix;
+    char                      *reason;
+} ngx_http_thim_seed_unserved_t;
+
+
+static ngx_int_t ngx_http_thim_seed_entry(ngx_http_thim_persist_t *persist,
+    json_t *entry, ngx_pool_t *pool, ngx_http_thim_seed_stats_t *stats,
+    ngx_log_t *log);
+static char *ngx_http_thim_seed_read(ngx_http_thim_persist_t *persist,
+    json_t *entry, ngx_pool_t *pool, ngx_str_t *body);
+static ngx_int_t ngx_http_thim_seed_chain(json_t *entry,
+    ngx_http_thim_recheck_t *rc, ngx_http_thim_record_t *headers);
+static void ngx_http_thim_seed_lifetime(ngx_http_thim_recheck_t *rc,
+    ngx_http_thim_store_t *st);
+static const char *ngx_http_thim_seed_string(json_t *entry, const char *name);
+
+
+/*
+ * Origin answers a bundle may hold that the cache does not keep: Intel's
+ * own choice of one PCK certificate (the cache keeps the platform's whole
+ * set, pckcerts, and chooses itself); skipped at info, they are expected
+ * in bundles made by other tools.
+ */
+
+static ngx_http_thim_seed_unserved_t  ngx_http_thim_seed_unserved[] = {
+    { ngx_string("/sgx/certification/v4/pckcert"),
+      "single PCK certificates are chosen from their set, not kept" },
+    { ngx_string("/sgx/certification/v3/pckcert"),
+      "single PCK certificates are chosen from their set, not kept" },
+    { ngx_null_string, NULL }
+};
+
+
+static ngx_str_t  ngx_http_thim_seed_origins[] = {
+    ngx_string("intel"),                      /* NGX_HTTP_THIM_ORIGIN_INTEL */
+    ngx_string("intel-root"),            /* NGX_HTTP_THIM_ORIGIN_INTEL_ROOT */
+    ngx_string("amd")                           /* NGX_HTTP_THIM_ORIGIN_AMD */
+};
+
+
+void
+ngx_http_thim_seed_load(ngx_http_thim_persist_t *persist, ngx_log_t *log)
+{
+    size_t                       i;
+    json_t                      *root, *entries, *entry, *v;
+    ngx_int_t                    rc;
+    ngx_str_t                    name, index;
+    ngx_pool_t                  *pool;
+    ngx_msec_t                   start;
+    json_error_t                 err;
+    ngx_atomic_uint_t            evicted;
+    ngx_http_thim_zone_t        *ctx;
+    ngx_http_thim_seed_stats_t   stats;
+
+    ctx = persist->shm_zone->data;
+    start = ngx_http_thim_persist_now();
+    evicted = ctx->sh->evictions;
+    ngx_memzero(&stats, sizeof(ngx_http_thim_seed_stats_t));
+
+    pool = ngx_create_pool(4096, log);
+    if (pool == NULL) {
+        return;
+    }
+
+    name.len = persist->seed.len + sizeof("/index.json") - 1;
+    name.data = ngx_pnalloc(pool, name.len + 1);
+    if (name.data == NULL) {
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    ngx_sprintf(name.data, "%V/index.json%Z", &persist->seed);
+
+    rc = ngx_http_thim_persist_read(&name, pool,
+                                    NGX_HTTP_THIM_BUNDLE_MAX_INDEX, &index,
+                                    log);
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_WARN, log,
+                      rc == NGX_ABORT ? 0 : ngx_errno,
+                      "thim zone \"%V\": bundle \"%V\" not loaded: "
+                      "cannot read \"%V\"", &ctx->name, &persist->seed,
+                      &name);
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    root = json_loadb((const char *) index.data, index.len, 0, &err);
+
+    v = root ? json_object_get(root, "format") : NULL;
+    entries = root ? json_object_get(root, "entries") : NULL;
+
+    if (!json_is_string(v)
+        || ngx_strcmp(json_string_value(v), NGX_HTTP_THIM_BUNDLE_FORMAT) != 0
+        || !json_is_integer(json_object_get(root, "version"))
+        || json_integer_value(json_object_get(root, "version"))
+           != NGX_HTTP_THIM_BUNDLE_VERSION
+        || !json_is_array(entries))
+    {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "thim zone \"%V\": bundle \"%V\" not loaded: "
+                      "\"%V\" is not a version %d bundle index%s%s",
+                      &ctx->name, &persist->seed, &name,
+                      NGX_HTTP_THIM_BUNDLE_VERSION,
+                      root ? "" : ": ", root ? "" : err.text);
+        json_decref(root);
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    json_array_foreach(entries, i, entry) {
+        ngx_reset_pool(pool);
+
+        if (ngx_http_thim_seed_entry(persist, entry, pool, &stats, log)
+            == NGX_ERROR)
+        {
+            break;
+        }
+    }
+
+    json_decref(root);
+    ngx_destroy_pool(pool);
+
+    ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                  "thim zone \"%V\": %ui entries seeded from bundle \"%V\" "
+                  "in %M ms (%ui skipped, %ui had a newer copy, "
+                  "%uA evicted for room)",
+                  &ctx->name, stats.loaded, &persist->seed,
+                  ngx_http_thim_persist_now() - start, stats.skipped,
+                  stats.kept, ctx->sh->evictions - evicted);
+}
+
+
+static ngx_int_t
+ngx_http_thim_seed_entry(ngx_http_thim_persist_t *persist, json_t *entry,
+    ngx_pool_t *pool, ngx_http_thim_seed_stats_t *stats, ngx_log_t *log)
+{
+    u_char                         *p;
+    char                           *reason;
+    size_t                          len;
+    time_t                          fetched;
+    ngx_int_t                       rc;
+    ngx_uint_t                      i, level;
+    const char                     *s;
+    ngx_str_t                       origin, what;
+    ngx_http_thim_zone_t           *ctx;
+    ngx_http_thim_store_t           st;
+    ngx_http_thim_recheck_t         check;
+    ngx_http_thim_record_t          headers;
+    ngx_http_thim_seed_unserved_t  *u;
+
+    ctx = persist->shm_zone->data;
+    ngx_memzero(&check, sizeof(ngx_http_thim_recheck_t));
+
+    /* what the entry is, for the log: its origin, path and query */
+    s = ngx_http_thim_seed_string(entry, "origin");
+    origin.data = (u_char *) (s ? s : "");
+    origin.len = ngx_strlen(origin.data);
+
+    s = ngx_http_thim_seed_string(entry, "path");
+    check.path.data = (u_char *) (s ? s : "");
+    check.path.len = ngx_strlen(check.path.data);
+
+    s = ngx_http_thim_seed_string(entry, "query");
+    check.query.data = (u_char *) (s ? s : "");
+    check.query.len = ngx_strlen(check.query.data);
+
+    /* a pckcerts query carries an encrypted PPID: only its start is shown */
+    what.len = origin.len + 1 + check.path.len + 1
+               + ngx_min(check.query.len, NGX_HTTP_THIM_SEED_LOG_QUERY) + 3;
+    what.data = ngx_pnalloc(pool, what.len);
+    if (what.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(what.data, "%V:%V", &origin, &check.path);
+
+    if (check.query.len) {
+        p = ngx_sprintf(p, "?%*s%s",
+                        ngx_min(check.query.len, NGX_HTTP_THIM_SEED_LOG_QUERY),
+                        check.query.data,
+                        check.query.len > NGX_HTTP_THIM_SEED_LOG_QUERY
+                        ? "..." : "");
+    }
+
+    what.len = p - what.data;
+
+    level = NGX_LOG_WARN;
+    reason = NULL;
+
+    for (i = 0; i < sizeof(ngx_http_thim_seed_origins) / sizeof(ngx_str_t);
+         i++)
+    {
+        if (origin.len == ngx_http_thim_seed_origins[i].len
+            && ngx_strncmp(origin.data, ngx_http_thim_seed_origins[i].data,
+                           origin.len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (i == sizeof(ngx_http_thim_seed_origins) / sizeof(ngx_str_t)) {
+        reason = "unknown origin";
+        goto skip;
+    }
+
+    check.origin = i;
+
+    if (check.path.len == 0 || check.path.data[0] != '/') {
+        reason = "path missing or not absolute";
+        goto skip;
+    }
+
+    for (u = ngx_http_thim_seed_unserved; u->prefix.len; u++) {
+        if (check.path.len == u->prefix.len
+            && ngx_strncmp(check.path.data, u->prefix.data, u->prefix.len)
+               == 0)
+        {
+            level = NGX_LOG_INFO;
+            reason = u->reason;
+            goto skip;
+        }
+    }
+
+    reason = ngx_http_thim_seed_read(persist, entry, pool, &check.body);
+    if (reason) {
+        goto skip;
+    }
+
+    if (ngx_http_thim_seed_chain(entry, &check, &headers) != NGX_OK) {
+        reason = "headers is not an object of at most 8 strings";
+        goto skip;
+    }
+
+    check.headers = &headers;
+
+    s = ngx_http_thim_seed_string(entry, "qeid");
+    check.qeid.data = (u_char *) (s ? s : "");
+    check.qeid.len = ngx_strlen(check.qeid.data);
+
+    rc = ngx_http_thim_persist_recheck(persist, pool, &check);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        reason = check.reason;
+        goto skip;
+    }
+
+    ngx_http_thim_seed_lifetime(&check, &st);
+
+    st.len = ngx_http_thim_record_size(&check.record);
+    st.value = ngx_pnalloc(pool, st.len);
+    if (st.value == NULL) {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_http_thim_record_write(st.value, &check.record);
+
+    /* when the origin answered; without it, older than anything cached */
+    s = ngx_http_thim_seed_string(entry, "fetched");
+    len = s ? ngx_strlen(s) : 0;
+
+    if (s == NULL
+        || ngx_http_thim_parse_iso8601((u_char *) s, len, &fetched) != NGX_OK)
+    {
+        fetched = 0;
+    }
+
+    rc = ngx_http_thim_cache_import(persist->shm_zone, &check.ctx->key, &st,
+                                    fetched, log);
+
+    /* a PCK certificate set: found by QE ID and by encrypted PPID */
+    if (rc == NGX_OK && check.alt_key.len) {
+        rc = ngx_http_thim_cache_import(persist->shm_zone, &check.alt_key,
+                                        &st, fetched, log);
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_INFO, log, 0,
+                      "thim zone \"%V\": bundle entry \"%V\" not loaded: "
+                      "a newer copy is cached", &ctx->name, &what);
+        stats->kept++;
+        return NGX_OK;
+    }
+
+    if (rc == NGX_OK) {
+        stats->loaded++;
+
+    } else {
+        stats->skipped++;
+    }
+
+    return NGX_OK;
+
+skip:
+
+    ngx_log_error(level, log, 0,
+                  "thim zone \"%V\": bundle entry \"%V\" skipped: %s",
+                  &ctx->name, &what, reason);
+    stats->skipped++;
+
+    return NGX_OK;
+}
+
+
+/* the entry's file, within the bundle, matching its sha256: NULL or why */
+
+static char *
+ngx_http_thim_seed_read(ngx_http_thim_persist_t *persist, json_t *entry,
+    ngx_pool_t *pool, ngx_str_t *body)
+{
+    u_char        *p, *last, md[EVP_MAX_MD_SIZE], hex[2 * EVP_MAX_MD_SIZE];
+    size_t         len;
+    ngx_int_t      rc;
+    ngx_str_t      name;
+    const char    *file, *sha;
+    unsigned int   mdlen;
+
+    file = ngx_http_thim_seed_string(entry, "file");
+    sha = ngx_http_thim_seed_string(entry, "sha256");
+
+    if (file == NULL || file[0] == '\0' || file[0] == '/') {
+        return "file missing or absolute";
+    }
+
+    len = ngx_strlen(file);
+    last = (u_char *) file + len;
+
+    /* no ".." component */
+    for (p = (u_char *) file; p < last; p++) {
+        if (p[0] == '.' && p + 1 < last && p[1] == '.'
+            && (p == (u_char *) file || p[-1] == '/')
+            && (p + 2 == last || p[2] == '/'))
+        {
+            return "file leaves the bundle (\"..\")";
+        }
+    }
+
+    if (sha == NULL || ngx_strlen(sha) != 64) {
+        return "sha256 missing or not 64 hexadecimal digits";
+    }
+
+    name.len = persist->seed.len + 1 + len;
+    name.data = ngx_pnalloc(pool, name.len + 1);
+    if (name.data == NULL) {
+        return "no memory";
+    }
+
+    ngx_sprintf(name.data, "%V/%s%Z", &persist->seed, file);
+
+    rc = ngx_http_thim_persist_read(&name, pool,
+                                    NGX_HTTP_THIM_PERSIST_MAX_BODY, body,
+                                    persist->shm_zone->shm.log);
+    if (rc != NGX_OK) {
+        return (rc == NGX_ABORT) ? "file too large" : "file cannot be read";
+    }
+
+    if (EVP_Digest(body->data, body->len, md, &mdlen, EVP_sha256(), NULL)
+        != 1)
+    {
+        return "sha256 cannot be computed";
+    }
+
+    ngx_hex_dump(hex, md, mdlen);
+
+    if (ngx_strncasecmp(hex, (u_char *) sha, 2 * mdlen) != 0) {
+        return "the file does not match its sha256";
+    }
+
+    return NULL;
+}
+
+
+/*
+ * The issuer chain among the entry's headers: the one header whose name
+ * ends in "-Issuer-Chain" (an origin answer has at most one).  The route's
+ * check refuses a chain that is not its collateral's signer, whatever the
+ * header was called.
+ */
+
+static ngx_int_t
+ngx_http_thim_seed_chain(json_t *entry, ngx_http_thim_recheck_t *rc,
+    ngx_http_thim_record_t *h)
+{
+    size_t       len;
+    json_t      *headers, *value;
+    const char  *name;
+
+    ngx_memzero(h, sizeof(ngx_http_thim_record_t));
+
+    headers = json_object_get(entry, "headers");
+
+    if (headers == NULL) {
+        return NGX_OK;
+    }
+
+    if (!json_is_object(headers)) {
+        return NGX_ERROR;
+    }
+
+    json_object_foreach(headers, name, value) {
+
+        if (!json_is_string(value)
+            || h->nheaders == NGX_HTTP_THIM_RECORD_MAX_HEADERS)
+        {
+            return NGX_ERROR;
+        }
+
+        len = ngx_strlen(name);
+
+        /* all of them, for the headers a route keeps (SGX-FMSPC, ...) */
+        h->names[h->nheaders].data = (u_char *) name;
+        h->names[h->nheaders].len = len;
+        h->values[h->nheaders].data = (u_char *) json_string_value(value);
+        h->values[h->nheaders].len = json_string_length(value);
+        h->nheaders++;
+
+        if (len > sizeof("-Issuer-Chain") - 1
+            && ngx_strcasecmp((u_char *) name + len
+                              - (sizeof("-Issuer-Chain") - 1),
+                              (u_char *) "-Issuer-Chain") == 0)
+        {
+            rc->chain.data = (u_char *) json_string_value(value);
+            rc->chain.len = json_string_length(value);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* as ngx_http_thim_keep() sets it for an origin answer arriving now */
+
+static void
+ngx_http_thim_seed_lifetime(ngx_http_thim_recheck_t *rc,
+    ngx_http_thim_store_t *st)
+{
+    time_t                     ttl;
+    ngx_http_thim_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(rc->ctx->request,
+                                        ngx_http_thim_module);
+
+    ttl = ngx_max(rc->next_update - ngx_time(), tlcf->valid_min);
+
+    if (!rc->ctx->route->immutable) {
+        ttl = ngx_min(ttl, tlcf->valid_max);
+    }
+
+    ttl = ngx_max(ttl, 1);
+
+    st->expires = ngx_time() + ttl;
+    st->refresh_at = st->expires - ttl / 4;
+    st->next_update = rc->next_update;
+    st->negative = 0;
+    st->derived = 0;
+}
+
+
+static const char *
+ngx_http_thim_seed_string(json_t *entry, const char *name)
+{
+    json_t  *v;
+
+    v = json_object_get(entry, name);
+
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
