@@ -7,7 +7,8 @@
 # failed refreshes.  THIM_RUN_PORT, THIM_RUN_REFRESH_PORT (plain HTTP on
 # loopback, for the refresh sweep; default the next port) and
 # THIM_RUN_PREFIX override the ports and the directory (the tests use
-# them).
+# them).  THIM_INTEL_API_KEY_FILE names a file holding Intel's PCS API key,
+# for PCK certificates of platforms the bundle does not hold.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,9 +32,15 @@ esac
 user=""
 [ "$(id -u)" = 0 ] && user="user root;"
 
+api_key="# no THIM_INTEL_API_KEY_FILE: PCK certificates from the bundle only"
+if [ -n "${THIM_INTEL_API_KEY_FILE:-}" ]; then
+    api_key="thim_intel_api_key_file $(cd "$(dirname "$THIM_INTEL_API_KEY_FILE")" && pwd)/$(basename "$THIM_INTEL_API_KEY_FILE");"
+fi
+
 sed -e "s|@MODULE@|$module|g" -e "s|@PREFIX@|$prefix|g" -e "s|@TOP@|$top|g" \
     -e "s|@PORT@|$port|g" -e "s|@REFRESH_PORT@|$refresh_port|g" \
     -e "s|@RESOLVER@|$resolver|g" -e "s|@USER@|$user|g" \
+    -e "s|@API_KEY@|$api_key|g" \
     "$top/conf/thim-run.conf.in" >"$prefix/nginx.conf"
 
 cat <<MSG

@@ -73,6 +73,15 @@ $r = $t->get('/vcek/v1/Genoa/cert_chain', port => $port, http2 => 1);
 is($r->{status}, 200, 'a KDS cert_chain from the seed (HTTP/2)');
 is($r->{headers}{'x-cache-status'}, 'HIT', '... from the zone');
 
+# a PCK certificate, offline, for the platform the bundle holds: by QE ID,
+# as the Azure DCAP client asks THIM for it
+$r = $t->get('/metadata/THIM/sgx/certification/v4/pckcert?qeid=16a5b41ebb076d263a1e39e64e7175e7'
+             . '&cpusvn=0f0f0205ff8007000000000000000000&pcesvn=0900&pceid=0000'
+             . '&clientid=production_client&api-version=2021-07-22-preview',
+             port => $port, headers => { Metadata => 'true' });
+like($r->{status} . ' ' . $r->{content}, qr/^200 \{"pckCert":"-----BEGIN CERTIFICATE-----/,
+     "Azure's pckcert JSON from the seeded set");
+
 like(ThimTest::_slurp($t->dir . '/logs/error.log'),
      qr/38 entries seeded from bundle/, 'the bundle was seeded');
 
