@@ -220,6 +220,30 @@ my $leak = `grep -rl '$KEY' $b1`;
 is($leak, '', 'the API key is in no bundle file');
 unlike($out . $err, qr/\Q$KEY\E/, 'nor on stdout or stderr');
 
+# ---- the bundle seeds a second, cold nginx with no origin at all -----------
+
+{
+    my ($t2) = ThimSetup::start(workers => 1, no_origin => 1,
+                                zone => "4m seed=$b1");
+    my $log = $t2->error_log;
+    my ($n) = $log =~ /(\d+) entries seeded from bundle .*\(0 skipped/;
+    is($n, scalar @{ $ix->{entries} }, "a second nginx: all $n entries of the bundle seeded");
+    my $ok = 1;
+    for my $p ('/sgx/certification/v4/tcb?fmspc=00906ed50000',
+               '/sgx/certification/v4/qe/identity',
+               '/sgx/certification/v4/pckcrl?ca=processor&encoding=der',
+               "/vcek/v1/Milan/$MILAN?blSPL=3&teeSPL=0&snpSPL=8&ucodeSPL=115",
+               '/sgx/certification/v4/pckcert?qeid=16a5b41ebb076d263a1e39e64e7175e7'
+               . '&cpusvn=0f0f0205ff8007000000000000000000&pcesvn=0900&pceid=0000') {
+        my $r = $t2->get($p);
+        next if $r->{status} == 200;
+        $ok = 0;
+        diag("seeded nginx: $p: $r->{status} $r->{content}");
+    }
+    ok($ok, '... which answers collateral, a VCEK and a PCK certificate from it');
+    $t2->stop;
+}
+
 # ---- the key: not from argv; required; checked ---------------------------
 
 ($rc, $out, $err) = thimctl({}, 'fetch', '-o', $t->dir . '/nokey', @TRUST, @ORIGINS,
