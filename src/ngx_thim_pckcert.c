@@ -106,8 +106,12 @@ static ngx_int_t ngx_http_thim_pckcert_args(ngx_http_thim_pckcert_t *pc,
     char **reason, char **parameter);
 static ngx_int_t ngx_http_thim_pckcert_hex(ngx_http_thim_args_t *args,
     char *name, size_t len, ngx_uint_t required, ngx_str_t *value);
-static ngx_int_t ngx_http_thim_pckcert_set_fetch(ngx_http_request_t *r,
+static ngx_int_t ngx_http_thim_pckcert_set_key(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_http_thim_pckcert_args_t *a);
+static ngx_int_t ngx_http_thim_pckcert_set_origin(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_http_thim_pckcert_args_t *a);
+static ngx_int_t ngx_http_thim_pckcert_platform_key(ngx_pool_t *pool,
+    char *tag, ngx_str_t *id, ngx_str_t *pceid, ngx_str_t *key);
 static ngx_int_t ngx_http_thim_pckcert_derived_key(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_http_thim_pckcert_t *pc,
     ngx_http_thim_pckcert_args_t *a);
@@ -239,7 +243,7 @@ ngx_http_thim_pckcert_handler(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
                                         parameter);
     }
 
-    if (ngx_http_thim_pckcert_set_fetch(r, ctx, &a) != NGX_OK) {
+    if (ngx_http_thim_pckcert_set_key(r, ctx, &a) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -263,6 +267,11 @@ ngx_http_thim_pckcert_handler(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
 
         ctx->data = pc;
         ctx->next = ngx_http_thim_pckcert_after_set;
+    }
+
+    /* only now, when the set may have to be fetched */
+    if (ngx_http_thim_pckcert_set_origin(r, ctx, &a) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     return ngx_http_thim_serve(r, ctx);
@@ -506,39 +515,23 @@ ngx_http_thim_pckcert_hex(ngx_http_thim_args_t *args, char *name, size_t len,
 
 
 /*
- * key = "intel-pck:" + SHA-256 of the platform's identity; subrequest =
- * thim_intel_origin + /sgx/certification/v4/pckcerts?encrypted_ppid=
- * <lower>&pceid=<lower> (none without a PPID: cache only).
+ * key = "intel-pck:" + SHA-256 of the platform's identity: its QE ID when
+ * the request names one, else its encrypted PPID, with its PCE ID.  A
+ * request without a PPID can only be answered from the cache.
  */
 
 static ngx_int_t
-ngx_http_thim_pckcert_set_fetch(ngx_http_request_t *r,
-    ngx_http_thim_ctx_t *ctx, ngx_http_thim_pckcert_args_t *a)
+ngx_http_thim_pckcert_set_key(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_pckcert_args_t *a)
 {
-    u_char                    *p;
-    ngx_int_t                  rc;
-    ngx_http_thim_loc_conf_t  *tlcf;
-
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
-
     ctx->route = &ngx_http_thim_pckcerts_route;
 
-    ctx->key.len = sizeof(NGX_HTTP_THIM_PCK_SET_TAG) - 1
-                   + NGX_HTTP_THIM_DIGEST_HEX;
-    ctx->key.data = ngx_pnalloc(r->pool, ctx->key.len);
-    if (ctx->key.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_cpymem(ctx->key.data, NGX_HTTP_THIM_PCK_SET_TAG,
-                   sizeof(NGX_HTTP_THIM_PCK_SET_TAG) - 1);
-
-    rc = a->qeid.len
-         ? ngx_http_thim_pckcert_digest(p, "qeid", &a->qeid, &a->pceid,
-                                        NGX_HTTP_THIM_DIGEST_HEX)
-         : ngx_http_thim_pckcert_digest(p, "ppid", &a->ppid, &a->pceid,
-                                        NGX_HTTP_THIM_DIGEST_HEX);
-    if (rc != NGX_OK) {
+    if (ngx_http_thim_pckcert_platform_key(r->pool,
+                                           a->qeid.len ? "qeid" : "ppid",
+                                           a->qeid.len ? &a->qeid : &a->ppid,
+                                           &a->pceid, &ctx->key)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -547,8 +540,26 @@ ngx_http_thim_pckcert_set_fetch(ngx_http_request_t *r,
         ctx->miss_reason = "no PCK certificates of this platform are cached, "
                            "and the request has no encrypted PPID to fetch "
                            "them with";
+    }
+
+    return NGX_OK;
+}
+
+
+/* thim_intel_origin + /sgx/certification/v4/pckcerts?encrypted_ppid=&pceid= */
+
+static ngx_int_t
+ngx_http_thim_pckcert_set_origin(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_http_thim_pckcert_args_t *a)
+{
+    u_char                    *p;
+    ngx_http_thim_loc_conf_t  *tlcf;
+
+    if (a->ppid.len == 0) {
         return NGX_OK;
     }
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
 
     ctx->origin_uri.len = tlcf->intel_origin.len
                           + ngx_http_thim_pckcerts_origin_path.len;
@@ -577,6 +588,29 @@ ngx_http_thim_pckcert_set_fetch(ngx_http_request_t *r,
     ngx_http_thim_strlow(p, a->pceid.data, NGX_HTTP_THIM_SVN_HEX);
 
     return NGX_OK;
+}
+
+
+/* "intel-pck:" + the platform digest, in the pool */
+
+static ngx_int_t
+ngx_http_thim_pckcert_platform_key(ngx_pool_t *pool, char *tag,
+    ngx_str_t *id, ngx_str_t *pceid, ngx_str_t *key)
+{
+    u_char  *p;
+
+    key->len = sizeof(NGX_HTTP_THIM_PCK_SET_TAG) - 1
+               + NGX_HTTP_THIM_DIGEST_HEX;
+    key->data = ngx_pnalloc(pool, key->len);
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(key->data, NGX_HTTP_THIM_PCK_SET_TAG,
+                   sizeof(NGX_HTTP_THIM_PCK_SET_TAG) - 1);
+
+    return ngx_http_thim_pckcert_digest(p, tag, id, pceid,
+                                        NGX_HTTP_THIM_DIGEST_HEX);
 }
 
 
@@ -1224,18 +1258,8 @@ ngx_http_thim_pckcert_rekey(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
             return NGX_DECLINED;
         }
 
-        alt->len = sizeof(NGX_HTTP_THIM_PCK_SET_TAG) - 1
-                   + NGX_HTTP_THIM_DIGEST_HEX;
-        alt->data = ngx_pnalloc(r->pool, alt->len);
-        if (alt->data == NULL) {
-            return NGX_ERROR;
-        }
-
-        p = ngx_cpymem(alt->data, NGX_HTTP_THIM_PCK_SET_TAG,
-                       sizeof(NGX_HTTP_THIM_PCK_SET_TAG) - 1);
-
-        if (ngx_http_thim_pckcert_digest(p, "ppid", &a.ppid, &a.pceid,
-                                         NGX_HTTP_THIM_DIGEST_HEX)
+        if (ngx_http_thim_pckcert_platform_key(r->pool, "ppid", &a.ppid,
+                                               &a.pceid, alt)
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -1246,6 +1270,7 @@ ngx_http_thim_pckcert_rekey(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
 
     ctx->expect = pc;
 
-    return ngx_http_thim_pckcert_set_fetch(r, ctx, &a) == NGX_OK
+    /* the record is checked, never fetched: no origin request is made */
+    return ngx_http_thim_pckcert_set_key(r, ctx, &a) == NGX_OK
            ? NGX_OK : NGX_ERROR;
 }
