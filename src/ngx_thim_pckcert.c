@@ -1166,7 +1166,12 @@ ngx_http_thim_pckcert_check(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
         return NGX_DECLINED;
     }
 
-    *next_update = ngx_min(not_after, ngx_time() + tlcf->valid_max);
+    /*
+     * A set holds until its first certificate expires: thim_cache_valid
+     * bounds how long before it is fetched again, thim_next_update_grace
+     * counts from here, not from the last fetch.
+     */
+    *next_update = not_after;
 
     return NGX_OK;
 }

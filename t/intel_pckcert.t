@@ -343,6 +343,25 @@ is($other, 0, 'error.log at debug level: no identifier or key in any line '
     $ts->stop;
 }
 
+# ---- with a grace, a set past its refresh time is still served ------------
+# (it holds until its certificates expire, not until thim_cache_valid's max)
+
+{
+    my ($tg, $og) = ThimSetup::start(workers => 1,
+        http => "thim_next_update_grace 1s;\nthim_cache_valid 2s 2s;");
+    my %q = (encrypted_ppid => $ppid, cpusvn => $cpusvn, pcesvn => $pcesvn,
+             pceid => $pceid, qeid => $qeid);
+    is($tg->get("$V4/pckcerts?encrypted_ppid=$ppid&pceid=$pceid")->{status},
+       200, 'grace 1s: a set cached');
+    sleep 4;
+    $og->fault('/', drop => 1);
+    my $r = $tg->get("$V4/pckcerts?encrypted_ppid=$ppid&pceid=$pceid");
+    like($r->{status} . ' ' . ($r->{headers}{'x-cache-status'} // '-'),
+         qr/^200 (?:UPDATING|STALE)$/,
+         'past thim_cache_valid + grace, origin down: still served');
+    $tg->stop;
+}
+
 # ---- key configuration is checked at start --------------------------------
 
 {
