@@ -303,11 +303,13 @@ SKIP: {
                     '/vlek/v1/Genoa/cert_chain', '/vcek/v1/Turin/cert_chain',
                     '/vlek/v1/Milan/crl', "/vcek/v1/Bergamo/$GENOA?blSPL=10&teeSPL=0&snpSPL=23&ucodeSPL=85");
         my $intel = '/sgx/certification/v4/tcb?fmspc=00906ed50000';
-        $o->fault($b, status => 429, retry_after => 2, times => 1);
+        # a window far wider than the checks below take on a busy machine
+        my $ra = 6;
+        $o->fault($b, status => 429, retry_after => $ra, times => 1);
         my $t0 = time;
         $r = $t->get($b);
         is($r->{status}, 503, 'KDS 429 -> 503');
-        is($r->{headers}{'retry-after'}, 2, "... with KDS's Retry-After");
+        is($r->{headers}{'retry-after'}, $ra, "... with KDS's Retry-After");
         ok(json_of($r), '... JSON body');
         is($o->count($b), 1, '... one request');
         my $n = $o->total;
@@ -315,9 +317,10 @@ SKIP: {
         for my $p (@cold) {
             $r = $t->get($p);
             is($r->{status}, 503, 'held off: ' . short($p) . ' -> 503 at once');
-            my $ra = $r->{headers}{'retry-after'};
-            ok(defined $ra && $ra =~ /^\d+$/ && $ra >= 1 && $ra <= 2, '... Retry-After 1..2')
-                or diag('Retry-After: ' . ($ra // 'none'));
+            my $h = $r->{headers}{'retry-after'};
+            ok(defined $h && $h =~ /^\d+$/ && $h >= 1 && $h <= $ra,
+               "... Retry-After 1..$ra")
+                or diag('Retry-After: ' . ($h // 'none'));
             ok($r->{elapsed} < 1, '... without waiting for anything');
         }
         my $mark = () = ThimSetup::thim_log($t);
@@ -340,10 +343,10 @@ SKIP: {
         is($r->{status}, 200, 'Intel during the AMD hold-off: 200 (another origin)');
         is(xcs($r), 'MISS', '... fetched');
         is($o->count("$intel&update=standard"), 1, '... from the origin');
-        ok(time - $t0 < 2, 'all of that within the 2 s hold-off')
+        ok(time - $t0 < $ra, "all of that within the $ra s hold-off")
             or diag('took ' . (time - $t0) . ' s: the checks above may be void');
 
-        sleep(2.3 - (time - $t0)) if time - $t0 < 2.3;
+        sleep($ra + 0.3 - (time - $t0)) if time - $t0 < $ra + 0.3;
         $r = $t->get($cold[1]);
         ok($r->{status} == 200 && $r->{content} eq fx('amd/genoa/vlek_cert_chain.pem'),
            'after Retry-After: KDS is asked again');
@@ -368,9 +371,12 @@ SKIP: {
 }
 
 # ===========================================================================
-# a 429 storm: KDS answers 429 (Retry-After: 2) to everything; waves of 30
+# a 429 storm: KDS answers 429 (Retry-After: 8) to everything; waves of 30
 # concurrent clients on distinct cold VCEK keys, 2 workers -> KDS sees
-# exactly one request per Retry-After window
+# exactly one request per Retry-After window.  The window is far wider
+# than two bursts take even on a slow, busy machine (a burst of 30 TLS
+# clients has taken over a second there), so the assertions are about
+# the hold-off, not about the machine's speed.
 
 SKIP: {
     # one KDS request at a time: each Retry-After window costs KDS one
@@ -394,12 +400,13 @@ SKIP: {
                     + $o->count('/vcek/v1/Turin/' . $TURIN) };
     my $all503 = sub {
         my ($name, @res) = @_;
-        my @bad = grep { $_->{status} != 503 || !defined $_->{ra} || $_->{ra} !~ /^[12]$/ } @res;
-        ok(!@bad, "$name: all 30 answered 503 with Retry-After 1..2")
+        my @bad = grep { $_->{status} != 503 || !defined $_->{ra} || $_->{ra} !~ /^[1-8]$/ } @res;
+        ok(!@bad, "$name: all 30 answered 503 with Retry-After 1..8")
             or diag(join ' ', map { "$_->{status}/" . ($_->{ra} // '-') } @res);
     };
 
-    $o->fault('/vcek/v1/', status => 429, retry_after => 2, latency => 300);
+    my $ra = 8;
+    $o->fault('/vcek/v1/', status => 429, retry_after => $ra, latency => 300);
 
     # window 1: a cold start, nothing known about KDS yet
     my $t0 = time;
@@ -414,10 +421,10 @@ SKIP: {
     @res = burst($t, $keys->());
     $all503->('wave 2 (held off)', @res);
     is($kds->(), $w1, 'wave 2, within Retry-After: no KDS request');
-    ok(time - $t0 < 2, 'wave 2 was inside the window') or diag(time - $t0);
+    ok(time - $t0 < $ra, 'wave 2 was inside the window') or diag(time - $t0);
 
     # window 2: after Retry-After, one request probes KDS, the rest stay held
-    sleep(2.9 - (time - $t0)) if time - $t0 < 2.9;
+    sleep($ra + 0.9 - (time - $t0)) if time - $t0 < $ra + 0.9;
     my $t1 = time;
     @res = burst($t, $keys->());
     $all503->('wave 3 (after the window)', @res);
@@ -428,7 +435,7 @@ SKIP: {
     @res = burst($t, $keys->());
     $all503->('wave 4 (held off again)', @res);
     is($kds->(), $w3, 'wave 4, within the new window: no KDS request');
-    ok(time - $t1 < 2, 'wave 4 was inside the new window') or diag(time - $t1);
+    ok(time - $t1 < $ra, 'wave 4 was inside the new window') or diag(time - $t1);
     is($o->total, $kds->(), 'nothing else reached the origin');
     $o->clear_faults;
 }
