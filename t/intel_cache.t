@@ -118,19 +118,23 @@ SKIP: {
     my @cold = ("$TDX4/tcb?fmspc=00a06d080000", "$SGX4/qe/identity?update=early",
                 "$SGX4/pckcrl?ca=processor", "$TDX4/qe/identity",
                 "$SGX4/tcb?fmspc=00606a000000&tcbEvaluationDataNumber=18");
-    $o->fault("$b&update=standard", status => 429, retry_after => 2, times => 1);
+    # a window far wider than the checks below take on a busy machine
+    my $ra = 6;
+    $o->fault("$b&update=standard", status => 429, retry_after => $ra,
+              times => 1);
     my $t0 = time;
     $r = $t->get($b);
     is($r->{status}, 503, 'origin 429 -> 503');
-    is($r->{headers}{'retry-after'}, 2, "... with the origin's Retry-After");
+    is($r->{headers}{'retry-after'}, $ra, "... with the origin's Retry-After");
     my $n = $o->total;
 
     for my $p (@cold) {
         $r = $t->get($p);
         is($r->{status}, 503, "held off: $p -> 503 at once");
-        my $ra = $r->{headers}{'retry-after'};
-        ok(defined $ra && $ra =~ /^\d+$/ && $ra >= 1 && $ra <= 2, "... Retry-After 1..2")
-            or diag('Retry-After: ' . ($ra // 'none'));
+        my $h = $r->{headers}{'retry-after'};
+        ok(defined $h && $h =~ /^\d+$/ && $h >= 1 && $h <= $ra,
+           "... Retry-After 1..$ra")
+            or diag('Retry-After: ' . ($h // 'none'));
         ok($r->{elapsed} < 1, '... without waiting for anything');
     }
     my $mark = () = ThimSetup::thim_log($t);
@@ -145,10 +149,10 @@ SKIP: {
        '... with its bytes');
     is($o->total, $n, 'the origin saw no request during the hold-off')
         or diag(join "\n", sort keys %{ $o->counts });
-    ok(time - $t0 < 2, 'all of that within the 2 s hold-off')
+    ok(time - $t0 < $ra, "all of that within the $ra s hold-off")
         or diag('took ' . (time - $t0) . ' s: the checks above may be void');
 
-    sleep(2.3 - (time - $t0)) if time - $t0 < 2.3;
+    sleep($ra + 0.3 - (time - $t0)) if time - $t0 < $ra + 0.3;
     $r = $t->get($cold[0]);
     is($r->{status}, 200, 'after Retry-After: the origin is asked again');
     is(xcs($r), 'MISS', '... MISS');
