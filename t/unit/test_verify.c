@@ -107,7 +107,7 @@ verify_file(char *dir, char *name, time_t at_override, char **reason)
 
     *reason = "";
     rc = ngx_http_thim_verify_intel_json(body, blen, key, chain, clen, anchor,
-                                         at, reason);
+                                         NULL, at, reason);
 
     free(body);
     free(chain);
@@ -217,17 +217,17 @@ main(int argc, char **argv)
         clen = slurp(path, &chain);
 
         ok(ngx_http_thim_verify_intel_json(buf, len, "tcbInfo", chain, clen,
-                                           anchor, 1749000000, &reason)
+                                           anchor, NULL, 1749000000, &reason)
            == NGX_OK, "the untouched body verifies");
 
         p[26] = '8';
         ok(ngx_http_thim_verify_intel_json(buf, len, "tcbInfo", chain, clen,
-                                           anchor, 1749000000, &reason)
+                                           anchor, NULL, 1749000000, &reason)
            == NGX_DECLINED, "one byte changed in the signed object: refused "
            "(%s)", reason);
 
         ok(ngx_http_thim_verify_intel_json(buf, len, "tcbInfo",
-                                           (u_char *) "", 0, anchor,
+                                           (u_char *) "", 0, anchor, NULL,
                                            1749000000, &reason)
            == NGX_DECLINED, "no chain: refused (%s)", reason);
         free(chain);
@@ -257,7 +257,7 @@ main(int argc, char **argv)
 
         ok(blen && clen
            && ngx_http_thim_verify_intel_json(body, blen, "tcbInfo", chain,
-                                              clen, anchor,
+                                              clen, anchor, NULL,
                                               issue_date(body, blen), &reason)
               == NGX_DECLINED,
            "a chain to a fake root is refused (%s)", reason);
