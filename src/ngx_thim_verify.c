@@ -357,7 +357,13 @@ ngx_http_thim_verify_signer(STACK_OF(X509) *certs, X509 *anchor,
         return NGX_DECLINED;
     }
 
-    return ngx_http_thim_revoked(signer, anchor, root_crl, reason);
+    if (ngx_http_thim_revoked(signer, anchor, root_crl, reason) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    *reason = "verified";
+
+    return NGX_OK;
 }
 
 
