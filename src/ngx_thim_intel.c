@@ -1241,7 +1241,12 @@ ngx_http_thim_intel_check_crl(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
         role = NGX_HTTP_THIM_SIGNER_PCK_PLATFORM;
     }
 
-    if (ngx_http_thim_intel_root_crl(ctx, &root_crl) != NGX_OK) {
+    /* the root signs its own CRL: no certificate to look up in it */
+    ngx_str_null(&root_crl);
+
+    if (role != NGX_HTTP_THIM_SIGNER_ROOT
+        && ngx_http_thim_intel_root_crl(ctx, &root_crl) != NGX_OK)
+    {
         *reason = "the cached Intel root CA CRL cannot be read";
         return NGX_DECLINED;
     }

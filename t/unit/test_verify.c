@@ -222,6 +222,28 @@ test_roles(void)
                                 NGX_HTTP_THIM_SIGNER_ROOT, NULL, &reason)
        == NGX_OK, "the root CA CRL by the root (%s)", reason);
 
+    /* the root's other encoding: one key, one name */
+    snprintf(path, sizeof(path),
+             "%s/intel/root/Intel_SGX_Root_CA_old-encoding.der", data_dir);
+    {
+        X509          *old;
+        u_char        *der;
+        size_t         der_len;
+        const u_char  *q;
+
+        der_len = slurp(path, &der);
+        q = der;
+        old = d2i_X509(NULL, &q, (long) der_len);
+
+        ok(old && ngx_http_thim_verify_crl(root_crl, root_crl_len, NULL, 0,
+                                           old, NGX_HTTP_THIM_SIGNER_ROOT,
+                                           NULL, &reason) == NGX_OK,
+           "... and by the root in its old encoding (%s)", reason);
+
+        X509_free(old);
+        free(der);
+    }
+
     ok(ngx_http_thim_verify_intel_json(body, body_len, "tcbInfo", pchain,
                                        pchain_len, anchor, NULL, 1749000000,
                                        &reason) == NGX_DECLINED
