@@ -15,6 +15,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 
+use Digest::SHA ();
 use File::Temp qw(tempdir);
 use JSON::PP ();
 use Test::More;
@@ -176,6 +177,42 @@ is($t->get($TCB_B)->{status}, 200, '... the unrevoked signer still accepted');
     $o2->serve('/IntelSGXRootCA.der', status => 500);
     is($t2->get($ROOT_CRL)->{headers}{'x-cache-status'}, 'HIT',
        'snapshot: ... and served from the cache');
+}
+
+# ... and from a bundle, whose index lists the root CRL last
+{
+    my $b = tempdir(CLEANUP => 1);
+    my $qe = $pki->sign_json('tcb_revoked', $qe_body);
+    my $crl = do {
+        open my $h, '<:raw', $pki->{root_crl} or die "$pki->{root_crl}: $!";
+        local $/;
+        <$h>;
+    };
+    my @e;
+    for ([intel => $QE_V3, 'qe.json', $qe,
+          { 'SGX-Enclave-Identity-Issuer-Chain' =>
+            ThimSetup::intel_pct_encode($pki->chain('tcb_revoked')) }],
+         ['intel-root' => '/IntelSGXRootCA.der', 'root.der', $crl, {}]) {
+        my ($origin, $path, $file, $body, $headers) = @$_;
+        open my $h, '>:raw', "$b/$file" or die "$b/$file: $!";
+        print $h $body;
+        close $h;
+        push @e, { origin => $origin, path => $path, file => $file,
+                   sha256 => Digest::SHA::sha256_hex($body),
+                   fetched => '2026-01-08T00:00:00Z', headers => $headers };
+    }
+    open my $ix, '>', "$b/index.json" or die "$b/index.json: $!";
+    print $ix JSON::PP::encode_json({ format => 'ngx_thim-bundle',
+                                      version => 1, entries => \@e });
+    close $ix;
+
+    my ($t4, $o4) = ThimSetup::start(workers => 1, zone => "4m seed=$b",
+                                     intel_root => $pki->{root}{cert});
+    like($t4->error_log,
+         qr/bundle entry "intel:[^"]*qe\/identity" skipped: the signer is revoked/,
+         'bundle: the entry signed by the revoked signer is refused');
+    like($t4->error_log, qr/1 entries seeded from bundle/,
+         'bundle: the root CRL, listed last, is loaded first');
 }
 
 done_testing();
