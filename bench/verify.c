@@ -129,7 +129,7 @@ main(int argc, char **argv)
     for (i = 0; i < ROUNDS; i++) {
         if (ngx_http_thim_verify_intel_json(tcb, tcb_len, "tcbInfo",
                                             tcb_chain, tcb_chain_len, root,
-                                            1719594067, &reason)
+                                            NULL, 1719594067, &reason)
             != NGX_OK)
         {
             fprintf(stderr, "tcbInfo: %s\n", reason);
@@ -142,7 +142,8 @@ main(int argc, char **argv)
     t0 = now_us();
     for (i = 0; i < ROUNDS; i++) {
         if (ngx_http_thim_verify_crl(crl, crl_len, crl_chain, crl_chain_len,
-                                     root, &reason)
+                                     root, NGX_HTTP_THIM_SIGNER_PCK_PLATFORM,
+                                     NULL, &reason)
             != NGX_OK)
         {
             fprintf(stderr, "PCK CRL: %s\n", reason);
@@ -167,7 +168,8 @@ main(int argc, char **argv)
 
     t0 = now_us();
     for (i = 0; i < ROUNDS; i++) {
-        if (ngx_http_thim_verify_amd_chain(chain, chain_len, ark, &reason)
+        if (ngx_http_thim_verify_amd_chain(chain, chain_len, ask, ark,
+                                           "Milan", 0, &reason)
             != NGX_OK)
         {
             fprintf(stderr, "AMD chain: %s\n", reason);

@@ -72,6 +72,7 @@ static ngx_http_thim_amd_product_t  ngx_http_thim_amd_products[] = {
 /* what a KDS answer must be: its product's, and a VCEK for its chip/TCB */
 typedef struct {
     ngx_http_thim_amd_product_t  *product;
+    ngx_uint_t                 vlek;            /* /vlek/: the ASVK's */
     u_char                     hwid[64];        /* raw bytes */
     size_t                     hwid_len;
     ngx_http_thim_spl_t        spl;
@@ -281,6 +282,9 @@ ngx_http_thim_amd_set_path(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     if (ngx_http_thim_amd_expect(r, ctx, product, NULL, NULL) != NGX_OK) {
         return NGX_ERROR;
     }
+
+    ((ngx_http_thim_amd_expect_t *) ctx->expect)->vlek =
+                                                   (family->data[2] == 'l');
 
     return ngx_http_thim_amd_set_fetch(r, ctx, &path, &query);
 }
@@ -520,13 +524,17 @@ ngx_http_thim_amd_check_vcek(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
 }
 
 
-/* exactly two PEM certificates: an ASK or ASVK, and the pinned ARK */
+/*
+ * exactly two PEM certificates: the pinned ARK, and the product's ASK
+ * (/vcek/) or ASVK (/vlek/) it signed
+ */
 
 static ngx_int_t
 ngx_http_thim_amd_check_chain(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
     char **reason, time_t *next_update)
 {
-    ngx_http_thim_amd_trust_t  *trust;
+    ngx_http_thim_amd_trust_t   *trust;
+    ngx_http_thim_amd_expect_t  *e;
 
     if (ngx_http_thim_pem_certs_not_after(body->data, body->len, 2,
                                           next_update)
@@ -541,8 +549,12 @@ ngx_http_thim_amd_check_chain(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
         return NGX_DECLINED;
     }
 
-    return ngx_http_thim_verify_amd_chain(body->data, body->len, trust->ark,
-                                          reason);
+    e = ctx->expect;
+
+    return ngx_http_thim_verify_amd_chain(body->data, body->len, trust->ask,
+                                          trust->ark,
+                                          (char *) e->product->kds.data,
+                                          e->vlek, reason);
 }
 
 
@@ -625,7 +637,8 @@ ngx_http_thim_amd_trust(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    rc = ngx_http_thim_amd_trust_read((char *) file.data, &ask, &ark);
+    rc = ngx_http_thim_amd_trust_read((char *) file.data,
+                                      (char *) product->kds.data, &ask, &ark);
 
     if (rc == NGX_ERROR) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "cannot read \"%s\"",
@@ -635,8 +648,9 @@ ngx_http_thim_amd_trust(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (rc != NGX_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%s\" is not an ASK signed by a self-signed "
-                           "ARK (KDS's cert_chain)", file.data);
+                           "\"%s\" is not %V's ASK signed by its "
+                           "self-signed ARK (KDS's vcek cert_chain)",
+                           file.data, &product->kds);
         return NGX_CONF_ERROR;
     }
 

@@ -864,6 +864,68 @@ ngx_http_thim_cache_peek(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
 
 /*
+ * The body of the key's record, fresh or stale, copied into the pool:
+ * what one check consults of another collateral (the Intel root CA CRL,
+ * whose revocations hold past its nextUpdate).  The record is pinned
+ * for the copy, so the lock is held for the lookup only.  NGX_DECLINED:
+ * no record.
+ */
+
+ngx_int_t
+ngx_http_thim_cache_body(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_pool_t *pool, ngx_str_t *body)
+{
+    u_char                  *copy;
+    size_t                   len;
+    uint32_t                 hash;
+    ngx_int_t                rc;
+    ngx_http_thim_zone_t    *ctx;
+    ngx_http_thim_node_t    *tn;
+    ngx_http_thim_value_t   *pin;
+    ngx_http_thim_record_t   rec;
+
+    ctx = shm_zone->data;
+    tn = ngx_http_thim_cache_lock_find(shm_zone, key, &hash);
+
+    pin = NULL;
+
+    if (tn && tn->value && !tn->negative) {
+        pin = tn->value;
+        pin->pins++;
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    if (pin == NULL) {
+        return NGX_DECLINED;
+    }
+
+    len = pin->len;
+    copy = ngx_pnalloc(pool, len);
+
+    if (copy) {
+        ngx_memcpy(copy, pin->data, len);
+    }
+
+    ngx_http_thim_cache_unpin(shm_zone, pin);
+
+    if (copy == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_thim_record_read(copy, len, &rec);
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    *body = rec.body;
+
+    return NGX_OK;
+}
+
+
+/*
  * Every entry that has a record, least recently used first (so that a
  * snapshot loaded in that order rebuilds the LRU), under one lock: the
  * handler only copies.  A handler's rc other than NGX_OK stops the walk

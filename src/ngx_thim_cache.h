@@ -149,6 +149,8 @@ void ngx_http_thim_cache_peek(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_http_thim_lookup_t *lk);
 void ngx_http_thim_cache_poll(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_msec_t lease, ngx_http_thim_lookup_t *lk);
+ngx_int_t ngx_http_thim_cache_body(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_pool_t *pool, ngx_str_t *body);
 void ngx_http_thim_cache_unpin(ngx_shm_zone_t *shm_zone,
     ngx_http_thim_value_t *pin);
 ngx_int_t ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,

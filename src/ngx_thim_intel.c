@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "ngx_thim_args.h"
+#include "ngx_thim_cache.h"
 #include "ngx_thim_crl_uri.h"
 #include "ngx_thim_fetch.h"
 #include "ngx_thim_response.h"
@@ -1163,7 +1164,7 @@ ngx_http_thim_intel_check_json(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
     char **reason, time_t *next_update)
 {
     time_t                             issued;
-    ngx_str_t                          chain;
+    ngx_str_t                          chain, root_crl;
     ngx_http_thim_loc_conf_t          *tlcf;
     ngx_http_thim_intel_expect_t       expect;
     ngx_http_thim_intel_collateral_t  *col;
@@ -1189,24 +1190,34 @@ ngx_http_thim_intel_check_json(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
 
     tlcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_thim_module);
 
-    /* at the collateral's own issue time: signers expire, it stays in use */
+    if (ngx_http_thim_intel_root_crl(ctx, &root_crl) != NGX_OK) {
+        *reason = "the cached Intel root CA CRL cannot be read";
+        return NGX_DECLINED;
+    }
+
+    /*
+     * By the TCB Signing certificate, at the collateral's own issue time:
+     * signers expire, it stays in use.
+     */
     return ngx_http_thim_verify_intel_json(body->data, body->len,
                                            col->json_key, chain.data,
                                            chain.len, tlcf->intel_root,
-                                           issued, reason);
+                                           &root_crl, issued, reason);
 }
 
 
 /*
- * PCK CRLs: signed by the PCK CA of their chain header, which chains to
- * the root; the root CA CRL: signed by the root itself.
+ * PCK CRLs: signed by the PCK CA that ca= names, issued directly by the
+ * root and not revoked by the cached root CA CRL; the root CA CRL: signed
+ * by the root itself.
  */
 
 static ngx_int_t
 ngx_http_thim_intel_check_crl(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
     char **reason, time_t *next_update)
 {
-    ngx_str_t                  chain;
+    ngx_str_t                  chain, root_crl;
+    ngx_http_thim_signer_e     role;
     ngx_http_thim_loc_conf_t  *tlcf;
 
     if (ngx_http_thim_check_crl(ctx, body, reason, next_update) != NGX_OK) {
@@ -1220,17 +1231,67 @@ ngx_http_thim_intel_check_crl(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
 
     tlcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_thim_module);
 
-    /* a PCK CRL is the one of the CA named in ca= */
-    if (ctx->expect
-        && ngx_http_thim_leaf_cn_is(chain.data, chain.len, ctx->expect)
-           != NGX_OK)
+    if (ctx->expect == NULL) {
+        role = NGX_HTTP_THIM_SIGNER_ROOT;
+
+    } else if (ngx_strcmp(ctx->expect, NGX_HTTP_THIM_PROCESSOR_CA) == 0) {
+        role = NGX_HTTP_THIM_SIGNER_PCK_PROCESSOR;
+
+    } else {
+        role = NGX_HTTP_THIM_SIGNER_PCK_PLATFORM;
+    }
+
+    /* the root signs its own CRL: no certificate to look up in it */
+    ngx_str_null(&root_crl);
+
+    if (role != NGX_HTTP_THIM_SIGNER_ROOT
+        && ngx_http_thim_intel_root_crl(ctx, &root_crl) != NGX_OK)
     {
-        *reason = "the CRL is not the one of the CA asked for";
+        *reason = "the cached Intel root CA CRL cannot be read";
         return NGX_DECLINED;
     }
 
     return ngx_http_thim_verify_crl(body->data, body->len, chain.data,
-                                    chain.len, tlcf->intel_root, reason);
+                                    chain.len, tlcf->intel_root, role,
+                                    &root_crl, reason);
+}
+
+
+/*
+ * The Intel root CA CRL as the zone holds it (fresh or stale: its
+ * revocations hold), DER, in the request's pool; empty when the zone has
+ * none.  It is the record of the key the rootcacrl route fetches, so in
+ * a fetch and in the re-check of a snapshot or a bundle alike, signers
+ * are checked against the same list.
+ */
+
+ngx_int_t
+ngx_http_thim_intel_root_crl(ngx_http_thim_ctx_t *ctx, ngx_str_t *der)
+{
+    u_char     *p;
+    ngx_str_t   key, *path;
+    ngx_int_t   rc;
+
+    ngx_str_null(der);
+
+    if (ctx->zone == NULL) {
+        return NGX_OK;
+    }
+
+    path = &ngx_http_thim_root_crl.origin_path;
+
+    key.len = sizeof("intel-root:") - 1 + path->len;
+    key.data = ngx_pnalloc(ctx->request->pool, key.len);
+    if (key.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(key.data, "intel-root:", sizeof("intel-root:") - 1);
+    ngx_memcpy(p, path->data, path->len);
+
+    rc = ngx_http_thim_cache_body(ctx->zone, &key, ctx->request->pool, der);
+
+    return (rc == NGX_ERROR) ? NGX_ERROR : NGX_OK;
 }
 
 

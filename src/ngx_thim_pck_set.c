@@ -5,7 +5,9 @@
  *
  * A set is trusted only whole and genuine: its issuer chain leads to the
  * pinned Intel root now, its CA is the one SGX-PCK-Certificate-CA-Type
- * names (or a PCK CA at all), and every certificate in it is signed by
+ * names (or a PCK CA at all), a CA issued directly by the root and not
+ * revoked by the root CA CRL when known, and every certificate in it is
+ * signed by
  * that CA, valid now, of one platform (one PPID), of one PCE ID and one
  * FMSPC (those the request and the headers name, when given), and says in
  * its SGX extension exactly the TCB its entry lists, in "tcb" and "tcbm".
@@ -25,12 +27,8 @@
 #include "ngx_thim_pck_set.h"
 
 
-#define NGX_HTTP_THIM_PROCESSOR_CA_CN  "Intel SGX PCK Processor CA"
-#define NGX_HTTP_THIM_PLATFORM_CA_CN   "Intel SGX PCK Platform CA"
-
-
 static ngx_int_t ngx_http_thim_pck_set_ca(ngx_http_thim_pck_set_t *set,
-    char **reason);
+    ngx_http_thim_signer_e *role, char **reason);
 static ngx_int_t ngx_http_thim_pck_set_entry(ngx_http_thim_pck_set_t *set,
     ngx_http_thim_pck_entry_t *e, X509 *ca, ngx_http_thim_sgx_ext_t *ext,
     char **reason);
@@ -48,11 +46,12 @@ ngx_http_thim_verify_pck_set(ngx_http_thim_pck_set_t *set, time_t *not_after,
     ngx_uint_t                  n;
     json_error_t                err;
     STACK_OF(X509)             *certs;
+    ngx_http_thim_signer_e      role;
     ngx_http_thim_sgx_ext_t     first, ext;
     ngx_http_thim_pck_entry_t   e;
     u_char                      fmspc[NGX_HTTP_THIM_FMSPC_BYTES];
 
-    if (ngx_http_thim_pck_set_ca(set, reason) != NGX_OK) {
+    if (ngx_http_thim_pck_set_ca(set, &role, reason) != NGX_OK) {
         return NGX_DECLINED;
     }
 
@@ -73,8 +72,10 @@ ngx_http_thim_verify_pck_set(ngx_http_thim_pck_set_t *set, time_t *not_after,
     }
 
     list = NULL;
-    rc = ngx_http_thim_verify_chain(certs, set->root, set->at, reason);
+    rc = ngx_http_thim_verify_signer(certs, set->root, role, &set->root_crl,
+                                     set->at, reason);
     if (rc != NGX_OK) {
+        rc = NGX_DECLINED;
         goto done;
     }
 
@@ -150,48 +151,28 @@ done:
 }
 
 
-/* the leaf of the chain is the PCK CA the CA type names, or one of them */
+/* the PCK CA the CA type names, or either */
 
 static ngx_int_t
-ngx_http_thim_pck_set_ca(ngx_http_thim_pck_set_t *set, char **reason)
+ngx_http_thim_pck_set_ca(ngx_http_thim_pck_set_t *set,
+    ngx_http_thim_signer_e *role, char **reason)
 {
-    char  *want;
-
     if (set->ca_type.len == 0) {
-        if (ngx_http_thim_leaf_cn_is(set->chain, set->chain_len,
-                                     NGX_HTTP_THIM_PROCESSOR_CA_CN)
-            == NGX_OK
-            || ngx_http_thim_leaf_cn_is(set->chain, set->chain_len,
-                                        NGX_HTTP_THIM_PLATFORM_CA_CN)
-               == NGX_OK)
-        {
-            return NGX_OK;
-        }
+        *role = NGX_HTTP_THIM_SIGNER_PCK_ANY;
 
-        *reason = "the issuer chain is not of a PCK CA";
-        return NGX_DECLINED;
-    }
-
-    if (ngx_http_thim_strcaseeq(set->ca_type.data, set->ca_type.len,
-                                "processor"))
+    } else if (ngx_http_thim_strcaseeq(set->ca_type.data, set->ca_type.len,
+                                       "processor"))
     {
-        want = NGX_HTTP_THIM_PROCESSOR_CA_CN;
+        *role = NGX_HTTP_THIM_SIGNER_PCK_PROCESSOR;
 
     } else if (ngx_http_thim_strcaseeq(set->ca_type.data, set->ca_type.len,
                                        "platform"))
     {
-        want = NGX_HTTP_THIM_PLATFORM_CA_CN;
+        *role = NGX_HTTP_THIM_SIGNER_PCK_PLATFORM;
 
     } else {
         *reason = "SGX-PCK-Certificate-CA-Type is neither processor nor "
                   "platform";
-        return NGX_DECLINED;
-    }
-
-    if (ngx_http_thim_leaf_cn_is(set->chain, set->chain_len, want)
-        != NGX_OK)
-    {
-        *reason = "the issuer chain is not of the CA the CA type names";
         return NGX_DECLINED;
     }
 

@@ -22,6 +22,7 @@ typedef struct {
     u_char                    *chain;          /* the issuer chain, PEM */
     size_t                     chain_len;
     X509                      *root;           /* the pinned Intel root */
+    ngx_str_t                  root_crl;       /* its CRL (DER), if known */
     time_t                     at;             /* when to judge validity */
 
     /* what the answer must agree with; empty or NULL: one for all */

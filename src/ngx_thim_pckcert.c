@@ -1162,6 +1162,11 @@ ngx_http_thim_pckcert_check(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
     set.ca_type = ctx->kept[1];
     set.pceid = pc ? pc->pceid : NULL;
 
+    if (ngx_http_thim_intel_root_crl(ctx, &set.root_crl) != NGX_OK) {
+        *reason = "the cached Intel root CA CRL cannot be read";
+        return NGX_DECLINED;
+    }
+
     if (ngx_http_thim_verify_pck_set(&set, &not_after, reason) != NGX_OK) {
         return NGX_DECLINED;
     }

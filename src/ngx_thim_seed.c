@@ -81,6 +81,8 @@ ngx_http_thim_seed_load(ngx_http_thim_persist_t *persist, ngx_log_t *log)
     size_t                       i;
     json_t                      *root, *entries, *entry, *v;
     ngx_int_t                    rc;
+    ngx_uint_t                   pass;
+    const char                  *s;
     ngx_str_t                    name, index;
     ngx_pool_t                  *pool;
     ngx_msec_t                   start;
@@ -144,13 +146,28 @@ ngx_http_thim_seed_load(ngx_http_thim_persist_t *persist, ngx_log_t *log)
         return;
     }
 
-    json_array_foreach(entries, i, entry) {
-        ngx_reset_pool(pool);
+    /*
+     * The Intel root CA CRL first, wherever it is in the index: the
+     * signers of the other entries are checked against it
+     * (ngx_http_thim_intel_root_crl()).
+     */
 
-        if (ngx_http_thim_seed_entry(persist, entry, pool, &stats, log)
-            == NGX_ERROR)
-        {
-            break;
+    for (pass = 0; pass < 2; pass++) {
+        json_array_foreach(entries, i, entry) {
+            s = ngx_http_thim_seed_string(entry, "origin");
+
+            if ((s && ngx_strcmp(s, "intel-root") == 0) != (pass == 0)) {
+                continue;
+            }
+
+            ngx_reset_pool(pool);
+
+            if (ngx_http_thim_seed_entry(persist, entry, pool, &stats, log)
+                == NGX_ERROR)
+            {
+                pass = 2;
+                break;
+            }
         }
     }
 

@@ -74,6 +74,9 @@ static ngx_int_t ngx_http_thim_snapshot_file(ngx_http_thim_persist_t *persist,
     u_char *buf, size_t len, ngx_log_t *log);
 static ngx_int_t ngx_http_thim_snapshot_elect(
     ngx_http_thim_persist_t *persist);
+static ngx_int_t ngx_http_thim_snapshot_pass(
+    ngx_http_thim_persist_t *persist, ngx_str_t *file, ngx_uint_t root,
+    ngx_http_thim_snapshot_stats_t *stats, ngx_log_t *log);
 static u_char *ngx_http_thim_snapshot_next(u_char *p, u_char *last);
 static ngx_int_t ngx_http_thim_snapshot_record(
     ngx_http_thim_persist_t *persist, u_char *p, size_t len,
@@ -420,7 +423,6 @@ failed:
 void
 ngx_http_thim_snapshot_load(ngx_http_thim_persist_t *persist, ngx_log_t *log)
 {
-    u_char                          *p, *last;
     size_t                           len;
     ngx_int_t                        rc;
     ngx_str_t                        file;
@@ -479,8 +481,50 @@ ngx_http_thim_snapshot_load(ngx_http_thim_persist_t *persist, ngx_log_t *log)
 
     ngx_memzero(&stats, sizeof(ngx_http_thim_snapshot_stats_t));
 
-    p = file.data + NGX_HTTP_THIM_SNAPSHOT_HEADER;
-    last = file.data + file.len;
+    /*
+     * The Intel root CA CRL first, wherever it is in the file: the signers
+     * of the other records are checked against it
+     * (ngx_http_thim_intel_root_crl()).
+     */
+
+    if (ngx_http_thim_snapshot_pass(persist, &file, 1, &stats, log)
+        == NGX_OK)
+    {
+        (void) ngx_http_thim_snapshot_pass(persist, &file, 0, &stats, log);
+    }
+
+    ngx_free(file.data);
+
+    ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                  "thim zone \"%V\": %ui records loaded from snapshot \"%V\" "
+                  "in %M ms (%ui damaged, %ui refused, %ui skipped, "
+                  "%uA evicted for room)",
+                  &ctx->name, stats.loaded, &persist->snapshot,
+                  ngx_http_thim_persist_now() - start,
+                  stats.corrupt, stats.refused, stats.skipped,
+                  ctx->sh->evictions - evicted);
+}
+
+
+/*
+ * The records of the Intel root CA CRL (root), or all others; damage is
+ * told in the second pass only.  NGX_ERROR stops the load.
+ */
+
+static ngx_int_t
+ngx_http_thim_snapshot_pass(ngx_http_thim_persist_t *persist,
+    ngx_str_t *file, ngx_uint_t root, ngx_http_thim_snapshot_stats_t *stats,
+    ngx_log_t *log)
+{
+    u_char                *p, *last;
+    size_t                 len;
+    ngx_uint_t             is_root;
+    ngx_http_thim_zone_t  *ctx;
+
+    ctx = persist->shm_zone->data;
+
+    p = file->data + NGX_HTTP_THIM_SNAPSHOT_HEADER;
+    last = file->data + file->len;
 
     while (p < last) {
 
@@ -496,36 +540,37 @@ ngx_http_thim_snapshot_load(ngx_http_thim_persist_t *persist, ngx_log_t *log)
             || ngx_crc32_long(p, len - 4) != ngx_http_thim_get_le(p + len - 4,
                                                                    4))
         {
-            ngx_log_error(NGX_LOG_WARN, log, 0,
-                          "thim zone \"%V\": snapshot \"%V\": damaged or "
-                          "truncated record at offset %uz skipped",
-                          &ctx->name, &persist->snapshot,
-                          (size_t) (p - file.data));
+            if (!root) {
+                ngx_log_error(NGX_LOG_WARN, log, 0,
+                              "thim zone \"%V\": snapshot \"%V\": damaged "
+                              "or truncated record at offset %uz skipped",
+                              &ctx->name, &persist->snapshot,
+                              (size_t) (p - file->data));
 
-            stats.corrupt++;
+                stats->corrupt++;
+            }
+
             p = ngx_http_thim_snapshot_next(p + 1, last);
             continue;
         }
 
-        if (ngx_http_thim_snapshot_record(persist, p, len, &stats, log)
-            == NGX_ERROR)
+        is_root = (ngx_http_thim_get_le(p + 8, 2)
+                   > sizeof("intel-root:") - 1
+                   && ngx_memcmp(p + NGX_HTTP_THIM_SNAPSHOT_FIXED,
+                                 "intel-root:", sizeof("intel-root:") - 1)
+                      == 0);
+
+        if (is_root == root
+            && ngx_http_thim_snapshot_record(persist, p, len, stats, log)
+               == NGX_ERROR)
         {
-            break;
+            return NGX_ERROR;
         }
 
         p += len;
     }
 
-    ngx_free(file.data);
-
-    ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                  "thim zone \"%V\": %ui records loaded from snapshot \"%V\" "
-                  "in %M ms (%ui damaged, %ui refused, %ui skipped, "
-                  "%uA evicted for room)",
-                  &ctx->name, stats.loaded, &persist->snapshot,
-                  ngx_http_thim_persist_now() - start,
-                  stats.corrupt, stats.refused, stats.skipped,
-                  ctx->sh->evictions - evicted);
+    return NGX_OK;
 }
 
 

@@ -10,6 +10,11 @@
  * by key: the root exists in two encodings with one key.  Chains are
  * verified at the collateral's own issue time, since Intel's TCB Signing
  * certificate of 2018-2025 signed collateral that is still in use.
+ *
+ * Chaining to the root is not enough: each kind of collateral has its
+ * signer (ngx_http_thim_signer_e), a certificate of that name and kind
+ * (CA or not, key usages) issued directly by the root, and not listed in
+ * the root CA CRL when one is known (passed in, DER, by the caller).
  */
 
 
@@ -18,6 +23,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #include "ngx_thim_verify.h"
 
@@ -25,6 +31,46 @@
 #define NGX_HTTP_THIM_SIG_HEX          128
 
 
+/* what the certificate of a signer role is, as Intel issues it */
+typedef struct {
+    char                      *cn;
+    char                      *cn2;             /* or this one */
+    ngx_uint_t                 ca;              /* CA:TRUE, else not a CA */
+    uint32_t                   usage;           /* key usages it carries */
+    char                      *not_named;
+    char                      *not_kind;
+} ngx_http_thim_role_t;
+
+
+static ngx_http_thim_role_t  ngx_http_thim_roles[] = {
+
+    /* NGX_HTTP_THIM_SIGNER_ROOT: the anchor itself, no certificate */
+    { NULL, NULL, 0, 0, NULL, NULL },
+
+    { "Intel SGX TCB Signing", NULL, 0, KU_DIGITAL_SIGNATURE,
+      "the signer is not the Intel SGX TCB Signing certificate",
+      "the TCB signer is a CA or lacks digitalSignature" },
+
+    { "Intel SGX PCK Processor CA", NULL, 1, KU_KEY_CERT_SIGN | KU_CRL_SIGN,
+      "the signer is not the Intel SGX PCK Processor CA",
+      "the PCK CA is not a CA with keyCertSign and cRLSign" },
+
+    { "Intel SGX PCK Platform CA", NULL, 1, KU_KEY_CERT_SIGN | KU_CRL_SIGN,
+      "the signer is not the Intel SGX PCK Platform CA",
+      "the PCK CA is not a CA with keyCertSign and cRLSign" },
+
+    { "Intel SGX PCK Processor CA", "Intel SGX PCK Platform CA", 1,
+      KU_KEY_CERT_SIGN | KU_CRL_SIGN,
+      "the signer is not a PCK CA",
+      "the PCK CA is not a CA with keyCertSign and cRLSign" }
+};
+
+
+static ngx_int_t ngx_http_thim_revoked(X509 *cert, X509 *anchor,
+    ngx_str_t *root_crl, char **reason);
+static ngx_int_t ngx_http_thim_cert_kind(X509 *cert, ngx_uint_t ca,
+    uint32_t usage);
+static ngx_int_t ngx_http_thim_cn_is(X509 *cert, char *prefix, char *name);
 static ngx_int_t ngx_http_thim_vcek_ext(X509 *cert, char *oid,
     ASN1_OCTET_STRING **value);
 static ngx_int_t ngx_http_thim_vcek_spl(X509 *cert, char *oid,
@@ -108,7 +154,8 @@ ngx_http_thim_json_member(u_char *p, size_t len, char *key, u_char **value,
 
 ngx_int_t
 ngx_http_thim_verify_intel_json(u_char *body, size_t len, char *key,
-    u_char *chain, size_t chain_len, X509 *anchor, time_t at, char **reason)
+    u_char *chain, size_t chain_len, X509 *anchor, ngx_str_t *root_crl,
+    time_t at, char **reason)
 {
     int              der_len;
     u_char          *signed_bytes, *sig, *der;
@@ -151,7 +198,9 @@ ngx_http_thim_verify_intel_json(u_char *body, size_t len, char *key,
         return NGX_DECLINED;
     }
 
-    rc = ngx_http_thim_verify_chain(certs, anchor, at, reason);
+    /* every signed Intel document is the TCB Signing certificate's */
+    rc = ngx_http_thim_verify_signer(certs, anchor, NGX_HTTP_THIM_SIGNER_TCB,
+                                     root_crl, at, reason);
 
     if (rc == NGX_OK) {
         rc = NGX_DECLINED;
@@ -261,17 +310,124 @@ done:
 
 
 /*
- * A DER CRL signed by the first certificate of "chain" (a PCK CA, the
- * chain leading to the anchor at the CRL's thisUpdate), or, without a
- * chain, by the anchor itself (the root CA CRL).
+ * certs[0] chains to the anchor at "at" and is the certificate of the
+ * role: its name, issued by the anchor's key directly (Intel's hierarchy
+ * has no intermediate), a CA or not, with the role's key usages, and not
+ * revoked by the root CA CRL, if one is given.
+ */
+
+ngx_int_t
+ngx_http_thim_verify_signer(STACK_OF(X509) *certs, X509 *anchor,
+    ngx_http_thim_signer_e role, ngx_str_t *root_crl, time_t at,
+    char **reason)
+{
+    X509                  *signer;
+    ngx_http_thim_role_t  *ro;
+
+    if (role == NGX_HTTP_THIM_SIGNER_ROOT
+        || role > NGX_HTTP_THIM_SIGNER_PCK_ANY)
+    {
+        *reason = "no such signer role";
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_thim_verify_chain(certs, anchor, at, reason) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    ro = &ngx_http_thim_roles[role];
+    signer = sk_X509_value(certs, 0);
+
+    if (ngx_http_thim_cn_is(signer, "", ro->cn) != NGX_OK
+        && (ro->cn2 == NULL
+            || ngx_http_thim_cn_is(signer, "", ro->cn2) != NGX_OK))
+    {
+        *reason = ro->not_named;
+        return NGX_DECLINED;
+    }
+
+    if (X509_verify(signer, X509_get0_pubkey(anchor)) != 1) {
+        ERR_clear_error();
+        *reason = "the signer is not issued directly by the pinned root";
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_thim_cert_kind(signer, ro->ca, ro->usage) != NGX_OK) {
+        *reason = ro->not_kind;
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_thim_revoked(signer, anchor, root_crl, reason) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    *reason = "verified";
+
+    return NGX_OK;
+}
+
+
+/*
+ * Listed in the root CA CRL: refused, whatever the revocation date, a
+ * key revoked once is not trusted for what it signed before.  A CRL
+ * given that does not parse or verify with the anchor refuses too: it
+ * came from the cache, where only verified ones are, so it is a bug or
+ * an attack, not a reason to stop checking.
+ */
+
+static ngx_int_t
+ngx_http_thim_revoked(X509 *cert, X509 *anchor, ngx_str_t *root_crl,
+    char **reason)
+{
+    X509_CRL      *crl;
+    ngx_int_t      rc;
+    X509_REVOKED  *rev;
+    const u_char  *p;
+
+    if (root_crl == NULL || root_crl->len == 0) {
+        return NGX_OK;
+    }
+
+    p = root_crl->data;
+
+    crl = d2i_X509_CRL(NULL, &p, (long) root_crl->len);
+
+    if (crl == NULL || X509_CRL_verify(crl, X509_get0_pubkey(anchor)) != 1) {
+        *reason = "the cached Intel root CA CRL does not verify";
+        rc = NGX_DECLINED;
+
+    } else if (X509_CRL_get0_by_serial(crl, &rev,
+                                       X509_get_serialNumber(cert))
+               == 1)
+    {
+        *reason = "the signer is revoked by the Intel root CA CRL";
+        rc = NGX_DECLINED;
+
+    } else {
+        rc = NGX_OK;
+    }
+
+    X509_CRL_free(crl);
+    ERR_clear_error();
+
+    return rc;
+}
+
+
+/*
+ * A DER CRL signed by the first certificate of "chain", the certificate
+ * of the role (a PCK CA, checked at the CRL's thisUpdate), or, for
+ * NGX_HTTP_THIM_SIGNER_ROOT, by the anchor itself (the root CA CRL); its
+ * issuer is the signer's name.
  */
 
 ngx_int_t
 ngx_http_thim_verify_crl(u_char *der, size_t len, u_char *chain,
-    size_t chain_len, X509 *anchor, char **reason)
+    size_t chain_len, X509 *anchor, ngx_http_thim_signer_e role,
+    ngx_str_t *root_crl, char **reason)
 {
+    X509            *signer;
     X509_CRL        *crl;
-    EVP_PKEY        *key;
     ngx_int_t        rc;
     struct tm        tm;
     const u_char    *p;
@@ -287,8 +443,11 @@ ngx_http_thim_verify_crl(u_char *der, size_t len, u_char *chain,
         goto done;
     }
 
-    if (chain_len) {
-        certs = ngx_http_thim_pem_certs(chain, chain_len);
+    if (role == NGX_HTTP_THIM_SIGNER_ROOT) {
+        signer = anchor;
+
+    } else {
+        certs = chain_len ? ngx_http_thim_pem_certs(chain, chain_len) : NULL;
 
         if (certs == NULL) {
             *reason = "the CRL's issuer chain is not PEM certificates";
@@ -300,20 +459,25 @@ ngx_http_thim_verify_crl(u_char *der, size_t len, u_char *chain,
             goto done;
         }
 
-        if (ngx_http_thim_verify_chain(certs, anchor, timegm(&tm), reason)
+        if (ngx_http_thim_verify_signer(certs, anchor, role, root_crl,
+                                        timegm(&tm), reason)
             != NGX_OK)
         {
             goto done;
         }
 
-        key = X509_get0_pubkey(sk_X509_value(certs, 0));
-
-    } else {
-        key = X509_get0_pubkey(anchor);
+        signer = sk_X509_value(certs, 0);
     }
 
-    if (key == NULL || X509_CRL_verify(crl, key) != 1) {
+    if (X509_CRL_verify(crl, X509_get0_pubkey(signer)) != 1) {
         *reason = "the CRL's signature does not verify";
+        goto done;
+    }
+
+    if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(signer))
+        != 0)
+    {
+        *reason = "the CRL's issuer is not the certificate that signed it";
         goto done;
     }
 
@@ -331,8 +495,9 @@ done:
 
 
 /*
- * A VCEK: signed by the product's ASK (RSA-PSS; the ASK itself was
- * checked against the pinned ARK when the configuration was read), and
+ * A VCEK: issued and signed by the product's ASK (RSA-PSS; the ASK
+ * itself was checked against the pinned ARK when the configuration was
+ * read), an end-entity certificate of an ECDSA P-384 key, and
  * naming the chip and TCB it was asked for in AMD's extensions
  * (1.3.6.1.4.1.3704.1.3.x: SPLs as INTEGERs; .1.4: the hwid's raw
  * bytes, 64 or, on Turin, 8).
@@ -344,6 +509,7 @@ ngx_http_thim_verify_vcek(u_char *der, size_t len, X509 *ask, u_char *hwid,
     char **reason)
 {
     X509                *cert;
+    EVP_PKEY            *key;
     ngx_int_t            rc;
     const u_char        *p, *d;
     ASN1_OCTET_STRING   *id;
@@ -357,8 +523,25 @@ ngx_http_thim_verify_vcek(u_char *der, size_t len, X509 *ask, u_char *hwid,
         goto done;
     }
 
-    if (X509_verify(cert, X509_get0_pubkey(ask)) != 1) {
+    if (X509_check_issued(ask, cert) != X509_V_OK
+        || X509_verify(cert, X509_get0_pubkey(ask)) != 1)
+    {
         *reason = "the VCEK is not signed by the product's ASK";
+        goto done;
+    }
+
+    /* AMD's VCEK: an end-entity ECDSA P-384 key, never a CA */
+    if (ngx_http_thim_cert_kind(cert, 0, 0) != NGX_OK) {
+        *reason = "the VCEK is a CA certificate";
+        goto done;
+    }
+
+    key = X509_get0_pubkey(cert);
+
+    if (key == NULL || EVP_PKEY_base_id(key) != EVP_PKEY_EC
+        || EVP_PKEY_get_bits(key) != 384)
+    {
+        *reason = "the VCEK's key is not ECDSA P-384";
         goto done;
     }
 
@@ -405,12 +588,19 @@ done:
 }
 
 
-/* KDS's cert_chain: exactly the ASK (or ASVK) signed by the pinned ARK */
+/*
+ * KDS's cert_chain: exactly two certificates, the pinned ARK last and,
+ * first, signed by it, the CA of the family: for /vcek/ the product's
+ * ASK (the one pinned with the ARK), for /vlek/ the product's ASVK
+ * ("SEV-VLEK-<product>", another key than the ASK).  Either is a CA with
+ * keyCertSign, as AMD issues them.
+ */
 
 ngx_int_t
-ngx_http_thim_verify_amd_chain(u_char *pem, size_t len, X509 *ark,
-    char **reason)
+ngx_http_thim_verify_amd_chain(u_char *pem, size_t len, X509 *ask, X509 *ark,
+    char *product, ngx_uint_t vlek, char **reason)
 {
+    X509            *ca;
     ngx_int_t        rc;
     STACK_OF(X509)  *certs;
 
@@ -423,14 +613,26 @@ ngx_http_thim_verify_amd_chain(u_char *pem, size_t len, X509 *ark,
     }
 
     rc = NGX_DECLINED;
+    ca = sk_X509_value(certs, 0);
 
     if (ngx_http_thim_same_key(sk_X509_value(certs, 1), ark) != NGX_OK) {
         *reason = "the chain's ARK is not the trusted one";
 
-    } else if (X509_verify(sk_X509_value(certs, 0), X509_get0_pubkey(ark))
-               != 1)
-    {
+    } else if (X509_verify(ca, X509_get0_pubkey(ark)) != 1) {
         *reason = "the chain's ASK is not signed by the ARK";
+
+    } else if (!vlek && ngx_http_thim_same_key(ca, ask) != NGX_OK) {
+        *reason = "the VCEK chain's CA is not the product's ASK";
+
+    } else if (vlek
+               && (ngx_http_thim_same_key(ca, ask) == NGX_OK
+                   || ngx_http_thim_cn_is(ca, "SEV-VLEK-", product)
+                      != NGX_OK))
+    {
+        *reason = "the VLEK chain's CA is not the product's ASVK";
+
+    } else if (ngx_http_thim_cert_kind(ca, 1, KU_KEY_CERT_SIGN) != NGX_OK) {
+        *reason = "the chain's ASK is not a CA with keyCertSign";
 
     } else {
         *reason = "verified";
@@ -445,13 +647,16 @@ ngx_http_thim_verify_amd_chain(u_char *pem, size_t len, X509 *ark,
 
 
 /*
- * A product's trust file, KDS's cert_chain (ASK then ARK): the ARK is the
- * pin, so it must be self-signed and the ASK signed by it.  NGX_ERROR
- * when the file cannot be read, NGX_DECLINED when it is not such a pair.
+ * A product's trust file, KDS's vcek cert_chain (ASK then ARK): the ARK
+ * is the pin, so it must be self-signed, "ARK-<product>", a CA with
+ * keyCertSign and cRLSign, and the ASK "SEV-<product>", a CA with
+ * keyCertSign, signed by it.  NGX_ERROR when the file cannot be read,
+ * NGX_DECLINED when it is not such a pair.
  */
 
 ngx_int_t
-ngx_http_thim_amd_trust_read(char *file, X509 **ask, X509 **ark)
+ngx_http_thim_amd_trust_read(char *file, char *product, X509 **ask,
+    X509 **ark)
 {
     BIO  *bio;
 
@@ -468,7 +673,12 @@ ngx_http_thim_amd_trust_read(char *file, X509 **ask, X509 **ark)
 
     if (*ark == NULL
         || X509_verify(*ark, X509_get0_pubkey(*ark)) != 1
-        || X509_verify(*ask, X509_get0_pubkey(*ark)) != 1)
+        || X509_verify(*ask, X509_get0_pubkey(*ark)) != 1
+        || ngx_http_thim_cn_is(*ark, "ARK-", product) != NGX_OK
+        || ngx_http_thim_cn_is(*ask, "SEV-", product) != NGX_OK
+        || ngx_http_thim_cert_kind(*ark, 1, KU_KEY_CERT_SIGN | KU_CRL_SIGN)
+           != NGX_OK
+        || ngx_http_thim_cert_kind(*ask, 1, KU_KEY_CERT_SIGN) != NGX_OK)
     {
         X509_free(*ask);
         X509_free(*ark);
@@ -486,7 +696,8 @@ ngx_int_t
 ngx_http_thim_verify_amd_crl(u_char *der, size_t len, X509 *ark,
     char **reason)
 {
-    return ngx_http_thim_verify_crl(der, len, NULL, 0, ark, reason);
+    return ngx_http_thim_verify_crl(der, len, NULL, 0, ark,
+                                    NGX_HTTP_THIM_SIGNER_ROOT, NULL, reason);
 }
 
 
@@ -585,28 +796,71 @@ ngx_http_thim_pem_certs(u_char *pem, size_t len)
 }
 
 
-/* the common name of the first certificate of a PEM chain is exactly cn */
+/* the certificate's one common name is exactly prefix + name */
 
-ngx_int_t
-ngx_http_thim_leaf_cn_is(u_char *pem, size_t len, char *cn)
+static ngx_int_t
+ngx_http_thim_cn_is(X509 *cert, char *prefix, char *name)
 {
-    int              n;
-    char             buf[128];
-    STACK_OF(X509)  *certs;
+    int          i, n;
+    size_t       plen;
+    char         buf[128];
+    X509_NAME   *subject;
 
-    certs = ngx_http_thim_pem_certs(pem, len);
-    if (certs == NULL) {
+    subject = X509_get_subject_name(cert);
+
+    i = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+
+    /* a second CN would let two readers see two names */
+    if (i < 0 || X509_NAME_get_index_by_NID(subject, NID_commonName, i) >= 0) {
         return NGX_DECLINED;
     }
 
-    n = X509_NAME_get_text_by_NID(X509_get_subject_name(sk_X509_value(certs,
-                                                                      0)),
-                                  NID_commonName, buf, sizeof(buf));
+    n = X509_NAME_get_text_by_NID(subject, NID_commonName, buf, sizeof(buf));
 
-    sk_X509_pop_free(certs, X509_free);
     ERR_clear_error();
 
-    return (n > 0 && ngx_strcmp(buf, cn) == 0) ? NGX_OK : NGX_DECLINED;
+    plen = ngx_strlen(prefix);
+
+    if (n <= 0 || (size_t) n != ngx_strlen(buf)
+        || ngx_strncmp(buf, prefix, plen) != 0
+        || ngx_strcmp(buf + plen, name) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A CA (basicConstraints CA:TRUE) or an end entity (no CA by any of
+ * OpenSSL's rules), carrying the key usages given (and a keyUsage
+ * extension at all, when some are).
+ */
+
+static ngx_int_t
+ngx_http_thim_cert_kind(X509 *cert, ngx_uint_t ca, uint32_t usage)
+{
+    uint32_t  flags;
+
+    flags = X509_get_extension_flags(cert);
+
+    if (flags & EXFLAG_INVALID) {
+        return NGX_DECLINED;
+    }
+
+    if (ca ? !(flags & EXFLAG_CA) : X509_check_ca(cert) != 0) {
+        return NGX_DECLINED;
+    }
+
+    if (usage
+        && (!(flags & EXFLAG_KUSAGE)
+            || (X509_get_key_usage(cert) & usage) != usage))
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
 }
 
 

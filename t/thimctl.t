@@ -388,6 +388,23 @@ $o->fault('/sgx/certification/v4/qe/identity', corrupt => 1);
 is($rc, 1, 'verify: a corrupted answer: 1');
 like($out, qr{^FAIL \S+/qe/identity qe-identity: the signature does not verify$}m, 'a FAIL line with the reason');
 
+# genuine certificates in the wrong role, as the module refuses them
+$o->serve('/vcek/v1/Milan/cert_chain', file => 'amd/milan/vlek_cert_chain.pem');
+$o->serve('/sgx/certification/v4/pckcrl?ca=platform&encoding=der',
+          file => 'intel/pcs/pckcrl/pckcrl_processor_2020-05-18.der',
+          chain => 'intel/pcs/pckcrl/pckcrl_processor_2020-05-18.issuer_chain.pem');
+($rc, $out) = thimctl({}, 'verify', @TRUST, '--at', '2025-06-10T00:00:00Z',
+                      "$ORIGIN/vcek/v1/Milan/cert_chain",
+                      "$ORIGIN/vlek/v1/Milan/cert_chain",
+                      "$ORIGIN/sgx/certification/v4/pckcrl?ca=platform&encoding=der");
+is($rc, 1, 'verify: the VLEK chain as the VCEK chain, another CA\'s CRL: 1');
+like($out, qr{^FAIL \S+/vcek/v1/Milan/cert_chain \S+: the VCEK chain's CA is not the product's ASK$}m,
+     '... the VCEK chain refused for its CA');
+like($out, qr{^OK   \S+/vlek/v1/Milan/cert_chain }m, '... the VLEK chain accepted as such');
+like($out, qr{^FAIL \S+/pckcrl\S+ \S+: the signer is not the Intel SGX PCK Platform CA$}m,
+     '... the processor CA\'s CRL refused as the platform\'s');
+$o->clear_serves;
+
 # tampered collateral into a cold cache (a key no run has asked for): the
 # module refuses it, and has nothing to serve
 ($rc, $out) = thimctl({}, 'verify', @TRUST, '--retries', '0',

@@ -1,8 +1,11 @@
 #!/usr/bin/perl
 # Nothing AMD did not sign enters the cache: a VCEK must be signed by its
 # product's ASK (itself signed by the pinned ARK) and name the chip and
-# TCB it was asked for; a cert_chain must carry the pinned ARK and an ASK
-# it signed; a CRL must be signed by the ARK.
+# TCB it was asked for; a cert_chain must carry the pinned ARK and, signed
+# by it, the CA of its family (the product's ASK for /vcek/, its ASVK for
+# /vlek/); a CRL must be signed by the ARK.  Genuine AMD certificates in
+# the wrong role (a VLEK as a VCEK, the chains swapped, another product's
+# ASK) are refused.
 
 use strict;
 use warnings;
@@ -53,6 +56,38 @@ $o->clear_faults;
 is($t->get($VCEK_B)->{status}, 200, 'the genuine VCEK is then accepted');
 is($t->get($VCEK_A)->{status}, 200, 'and the other chip\'s');
 
+# genuine AMD certificates in the wrong role: a VLEK (signed by the ASVK)
+# or another product's VCEK answering for a VCEK (of a TCB not yet cached)
+my $VCEK_C = "/vcek/v1/Milan/$A?blSPL=5&teeSPL=0&snpSPL=8&ucodeSPL=115";
+$o->serve($VCEK_C, file => 'amd/milan/vlek/vlek_cc-us-east-2.amazonaws.com_bl4_tee0_snp24_ucode217.der');
+refused('a genuine VLEK as a VCEK', $VCEK_C, qr/not signed by the product's ASK/);
+$o->serve($VCEK_C, file => 'amd/genoa/vcek/0506ffba875e939c2729d20c74eb72b4c5ba6bf7ea1faaa640141f12c6d64782fb487f68ce69dcd021e914cc0d9244327bc121f0242d6470903ad1d4aaea4ad1_bl10_tee0_snp23_ucode84.der');
+refused("Genoa's genuine VCEK as Milan's", $VCEK_C,
+        qr/not signed by the product's ASK/);
+
+# the chains swapped, and another product's ASK under this ARK
+$o->serve('/vcek/v1/Milan/cert_chain', file => 'amd/milan/vlek_cert_chain.pem');
+refused('the VLEK chain (ASVK) as the VCEK chain', '/vcek/v1/Milan/cert_chain',
+        qr/VCEK chain's CA is not the product's ASK/);
+$o->serve('/vlek/v1/Milan/cert_chain', file => 'amd/milan/cert_chain.pem');
+refused('the VCEK chain (ASK) as the VLEK chain', '/vlek/v1/Milan/cert_chain',
+        qr/VLEK chain's CA is not the product's ASVK/);
+my @genoa = ThimSetup::fixture('amd/genoa/cert_chain.pem')
+    =~ /(-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n?)/sg;
+my @milan = ThimSetup::fixture('amd/milan/cert_chain.pem')
+    =~ /(-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n?)/sg;
+$o->serve('/vcek/v1/Milan/cert_chain', body => $genoa[0] . $milan[1]);
+refused("Genoa's ASK with Milan's ARK", '/vcek/v1/Milan/cert_chain',
+        qr/not signed by the ARK|not the product's ASK/);
+my @vlek_genoa = ThimSetup::fixture('amd/genoa/vlek_cert_chain.pem')
+    =~ /(-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n?)/sg;
+$o->serve('/vlek/v1/Milan/cert_chain', body => $vlek_genoa[0] . $milan[1]);
+refused("Genoa's ASVK with Milan's ARK", '/vlek/v1/Milan/cert_chain',
+        qr/not signed by the ARK/);
+$o->clear_serves;
+is($t->get('/vlek/v1/Genoa/cert_chain')->{status}, 200,
+   'a genuine VLEK chain then accepted');
+
 # chains: another product's, or an ASK re-signed by a foreign key
 $o->serve('/vcek/v1/Milan/cert_chain', file => 'amd/genoa/cert_chain.pem');
 refused("Genoa's chain as Milan's", '/vcek/v1/Milan/cert_chain',
@@ -98,5 +133,20 @@ $bare->write_config($conf);
 eval { $bare->run };
 like($@, qr/verifies what AMD signs/, 'thim_amd without thim_amd_trust: refused');
 $bare->{check_alerts} = 0;
+
+# a trust file that is not the product's ASK and ARK does not start
+for my $case (['amd/milan/vlek_cert_chain.pem', "Milan's VLEK chain (ASVK)"],
+              ['amd/genoa/cert_chain.pem', "Genoa's chain"]) {
+    my ($file, $what) = @$case;
+    my $wrong = ThimTest->new(modules => [ThimSetup::module()]);
+    $wrong->{vars}{ORIGIN_PORT} = $o->port;
+    (my $c = ThimSetup::config()) =~
+        s{(thim_amd_trust Milan )\S+;}{$1$ThimSetup::DATA/$file;};
+    $wrong->write_config($c);
+    eval { $wrong->run };
+    like($@, qr/is not Milan's ASK signed by its self-signed ARK/,
+         "thim_amd_trust Milan with $what: refused");
+    $wrong->{check_alerts} = 0;
+}
 
 done_testing();

@@ -39,7 +39,7 @@ sub module {
 # server (extra server-level text), origin_loc (extra text in the internal
 # proxy location), read_timeout (of the origin, default 5s), no_origin
 # (start no emulator), api_key (the Intel API key the emulator wants on
-# pckcerts).
+# pckcerts), intel_root (the thim_intel_root_ca file, by default Intel's).
 sub start {
     my (%opt) = @_;
     my $t = ThimTest->new(workers => $opt{workers} // 2,
@@ -64,6 +64,8 @@ sub config {
     my $server = $opt{server} // '';
     my $loc = $opt{origin_loc} // '';
     my $read_timeout = $opt{read_timeout} // '5s';
+    my $intel_root = $opt{intel_root}
+                     // "$DATA/intel/root/Intel_SGX_Root_CA.pem";
     my $proxy = <<"PROXY";
             proxy_ssl_verify on;
             proxy_ssl_trusted_certificate %%CA%%;
@@ -87,7 +89,7 @@ http {
     access_log %%TESTDIR%%/logs/thim.log thim;
 
     thim_cache_zone name=thim:$zone;
-    thim_intel_root_ca $DATA/intel/root/Intel_SGX_Root_CA.pem;
+    thim_intel_root_ca $intel_root;
     thim_intel_api_key_file $API_KEY_FILE;
     thim_amd_trust Milan $DATA/amd/milan/cert_chain.pem;
     thim_amd_trust Genoa $DATA/amd/genoa/cert_chain.pem;

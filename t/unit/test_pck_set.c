@@ -211,6 +211,33 @@ main(int argc, char **argv)
     ok(check(&b, a.body, NULL, NULL, NULL, &reason) == NGX_DECLINED,
        "certificates not signed by the chain's CA: refused (%s)", reason);
 
+    /* a chain to the root, but of the TCB Signing certificate */
+    {
+        char       *pck_chain;
+        size_t      n;
+        FILE       *f;
+        char        path[1024];
+
+        snprintf(path, sizeof(path), "%s/intel/pcs/sgx/"
+                 "tcb_00906ed50000_eval19_2025-06-04.issuer_chain.pem",
+                 data_dir);
+        f = fopen(path, "r");
+        pck_chain = a.chain;
+        a.chain = calloc(1, 16384);
+        n = f ? fread(a.chain, 1, 16383, f) : 0;
+
+        if (f) {
+            fclose(f);
+        }
+
+        ok(n && check(&a, a.body, NULL, NULL, NULL, &reason) == NGX_DECLINED
+           && strstr(reason, "not a PCK CA"),
+           "a set under the TCB Signing certificate: refused (%s)", reason);
+
+        free(a.chain);
+        a.chain = pck_chain;
+    }
+
     json_decref(items);
     json_decref(other);
     json_decref(sibling);

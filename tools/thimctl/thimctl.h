@@ -135,6 +135,7 @@ typedef struct {
     char                      *chain_header;   /* issuer chain, or NULL */
     char                      *ca;             /* PCK CA's CN, or NULL */
     unsigned                   product;        /* AMD: trust index */
+    unsigned                   vlek;           /* a /vlek/ cert_chain */
     thimctl_vcek_t             vcek;
 } thimctl_expect_t;
 

@@ -93,8 +93,8 @@ thimctl_trust_free(thimctl_trust_t *trust)
 static char *
 thimctl_amd_load(thimctl_trust_t *trust, unsigned i, char *file)
 {
-    switch (ngx_http_thim_amd_trust_read(file, &trust->ask[i],
-                                         &trust->ark[i]))
+    switch (ngx_http_thim_amd_trust_read(file, thimctl_product_names[i],
+                                         &trust->ask[i], &trust->ark[i]))
     {
     case NGX_OK:
         return NULL;
@@ -103,7 +103,8 @@ thimctl_amd_load(thimctl_trust_t *trust, unsigned i, char *file)
         return "no AMD trust file for this product (--amd-trust)";
 
     default:
-        return "the AMD trust file is not an ASK signed by a self-signed ARK";
+        return "the AMD trust file is not the product's ASK signed by its "
+               "self-signed ARK";
     }
 }
 
@@ -203,10 +204,13 @@ thimctl_check_json(thimctl_trust_t *trust, thimctl_expect_t *e, u_char *body,
         return -1;
     }
 
-    /* at the collateral's own issue time: signers expire, it stays in use */
+    /*
+     * By the TCB Signing certificate, at the collateral's own issue time;
+     * thimctl has no cache, so no root CA CRL to consult.
+     */
     return ngx_http_thim_verify_intel_json(body, len, e->json_key,
                                            chain->data, chain->len,
-                                           trust->intel_root, issued,
+                                           trust->intel_root, NULL, issued,
                                            &v->reason)
            == NGX_OK ? 0 : -1;
 }
@@ -214,27 +218,34 @@ thimctl_check_json(thimctl_trust_t *trust, thimctl_expect_t *e, u_char *body,
 
 /*
  * as ngx_http_thim_intel_check_crl: a whole DER CRL with a nextUpdate,
- * of the CA asked for, signed by its chain's CA (or by the root itself)
+ * signed by the PCK CA asked for (any PCK CA for a uri= form), issued by
+ * the root, or by the root itself when there is no chain
  */
 
 static int
 thimctl_check_pck_crl(thimctl_trust_t *trust, thimctl_expect_t *e,
     u_char *body, size_t len, ngx_str_t *chain, thimctl_verdict_t *v)
 {
+    ngx_http_thim_signer_e  role;
+
     if (ngx_http_thim_crl_next_update(body, len, &v->next_update) != NGX_OK) {
         v->reason = "body is not a DER CRL with a nextUpdate";
         return -1;
     }
 
-    if (e->ca
-        && ngx_http_thim_leaf_cn_is(chain->data, chain->len, e->ca) != NGX_OK)
-    {
-        v->reason = "the CRL is not the one of the CA asked for";
-        return -1;
+    if (e->ca) {
+        role = (strcmp(e->ca, "Intel SGX PCK Processor CA") == 0)
+               ? NGX_HTTP_THIM_SIGNER_PCK_PROCESSOR
+               : NGX_HTTP_THIM_SIGNER_PCK_PLATFORM;
+
+    } else {
+        role = chain->len ? NGX_HTTP_THIM_SIGNER_PCK_ANY
+                          : NGX_HTTP_THIM_SIGNER_ROOT;
     }
 
     return ngx_http_thim_verify_crl(body, len, chain->data, chain->len,
-                                    trust->intel_root, &v->reason)
+                                    trust->intel_root, role, NULL,
+                                    &v->reason)
            == NGX_OK ? 0 : -1;
 }
 
@@ -324,8 +335,10 @@ thimctl_check_amd(thimctl_trust_t *trust, thimctl_expect_t *e, u_char *body,
             return -1;
         }
 
-        rc = ngx_http_thim_verify_amd_chain(body, len, trust->ark[e->product],
-                                            &v->reason);
+        rc = ngx_http_thim_verify_amd_chain(body, len, trust->ask[e->product],
+                                            trust->ark[e->product],
+                                            thimctl_product_names[e->product],
+                                            e->vlek, &v->reason);
         break;
 
     default: /* THIMCTL_KIND_AMD_CRL */

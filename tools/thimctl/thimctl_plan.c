@@ -520,6 +520,7 @@ thimctl_plan_products(thimctl_plan_t *p)
                 it->expect.kind = crl ? THIMCTL_KIND_AMD_CRL
                                       : THIMCTL_KIND_AMD_CHAIN;
                 it->expect.product = index;
+                it->expect.vlek = (*fam)[1] == 'l';
                 it->optional = 1;
             }
         }

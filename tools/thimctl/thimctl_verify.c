@@ -384,6 +384,7 @@ thimctl_classify_amd(thimctl_target_t *t, char **reason)
 
         } else {
             e->kind = THIMCTL_KIND_AMD_CHAIN;
+            e->vlek = (t->path[2] == 'l');
             t->kind_name = "kds-cert_chain";
         }
 
