@@ -766,7 +766,6 @@ ngx_http_thim_fetch_accept(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
     ngx_uint_t                    i;
     ngx_table_elt_t              *h, *kept[NGX_HTTP_THIM_KEEP_HEADERS];
     ngx_http_thim_record_t        rec;
-    ngx_http_thim_loc_conf_t     *tlcf;
     const ngx_http_thim_route_t  *route;
 
     route = ctx->route;
@@ -813,16 +812,7 @@ ngx_http_thim_fetch_accept(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
 
     } else if (route->check(ctx, body, &reason, &next_update) == NGX_OK) {
         /* the check's return code decides, not whether it left a reason */
-        reason = NULL;
-
-        tlcf = ngx_http_get_module_loc_conf(ctx->request,
-                                            ngx_http_thim_module);
-
-        if (tlcf->next_update_grace >= 0
-            && next_update + tlcf->next_update_grace <= ngx_time())
-        {
-            reason = "it is past its nextUpdate (thim_next_update_grace)";
-        }
+        reason = ngx_http_thim_past_grace(ctx, next_update);
 
     } else if (reason == NULL) {
         reason = "refused by the checks";
@@ -838,27 +828,7 @@ ngx_http_thim_fetch_accept(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
-    ngx_memzero(&rec, sizeof(ngx_http_thim_record_t));
-
-    rec.status = NGX_HTTP_OK;
-    rec.content_type = route->content_type;
-    rec.body = *body;
-
-    for (i = 0; h && i < NGX_HTTP_THIM_CHAIN_NAMES; i++) {
-        if (route->chain_out[i].len) {
-            rec.names[rec.nheaders] = route->chain_out[i];
-            rec.values[rec.nheaders] = h->value;
-            rec.nheaders++;
-        }
-    }
-
-    for (i = 0; i < NGX_HTTP_THIM_KEEP_HEADERS; i++) {
-        if (route->keep[i].len) {
-            rec.names[rec.nheaders] = route->keep[i];
-            rec.values[rec.nheaders] = ctx->kept[i];
-            rec.nheaders++;
-        }
-    }
+    ngx_http_thim_make_record(ctx, body, &rec);
 
     ctx->next_update = next_update;
 
@@ -899,39 +869,24 @@ ngx_http_thim_fetch_negative(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx)
 
 
 /*
- * Stores rec as the key's record, fresh for ttl seconds clamped by
- * thim_cache_valid (immutable collateral: floored only; negative records:
- * ttl as given), refreshed from three
- * quarters of that on, and makes it this request's answer.  A negative
- * record refused by the zone (a real one exists) leaves the request with
- * the copy it has; a zone too small still lets this client have it.
+ * Stores rec as the key's record with the lifetime of a ttl of seconds
+ * (ngx_http_thim_lifetime()), and makes it this request's answer.  A
+ * negative record refused by the zone (a real one exists) leaves the
+ * request with the copy it has; a zone too small still lets this client
+ * have it.
  */
 
 static ngx_int_t
 ngx_http_thim_keep(ngx_http_thim_ctx_t *ctx, ngx_http_thim_record_t *rec,
     time_t ttl, ngx_uint_t negative, ngx_log_t *log)
 {
-    u_char                    *last;
-    time_t                     now;
-    ngx_int_t                  rc;
-    ngx_http_request_t        *r;
-    ngx_http_thim_store_t      st;
-    ngx_http_thim_lookup_t     lk;
-    ngx_http_thim_loc_conf_t  *tlcf;
+    u_char                  *last;
+    ngx_int_t                rc;
+    ngx_http_request_t      *r;
+    ngx_http_thim_store_t    st;
+    ngx_http_thim_lookup_t   lk;
 
     r = ctx->request;
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
-
-    if (!negative) {
-        ttl = ngx_max(ttl, tlcf->valid_min);
-
-        if (!ctx->route->immutable) {
-            ttl = ngx_min(ttl, tlcf->valid_max);
-        }
-    }
-
-    ttl = ngx_max(ttl, 1);
-    now = ngx_time();
 
     st.len = ngx_http_thim_record_size(rec);
     st.value = ngx_pnalloc(r->pool, st.len);
@@ -942,11 +897,8 @@ ngx_http_thim_keep(ngx_http_thim_ctx_t *ctx, ngx_http_thim_record_t *rec,
     last = ngx_http_thim_record_write(st.value, rec);
 
     st.len = last - st.value;
-    st.expires = now + ttl;
-    st.refresh_at = st.expires - ttl / 4;
-    st.next_update = negative ? 0 : ctx->next_update;
-    st.negative = negative;
-    st.derived = 0;
+
+    ngx_http_thim_lifetime(ctx, ngx_time(), ttl, negative, &st);
 
     rc = ngx_http_thim_cache_store(ctx->zone, &ctx->key, &st, log);
 
@@ -965,6 +917,100 @@ ngx_http_thim_keep(ngx_http_thim_ctx_t *ctx, ngx_http_thim_record_t *rec,
     ctx->fetched_record = 1;
 
     return NGX_OK;
+}
+
+
+/*
+ * What a checked origin answer is stored as: the route's content type,
+ * its issuer chain under each name the route answers with, the headers
+ * it keeps (ctx->chain, ctx->kept), and the body.  Origin answers and
+ * records read back from a snapshot or a bundle are made by this alone.
+ */
+
+void
+ngx_http_thim_make_record(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
+    ngx_http_thim_record_t *rec)
+{
+    ngx_uint_t                    i;
+    const ngx_http_thim_route_t  *route;
+
+    route = ctx->route;
+
+    ngx_memzero(rec, sizeof(ngx_http_thim_record_t));
+
+    rec->status = NGX_HTTP_OK;
+    rec->content_type = route->content_type;
+    rec->body = *body;
+
+    for (i = 0; route->chain_in.len && i < NGX_HTTP_THIM_CHAIN_NAMES; i++) {
+        if (route->chain_out[i].len) {
+            rec->names[rec->nheaders] = route->chain_out[i];
+            rec->values[rec->nheaders] = ctx->chain;
+            rec->nheaders++;
+        }
+    }
+
+    for (i = 0; i < NGX_HTTP_THIM_KEEP_HEADERS; i++) {
+        if (route->keep[i].len) {
+            rec->names[rec->nheaders] = route->keep[i];
+            rec->values[rec->nheaders] = ctx->kept[i];
+            rec->nheaders++;
+        }
+    }
+}
+
+
+/* NULL, or why collateral past its nextUpdate is refused */
+
+char *
+ngx_http_thim_past_grace(ngx_http_thim_ctx_t *ctx, time_t next_update)
+{
+    ngx_http_thim_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_thim_module);
+
+    if (tlcf->next_update_grace >= 0
+        && next_update + tlcf->next_update_grace <= ngx_time())
+    {
+        return "it is past its nextUpdate (thim_next_update_grace)";
+    }
+
+    return NULL;
+}
+
+
+/*
+ * The times of a record fetched at "fetched" that the collateral lets
+ * live ttl seconds (nextUpdate - fetched): clamped by thim_cache_valid
+ * (immutable collateral: floored only; negative records: ttl as given),
+ * refreshed from three quarters of that on.  An origin answer gets them
+ * at its arrival; a record read back gets them again from its re-checked
+ * content (ctx->next_update) at its fetch time, whatever the file said.
+ */
+
+void
+ngx_http_thim_lifetime(ngx_http_thim_ctx_t *ctx, time_t fetched, time_t ttl,
+    ngx_uint_t negative, ngx_http_thim_store_t *st)
+{
+    ngx_http_thim_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_thim_module);
+
+    if (!negative) {
+        ttl = ngx_max(ttl, tlcf->valid_min);
+
+        if (!ctx->route->immutable) {
+            ttl = ngx_min(ttl, tlcf->valid_max);
+        }
+    }
+
+    ttl = ngx_max(ttl, 1);
+
+    st->expires = fetched + ttl;
+    st->refresh_at = st->expires - ttl / 4;
+    st->next_update = negative ? 0 : ctx->next_update;
+    st->negative = negative;
+    st->derived = 0;
 }
 
 
