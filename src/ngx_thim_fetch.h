@@ -34,6 +34,7 @@ void ngx_http_thim_parts_add(ngx_http_thim_parts_t *parts,
     ngx_http_thim_ctx_t *ctx);
 ngx_int_t ngx_http_thim_derived_lookup(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_str_t *key);
+ngx_int_t ngx_http_thim_fetch_init_filter(ngx_conf_t *cf);
 void ngx_http_thim_make_record(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
     ngx_http_thim_record_t *rec);
 char *ngx_http_thim_past_grace(ngx_http_thim_ctx_t *ctx, time_t next_update);
