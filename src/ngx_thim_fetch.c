@@ -44,6 +44,10 @@
 #define NGX_HTTP_THIM_REFUSED_NOT_MODIFIED  3
 #define NGX_HTTP_THIM_REFUSED_ENCODED       4
 
+#define NGX_HTTP_THIM_REFUSED_SIZE_TEXT                                       \
+    "it is larger than the %uz bytes of subrequest_output_buffer_size "       \
+    "in the origin location: raise it"
+
 
 static ngx_str_t  ngx_http_thim_hidden = ngx_string("(hidden)");
 
@@ -69,7 +73,8 @@ static ngx_int_t ngx_http_thim_wait(ngx_http_request_t *r,
 static void ngx_http_thim_wait_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_thim_fetch(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_uint_t background);
-static ngx_int_t ngx_http_thim_fetch_headers(ngx_http_request_t *sr);
+static void ngx_http_thim_fetch_headers(ngx_http_request_t *sr,
+    ngx_list_t *headers);
 static ngx_int_t ngx_http_thim_fetch_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static ngx_int_t ngx_http_thim_fetch_done(ngx_http_request_t *sr, void *data,
@@ -564,11 +569,19 @@ ngx_http_thim_fetch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     ngx_uint_t background)
 {
     ngx_uint_t                   flags;
+    ngx_list_t                   headers;
     ngx_http_request_t          *sr;
     ngx_http_thim_zone_t        *zone;
     ngx_http_post_subrequest_t  *ps;
 
     zone = ctx->zone->data;
+
+    /* the subrequest's own, empty, header list (it shares the pool) */
+    if (ngx_list_init(&headers, r->pool, 1, sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        goto failed;
+    }
 
     ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
     if (ps == NULL) {
@@ -601,10 +614,7 @@ ngx_http_thim_fetch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
         goto failed;
     }
 
-    if (ngx_http_thim_fetch_headers(sr) != NGX_OK) {
-        /* the posted subrequest runs, and fails for want of its pool */
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    ngx_http_thim_fetch_headers(sr, &headers);
 
     /* $thim_intel_api_key, evaluated in the subrequest, looks here */
     ngx_http_set_ctx(sr, ctx, ngx_http_thim_module);
@@ -645,24 +655,17 @@ failed:
  * sent as configured.
  */
 
-static ngx_int_t
-ngx_http_thim_fetch_headers(ngx_http_request_t *sr)
+static void
+ngx_http_thim_fetch_headers(ngx_http_request_t *sr, ngx_list_t *headers)
 {
     ngx_memzero(&sr->headers_in, sizeof(ngx_http_headers_in_t));
 
-    if (ngx_list_init(&sr->headers_in.headers, sr->pool, 1,
-                      sizeof(ngx_table_elt_t))
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
+    sr->headers_in.headers = *headers;
+    sr->headers_in.headers.last = &sr->headers_in.headers.part;
     sr->headers_in.content_length_n = -1;
     sr->headers_in.keep_alive_n = -1;
 
     sr->request_body = NULL;
-
-    return NGX_OK;
 }
 
 
@@ -873,15 +876,13 @@ ngx_http_thim_refused_reason(ngx_pool_t *pool, ngx_uint_t why, size_t size)
         return "it has a Content-Encoding other than identity";
 
     default: /* NGX_HTTP_THIM_REFUSED_SIZE */
-        p = ngx_pnalloc(pool, sizeof("it is larger than the ")
-                              + NGX_SIZE_T_LEN + 128);
+        p = ngx_pnalloc(pool, sizeof(NGX_HTTP_THIM_REFUSED_SIZE_TEXT)
+                              + NGX_SIZE_T_LEN);
         if (p == NULL) {
             return NULL;
         }
 
-        ngx_sprintf(p, "it is larger than the %uz bytes of "
-                    "subrequest_output_buffer_size in the origin location: "
-                    "raise it%Z", size);
+        ngx_sprintf(p, NGX_HTTP_THIM_REFUSED_SIZE_TEXT "%Z", size);
 
         return (char *) p;
     }
