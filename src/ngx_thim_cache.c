@@ -944,7 +944,10 @@ ngx_http_thim_cache_walk(ngx_shm_zone_t *shm_zone,
 /*
  * A record from a snapshot or a bundle, already checked: stored as a
  * fetch would store it, with its own fetch time, unless the entry has a
- * record fetched at the same time or later (NGX_DECLINED).  The test and
+ * record fetched later (NGX_DECLINED).  One of the same fetch time is
+ * replaced: a bundle entry that a snapshot holds again (seeded at the
+ * last start) gets the bundle's lifetime, not the one recomputed from
+ * the bundle's fetch time.  The test and
  * the store take the lock separately: imports run in the master before
  * the workers exist, with nobody else in the zone.
  */
@@ -962,7 +965,7 @@ ngx_http_thim_cache_import(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
     tn = ngx_http_thim_cache_lock_find(shm_zone, key, &hash);
 
-    rc = (tn && tn->value && !tn->negative && tn->fetched >= fetched)
+    rc = (tn && tn->value && !tn->negative && tn->fetched > fetched)
          ? NGX_DECLINED : NGX_OK;
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);

@@ -7,7 +7,7 @@
  * to the key ngx_thim would use for that request and the body is checked
  * as that answer would be (ngx_http_thim_persist_recheck()), then stored
  * with the lifetime an origin answer gets now.  An entry never replaces a
- * record fetched at the same time or later (from the snapshot).  A bad
+ * record fetched later (from the snapshot).  A bad
  * entry is skipped with its reason; a missing bundle or a bad index is
  * logged and start-up goes on.
  */
