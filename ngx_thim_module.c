@@ -13,6 +13,7 @@
 #include "ngx_thim.h"
 #include "ngx_thim_args.h"
 #include "ngx_thim_cache.h"
+#include "ngx_thim_fetch.h"
 #include "ngx_thim_intel.h"
 #include "ngx_thim_amd.h"
 #include "ngx_thim_amd_azure.h"
@@ -258,7 +259,7 @@ static ngx_command_t  ngx_http_thim_commands[] = {
 
 static ngx_http_module_t  ngx_http_thim_module_ctx = {
     ngx_http_thim_add_variables,           /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_thim_fetch_init_filter,       /* postconfiguration */
 
     ngx_http_thim_create_main_conf,        /* create main configuration */
     NULL,                                  /* init main configuration */

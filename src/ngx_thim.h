@@ -195,6 +195,8 @@ struct ngx_http_thim_ctx_s {
     unsigned                   fetching:1;
     unsigned                   fetch_done:1;
     unsigned                   fetched_record:1;  /* record is the fetch's */
+    unsigned                   oversized:1;     /* the answer did not fit
+                                                   in memory: dropped */
     unsigned                   background:1;
 
     unsigned                   cleanup_added:1;

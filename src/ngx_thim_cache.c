@@ -36,6 +36,8 @@ typedef struct {
     time_t                     next_update;    /* the collateral's, or 0 */
     ngx_uint_t                 seq;            /* bumped by every fetch end */
     ngx_uint_t                 fail_status;    /* of the last failed fetch */
+    ngx_uint_t                 fail_why;       /* and its refusal, or 0 */
+    size_t                     fail_size;
     ngx_pid_t                  fetch_owner;
     ngx_msec_t                 fetch_deadline; /* wall clock, milliseconds */
     u_char                     key[1];
@@ -254,6 +256,8 @@ ngx_http_thim_cache_poll(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
         } else {
             lk->found = NGX_HTTP_THIM_FOUND_FAILED;
             lk->fail_status = tn->fail_status;
+            lk->fail_why = tn->fail_why;
+            lk->fail_size = tn->fail_size;
             lk->retry_after = ngx_http_thim_cache_holdoff_left(ctx, lk);
         }
 
@@ -324,6 +328,7 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     if (tn && st->negative && tn->value && !tn->negative) {
         ngx_http_thim_cache_end_lease(ctx, tn);
         tn->fail_status = NGX_HTTP_NOT_FOUND;
+        tn->fail_why = 0;
         tn->seq++;
 
         ngx_shmtx_unlock(&ctx->shpool->mutex);
@@ -341,6 +346,7 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
             ngx_http_thim_cache_end_lease(ctx, tn);
             tn->seq++;
             tn->fail_status = NGX_HTTP_SERVICE_UNAVAILABLE;
+            tn->fail_why = 0;
         }
 
         ngx_shmtx_unlock(&ctx->shpool->mutex);
@@ -367,6 +373,7 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     tn->expires = st->expires;
     tn->next_update = st->next_update;
     tn->fail_status = 0;
+    tn->fail_why = 0;
     ngx_http_thim_cache_end_lease(ctx, tn);
     tn->seq++;
 
@@ -384,6 +391,20 @@ void
 ngx_http_thim_cache_fail(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_uint_t status)
 {
+    ngx_http_thim_cache_fail_why(shm_zone, key, status, 0, 0);
+}
+
+
+/*
+ * The same, with the refusal the fetcher tells its client (why, an
+ * NGX_HTTP_THIM_REFUSED_* of ngx_thim_fetch.c, and a size it names), so
+ * that the waiters tell theirs the same.
+ */
+
+void
+ngx_http_thim_cache_fail_why(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_uint_t status, ngx_uint_t why, size_t size)
+{
     uint32_t               hash;
     ngx_http_thim_zone_t  *ctx;
     ngx_http_thim_node_t  *tn;
@@ -394,6 +415,8 @@ ngx_http_thim_cache_fail(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     if (tn) {
         ngx_http_thim_cache_end_lease(ctx, tn);
         tn->fail_status = status;
+        tn->fail_why = why;
+        tn->fail_size = size;
         tn->seq++;
     }
 
@@ -983,7 +1006,10 @@ ngx_http_thim_cache_walk(ngx_shm_zone_t *shm_zone,
 /*
  * A record from a snapshot or a bundle, already checked: stored as a
  * fetch would store it, with its own fetch time, unless the entry has a
- * record fetched at the same time or later (NGX_DECLINED).  The test and
+ * record fetched later (NGX_DECLINED).  One of the same fetch time is
+ * replaced: a bundle entry that a snapshot holds again (seeded at the
+ * last start) gets the bundle's lifetime, not the one recomputed from
+ * the bundle's fetch time.  The test and
  * the store take the lock separately: imports run in the master before
  * the workers exist, with nobody else in the zone.
  */
@@ -1001,7 +1027,7 @@ ngx_http_thim_cache_import(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
     tn = ngx_http_thim_cache_lock_find(shm_zone, key, &hash);
 
-    rc = (tn && tn->value && !tn->negative && tn->fetched >= fetched)
+    rc = (tn && tn->value && !tn->negative && tn->fetched > fetched)
          ? NGX_DECLINED : NGX_OK;
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);

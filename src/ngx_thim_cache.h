@@ -55,6 +55,9 @@ typedef struct {
     time_t                     expires;
     ngx_uint_t                 seq;            /* fetch generation seen */
     ngx_uint_t                 fail_status;    /* with FAILED */
+    ngx_uint_t                 fail_why;       /* with FAILED: the
+                                                  fetcher's refusal, or 0 */
+    size_t                     fail_size;      /* the size it names */
     time_t                     retry_after;    /* with HELD_OFF, FAILED */
     ngx_uint_t                 max_fetches;    /* the origin's concurrent
                                                   fetches; 0: unbounded */
@@ -157,6 +160,8 @@ ngx_int_t ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_http_thim_store_t *st, ngx_log_t *log);
 void ngx_http_thim_cache_fail(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_uint_t status);
+void ngx_http_thim_cache_fail_why(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_uint_t status, ngx_uint_t why, size_t size);
 void ngx_http_thim_cache_release(ngx_shm_zone_t *shm_zone, ngx_str_t *key);
 void ngx_http_thim_cache_hold_off(ngx_shm_zone_t *shm_zone, ngx_uint_t origin,
     time_t until);

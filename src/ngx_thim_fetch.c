@@ -33,7 +33,25 @@
 #define NGX_HTTP_THIM_MAX_BACKOFF      3600
 
 
+/*
+ * Origin answers refused before their content is read, by
+ * ngx_http_thim_fetch_refusal(); the zone keeps the number for the
+ * fetch's waiters (ngx_http_thim_cache_fail_why()), so that every client
+ * of the fetch is told the same.
+ */
+#define NGX_HTTP_THIM_REFUSED_SIZE          1
+#define NGX_HTTP_THIM_REFUSED_PARTIAL       2
+#define NGX_HTTP_THIM_REFUSED_NOT_MODIFIED  3
+#define NGX_HTTP_THIM_REFUSED_ENCODED       4
+
+#define NGX_HTTP_THIM_REFUSED_SIZE_TEXT                                       \
+    "it is larger than the %uz bytes of subrequest_output_buffer_size "       \
+    "in the origin location: raise it"
+
+
 static ngx_str_t  ngx_http_thim_hidden = ngx_string("(hidden)");
+
+static ngx_http_output_body_filter_pt  ngx_http_thim_next_body_filter;
 
 
 static ngx_uint_t ngx_http_thim_max_fetches(ngx_http_thim_loc_conf_t *tlcf,
@@ -55,8 +73,20 @@ static ngx_int_t ngx_http_thim_wait(ngx_http_request_t *r,
 static void ngx_http_thim_wait_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_thim_fetch(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_uint_t background);
+static void ngx_http_thim_fetch_headers(ngx_http_request_t *sr,
+    ngx_list_t *headers);
+static ngx_int_t ngx_http_thim_fetch_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
 static ngx_int_t ngx_http_thim_fetch_done(ngx_http_request_t *sr, void *data,
     ngx_int_t rc);
+static ngx_uint_t ngx_http_thim_fetch_refusal(ngx_http_request_t *sr,
+    ngx_http_thim_ctx_t *ctx, ngx_uint_t status, size_t *size);
+static ngx_uint_t ngx_http_thim_fetch_refuse(ngx_http_request_t *sr,
+    ngx_http_thim_ctx_t *ctx, ngx_uint_t why, size_t size);
+static char *ngx_http_thim_refused_reason(ngx_pool_t *pool, ngx_uint_t why,
+    size_t size);
+static ngx_int_t ngx_http_thim_send_refused(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_uint_t status, char *reason);
 static ngx_uint_t ngx_http_thim_fetch_status(ngx_http_request_t *sr,
     ngx_int_t rc);
 static ngx_uint_t ngx_http_thim_fetch_outcome(ngx_http_request_t *sr,
@@ -267,6 +297,14 @@ ngx_http_thim_dispatch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
         ctx->cache_status = NGX_HTTP_THIM_CACHE_MISS;
         ctx->retry_after = (lk->fail_status == NGX_HTTP_SERVICE_UNAVAILABLE)
                            ? lk->retry_after : 0;
+
+        if (lk->fail_why) {
+            /* what the fetcher was told */
+            return ngx_http_thim_send_refused(r, ctx, lk->fail_status,
+                       ngx_http_thim_refused_reason(r->pool, lk->fail_why,
+                                                    lk->fail_size));
+        }
+
         return ngx_http_thim_send_error(r, ctx, lk->fail_status,
                               ngx_http_thim_status_reason(lk->fail_status),
                               NULL);
@@ -310,6 +348,7 @@ ngx_http_thim_ctx_next_key(ngx_http_thim_ctx_t *ctx)
     ctx->fetching = 0;
     ctx->fetch_done = 0;
     ctx->fetched_record = 0;
+    ctx->oversized = 0;
     ctx->background = 0;
     ctx->waiting = 0;
 }
@@ -361,6 +400,7 @@ ngx_http_thim_refresh(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
     bg->fetching = 0;
     bg->fetch_done = 0;
     bg->fetched_record = 0;
+    bg->oversized = 0;
     bg->wait.timer_set = 0;
 
     (void) ngx_http_thim_fetch(r, bg, 1);
@@ -529,11 +569,19 @@ ngx_http_thim_fetch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     ngx_uint_t background)
 {
     ngx_uint_t                   flags;
+    ngx_list_t                   headers;
     ngx_http_request_t          *sr;
     ngx_http_thim_zone_t        *zone;
     ngx_http_post_subrequest_t  *ps;
 
     zone = ctx->zone->data;
+
+    /* the subrequest's own, empty, header list (it shares the pool) */
+    if (ngx_list_init(&headers, r->pool, 1, sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        goto failed;
+    }
 
     ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
     if (ps == NULL) {
@@ -566,6 +614,8 @@ ngx_http_thim_fetch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
         goto failed;
     }
 
+    ngx_http_thim_fetch_headers(sr, &headers);
+
     /* $thim_intel_api_key, evaluated in the subrequest, looks here */
     ngx_http_set_ctx(sr, ctx, ngx_http_thim_module);
 
@@ -593,6 +643,98 @@ failed:
 
 
 /*
+ * The module alone makes the origin request: a subrequest starts with a
+ * copy of its parent's headers_in, whose header list is the client's, and
+ * proxy_pass_request_headers (on by default) would send all of it: Range,
+ * If-None-Match or Accept-Encoding would turn one client's fetch into a
+ * 206, 304 or gzip answer that its waiters share; Cookie and
+ * Authorization are the client's own.  The subrequest gets an empty
+ * header list and none of the parsed headers ($http_*, $host, $cookie_*
+ * are empty or the server's), and no request body.  Headers the operator
+ * sets (proxy_set_header, e.g. the API key from $thim_intel_api_key) are
+ * sent as configured.
+ */
+
+static void
+ngx_http_thim_fetch_headers(ngx_http_request_t *sr, ngx_list_t *headers)
+{
+    ngx_memzero(&sr->headers_in, sizeof(ngx_http_headers_in_t));
+
+    sr->headers_in.headers = *headers;
+    sr->headers_in.headers.last = &sr->headers_in.headers.part;
+    sr->headers_in.content_length_n = -1;
+    sr->headers_in.keep_alive_n = -1;
+
+    sr->request_body = NULL;
+}
+
+
+ngx_int_t
+ngx_http_thim_fetch_init_filter(ngx_conf_t *cf)
+{
+    ngx_http_thim_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_thim_fetch_body_filter;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Ahead of nginx's in-memory subrequest buffer (the postpone filter): an
+ * origin answer larger than subrequest_output_buffer_size is noted and
+ * its bytes dropped here.  Left to the postpone filter it would fail the
+ * write, and a failed write in a subrequest marks the client's connection
+ * broken: the client, and every waiter, would get no answer at all.
+ */
+
+static ngx_int_t
+ngx_http_thim_fetch_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    off_t                      size, limit;
+    ngx_chain_t               *cl;
+    ngx_http_thim_ctx_t       *ctx;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    ctx = (r != r->main && r->subrequest_in_memory)
+          ? ngx_http_get_module_ctx(r, ngx_http_thim_module) : NULL;
+
+    if (ctx == NULL || !ctx->fetching) {
+        return ngx_http_thim_next_body_filter(r, in);
+    }
+
+    if (!ctx->oversized) {
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+        limit = (off_t) clcf->subrequest_output_buffer_size;
+
+        /* what the postpone filter holds already, and what comes now */
+        size = (r->out && r->out->buf)
+               ? r->out->buf->last - r->out->buf->pos : 0;
+
+        for (cl = in; cl; cl = cl->next) {
+            if (!ngx_buf_special(cl->buf)) {
+                size += ngx_buf_size(cl->buf);
+            }
+        }
+
+        if (size > limit || r->headers_out.content_length_n > limit) {
+            ctx->oversized = 1;
+        }
+    }
+
+    if (!ctx->oversized) {
+        return ngx_http_thim_next_body_filter(r, in);
+    }
+
+    for (cl = in; cl; cl = cl->next) {
+        cl->buf->pos = cl->buf->last;
+        cl->buf->file_pos = cl->buf->file_last;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * The post_subrequest handler.  It may run more than once for one
  * subrequest (again after an error page), so it acts only the first time.
  * It decides, stores or refuses, and wakes the parent; it never sends.
@@ -603,8 +745,9 @@ ngx_http_thim_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 {
     ngx_http_thim_ctx_t *ctx = data;
 
+    size_t                 size;
     ngx_str_t              body;
-    ngx_uint_t             status, result;
+    ngx_uint_t             status, result, why;
     ngx_http_thim_zone_t  *zone;
 
     if (ctx->fetch_done) {
@@ -624,7 +767,10 @@ ngx_http_thim_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
         body.len = sr->out->buf->last - sr->out->buf->pos;
     }
 
-    result = ngx_http_thim_fetch_outcome(sr, ctx, status, &body);
+    why = ngx_http_thim_fetch_refusal(sr, ctx, status, &size);
+
+    result = why ? ngx_http_thim_fetch_refuse(sr, ctx, why, size)
+                 : ngx_http_thim_fetch_outcome(sr, ctx, status, &body);
 
     (void) ngx_atomic_fetch_add(&zone->sh->results[result], 1);
 
@@ -634,6 +780,112 @@ ngx_http_thim_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 
     /* NGX_ERROR would terminate the client's request too */
     return (rc == NGX_ERROR) ? NGX_OK : rc;
+}
+
+
+/*
+ * An answer the module did not ask for, whatever its body: too large to
+ * be held (the postpone filter dropped it), a part (206) or a "not
+ * modified" (304) of something, or encoded.  Returns an
+ * NGX_HTTP_THIM_REFUSED_*, or 0.
+ */
+
+static ngx_uint_t
+ngx_http_thim_fetch_refusal(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
+    ngx_uint_t status, size_t *size)
+{
+    ngx_table_elt_t           *h;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    *size = 0;
+
+    if (status == NGX_HTTP_PARTIAL_CONTENT) {
+        return NGX_HTTP_THIM_REFUSED_PARTIAL;
+    }
+
+    if (status == NGX_HTTP_NOT_MODIFIED) {
+        return NGX_HTTP_THIM_REFUSED_NOT_MODIFIED;
+    }
+
+    if (status != NGX_HTTP_OK) {
+        return 0;
+    }
+
+    if (ctx->oversized) {
+        clcf = ngx_http_get_module_loc_conf(sr, ngx_http_core_module);
+        *size = clcf->subrequest_output_buffer_size;
+
+        return NGX_HTTP_THIM_REFUSED_SIZE;
+    }
+
+    h = ngx_http_thim_origin_header(sr, &(ngx_str_t)
+                                    ngx_string("Content-Encoding"));
+
+    if (h && (h->value.len != sizeof("identity") - 1
+              || ngx_strncasecmp(h->value.data, (u_char *) "identity",
+                                 sizeof("identity") - 1)
+                 != 0))
+    {
+        return NGX_HTTP_THIM_REFUSED_ENCODED;
+    }
+
+    return 0;
+}
+
+
+/* as a refusal by the checks: logged, 502, counted invalid, not cached */
+
+static ngx_uint_t
+ngx_http_thim_fetch_refuse(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
+    ngx_uint_t why, size_t size)
+{
+    ctx->fetch_status = NGX_HTTP_BAD_GATEWAY;
+    ctx->fetch_reason = ngx_http_thim_refused_reason(ctx->request->pool, why,
+                                                     size);
+
+    ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
+                  "thim: refused origin answer for \"%V\": %s%s",
+                  &ctx->key, ctx->fetch_reason ? ctx->fetch_reason : "",
+                  ctx->have_record ? ", keeping the cached copy" : "");
+
+    ngx_http_thim_cache_fail_why(ctx->zone, &ctx->key, ctx->fetch_status,
+                                 why, size);
+
+    return NGX_HTTP_THIM_RESULT_INVALID;
+}
+
+
+/* the words for an NGX_HTTP_THIM_REFUSED_*, or NULL without memory */
+
+static char *
+ngx_http_thim_refused_reason(ngx_pool_t *pool, ngx_uint_t why, size_t size)
+{
+    u_char  *p;
+
+    switch (why) {
+
+    case NGX_HTTP_THIM_REFUSED_PARTIAL:
+        return "the origin answered 206 Partial Content, "
+               "a part of what was asked";
+
+    case NGX_HTTP_THIM_REFUSED_NOT_MODIFIED:
+        return "the origin answered 304 Not Modified, "
+               "to a request that asked no condition";
+
+    case NGX_HTTP_THIM_REFUSED_ENCODED:
+        return "it has a Content-Encoding other than identity";
+
+    default: /* NGX_HTTP_THIM_REFUSED_SIZE */
+        p = ngx_pnalloc(pool, sizeof(NGX_HTTP_THIM_REFUSED_SIZE_TEXT)
+                              + NGX_SIZE_T_LEN);
+        if (p == NULL) {
+            return NULL;
+        }
+
+        ngx_sprintf(p, NGX_HTTP_THIM_REFUSED_SIZE_TEXT "%Z", size);
+
+        return (char *) p;
+    }
 }
 
 
@@ -766,7 +1018,6 @@ ngx_http_thim_fetch_accept(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
     ngx_uint_t                    i;
     ngx_table_elt_t              *h, *kept[NGX_HTTP_THIM_KEEP_HEADERS];
     ngx_http_thim_record_t        rec;
-    ngx_http_thim_loc_conf_t     *tlcf;
     const ngx_http_thim_route_t  *route;
 
     route = ctx->route;
@@ -813,16 +1064,7 @@ ngx_http_thim_fetch_accept(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
 
     } else if (route->check(ctx, body, &reason, &next_update) == NGX_OK) {
         /* the check's return code decides, not whether it left a reason */
-        reason = NULL;
-
-        tlcf = ngx_http_get_module_loc_conf(ctx->request,
-                                            ngx_http_thim_module);
-
-        if (tlcf->next_update_grace >= 0
-            && next_update + tlcf->next_update_grace <= ngx_time())
-        {
-            reason = "it is past its nextUpdate (thim_next_update_grace)";
-        }
+        reason = ngx_http_thim_past_grace(ctx, next_update);
 
     } else if (reason == NULL) {
         reason = "refused by the checks";
@@ -838,27 +1080,7 @@ ngx_http_thim_fetch_accept(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
-    ngx_memzero(&rec, sizeof(ngx_http_thim_record_t));
-
-    rec.status = NGX_HTTP_OK;
-    rec.content_type = route->content_type;
-    rec.body = *body;
-
-    for (i = 0; h && i < NGX_HTTP_THIM_CHAIN_NAMES; i++) {
-        if (route->chain_out[i].len) {
-            rec.names[rec.nheaders] = route->chain_out[i];
-            rec.values[rec.nheaders] = h->value;
-            rec.nheaders++;
-        }
-    }
-
-    for (i = 0; i < NGX_HTTP_THIM_KEEP_HEADERS; i++) {
-        if (route->keep[i].len) {
-            rec.names[rec.nheaders] = route->keep[i];
-            rec.values[rec.nheaders] = ctx->kept[i];
-            rec.nheaders++;
-        }
-    }
+    ngx_http_thim_make_record(ctx, body, &rec);
 
     ctx->next_update = next_update;
 
@@ -899,39 +1121,24 @@ ngx_http_thim_fetch_negative(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx)
 
 
 /*
- * Stores rec as the key's record, fresh for ttl seconds clamped by
- * thim_cache_valid (immutable collateral: floored only; negative records:
- * ttl as given), refreshed from three
- * quarters of that on, and makes it this request's answer.  A negative
- * record refused by the zone (a real one exists) leaves the request with
- * the copy it has; a zone too small still lets this client have it.
+ * Stores rec as the key's record with the lifetime of a ttl of seconds
+ * (ngx_http_thim_lifetime()), and makes it this request's answer.  A
+ * negative record refused by the zone (a real one exists) leaves the
+ * request with the copy it has; a zone too small still lets this client
+ * have it.
  */
 
 static ngx_int_t
 ngx_http_thim_keep(ngx_http_thim_ctx_t *ctx, ngx_http_thim_record_t *rec,
     time_t ttl, ngx_uint_t negative, ngx_log_t *log)
 {
-    u_char                    *last;
-    time_t                     now;
-    ngx_int_t                  rc;
-    ngx_http_request_t        *r;
-    ngx_http_thim_store_t      st;
-    ngx_http_thim_lookup_t     lk;
-    ngx_http_thim_loc_conf_t  *tlcf;
+    u_char                  *last;
+    ngx_int_t                rc;
+    ngx_http_request_t      *r;
+    ngx_http_thim_store_t    st;
+    ngx_http_thim_lookup_t   lk;
 
     r = ctx->request;
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
-
-    if (!negative) {
-        ttl = ngx_max(ttl, tlcf->valid_min);
-
-        if (!ctx->route->immutable) {
-            ttl = ngx_min(ttl, tlcf->valid_max);
-        }
-    }
-
-    ttl = ngx_max(ttl, 1);
-    now = ngx_time();
 
     st.len = ngx_http_thim_record_size(rec);
     st.value = ngx_pnalloc(r->pool, st.len);
@@ -942,11 +1149,8 @@ ngx_http_thim_keep(ngx_http_thim_ctx_t *ctx, ngx_http_thim_record_t *rec,
     last = ngx_http_thim_record_write(st.value, rec);
 
     st.len = last - st.value;
-    st.expires = now + ttl;
-    st.refresh_at = st.expires - ttl / 4;
-    st.next_update = negative ? 0 : ctx->next_update;
-    st.negative = negative;
-    st.derived = 0;
+
+    ngx_http_thim_lifetime(ctx, ngx_time(), ttl, negative, &st);
 
     rc = ngx_http_thim_cache_store(ctx->zone, &ctx->key, &st, log);
 
@@ -965,6 +1169,100 @@ ngx_http_thim_keep(ngx_http_thim_ctx_t *ctx, ngx_http_thim_record_t *rec,
     ctx->fetched_record = 1;
 
     return NGX_OK;
+}
+
+
+/*
+ * What a checked origin answer is stored as: the route's content type,
+ * its issuer chain under each name the route answers with, the headers
+ * it keeps (ctx->chain, ctx->kept), and the body.  Origin answers and
+ * records read back from a snapshot or a bundle are made by this alone.
+ */
+
+void
+ngx_http_thim_make_record(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
+    ngx_http_thim_record_t *rec)
+{
+    ngx_uint_t                    i;
+    const ngx_http_thim_route_t  *route;
+
+    route = ctx->route;
+
+    ngx_memzero(rec, sizeof(ngx_http_thim_record_t));
+
+    rec->status = NGX_HTTP_OK;
+    rec->content_type = route->content_type;
+    rec->body = *body;
+
+    for (i = 0; route->chain_in.len && i < NGX_HTTP_THIM_CHAIN_NAMES; i++) {
+        if (route->chain_out[i].len) {
+            rec->names[rec->nheaders] = route->chain_out[i];
+            rec->values[rec->nheaders] = ctx->chain;
+            rec->nheaders++;
+        }
+    }
+
+    for (i = 0; i < NGX_HTTP_THIM_KEEP_HEADERS; i++) {
+        if (route->keep[i].len) {
+            rec->names[rec->nheaders] = route->keep[i];
+            rec->values[rec->nheaders] = ctx->kept[i];
+            rec->nheaders++;
+        }
+    }
+}
+
+
+/* NULL, or why collateral past its nextUpdate is refused */
+
+char *
+ngx_http_thim_past_grace(ngx_http_thim_ctx_t *ctx, time_t next_update)
+{
+    ngx_http_thim_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_thim_module);
+
+    if (tlcf->next_update_grace >= 0
+        && next_update + tlcf->next_update_grace <= ngx_time())
+    {
+        return "it is past its nextUpdate (thim_next_update_grace)";
+    }
+
+    return NULL;
+}
+
+
+/*
+ * The times of a record fetched at "fetched" that the collateral lets
+ * live ttl seconds (nextUpdate - fetched): clamped by thim_cache_valid
+ * (immutable collateral: floored only; negative records: ttl as given),
+ * refreshed from three quarters of that on.  An origin answer gets them
+ * at its arrival; a record read back gets them again from its re-checked
+ * content (ctx->next_update) at its fetch time, whatever the file said.
+ */
+
+void
+ngx_http_thim_lifetime(ngx_http_thim_ctx_t *ctx, time_t fetched, time_t ttl,
+    ngx_uint_t negative, ngx_http_thim_store_t *st)
+{
+    ngx_http_thim_loc_conf_t  *tlcf;
+
+    tlcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_thim_module);
+
+    if (!negative) {
+        ttl = ngx_max(ttl, tlcf->valid_min);
+
+        if (!ctx->route->immutable) {
+            ttl = ngx_min(ttl, tlcf->valid_max);
+        }
+    }
+
+    ttl = ngx_max(ttl, 1);
+
+    st->expires = fetched + ttl;
+    st->refresh_at = st->expires - ttl / 4;
+    st->next_update = negative ? 0 : ctx->next_update;
+    st->negative = negative;
+    st->derived = 0;
 }
 
 
@@ -1048,8 +1346,6 @@ ngx_http_thim_fetch_resume(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_thim_answer(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
 {
-    u_char  *p;
-
     if (ctx->fetched_record) {
         return ngx_http_thim_deliver(r, ctx);
     }
@@ -1070,24 +1366,37 @@ ngx_http_thim_answer(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
                              "thim_intel_api_key_file", NULL);
     }
 
-    if (ctx->fetch_reason) {
-        /* the origin answered, and what it said was refused: say why */
-        p = ngx_pnalloc(r->pool, sizeof("the origin's answer was refused: ")
-                                 + ngx_strlen(ctx->fetch_reason));
-        if (p == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+    return ngx_http_thim_send_refused(r, ctx, ctx->fetch_status,
+                                      ctx->fetch_reason);
+}
 
-        ngx_sprintf(p, "the origin's answer was refused: %s%Z",
-                    ctx->fetch_reason);
 
-        return ngx_http_thim_send_error(r, ctx, ctx->fetch_status,
-                                        (char *) p, NULL);
+/*
+ * The origin answered, and what it said was refused: the client is told
+ * why (reason NULL: only the status).
+ */
+
+static ngx_int_t
+ngx_http_thim_send_refused(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    ngx_uint_t status, char *reason)
+{
+    u_char  *p;
+
+    if (reason == NULL) {
+        return ngx_http_thim_send_error(r, ctx, status,
+                                        ngx_http_thim_status_reason(status),
+                                        NULL);
     }
 
-    return ngx_http_thim_send_error(r, ctx, ctx->fetch_status,
-                         ngx_http_thim_status_reason(ctx->fetch_status),
-                         NULL);
+    p = ngx_pnalloc(r->pool, sizeof("the origin's answer was refused: ")
+                             + ngx_strlen(reason));
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_sprintf(p, "the origin's answer was refused: %s%Z", reason);
+
+    return ngx_http_thim_send_error(r, ctx, status, (char *) p, NULL);
 }
 
 

@@ -10,6 +10,7 @@
 
 
 #include "ngx_thim.h"
+#include "ngx_thim_cache.h"
 
 
 /* how often a request waiting on another request's fetch looks again */
@@ -33,6 +34,12 @@ void ngx_http_thim_parts_add(ngx_http_thim_parts_t *parts,
     ngx_http_thim_ctx_t *ctx);
 ngx_int_t ngx_http_thim_derived_lookup(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_str_t *key);
+ngx_int_t ngx_http_thim_fetch_init_filter(ngx_conf_t *cf);
+void ngx_http_thim_make_record(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
+    ngx_http_thim_record_t *rec);
+char *ngx_http_thim_past_grace(ngx_http_thim_ctx_t *ctx, time_t next_update);
+void ngx_http_thim_lifetime(ngx_http_thim_ctx_t *ctx, time_t fetched,
+    time_t ttl, ngx_uint_t negative, ngx_http_thim_store_t *st);
 void ngx_http_thim_derived_keep(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_str_t *key, ngx_http_thim_record_t *rec,
     time_t expires);

@@ -33,6 +33,7 @@
 #include "ngx_thim_intel.h"
 #include "ngx_thim_amd.h"
 #include "ngx_thim_pckcert.h"
+#include "ngx_thim_fetch.h"
 
 
 #define NGX_HTTP_THIM_SNAPSHOT_MIN_INTERVAL  1000
@@ -506,7 +507,6 @@ ngx_http_thim_persist_recheck(ngx_http_thim_persist_t *persist,
     ngx_uint_t                    i;
     ngx_http_request_t           *r;
     ngx_http_thim_ctx_t          *ctx;
-    ngx_http_thim_record_t       *rec;
     ngx_http_thim_loc_conf_t     *tlcf;
     const ngx_http_thim_route_t  *route;
 
@@ -605,40 +605,75 @@ ngx_http_thim_persist_recheck(ngx_http_thim_persist_t *persist,
         return NGX_DECLINED;
     }
 
-    rc->reason = NULL;
+    rc->reason = ngx_http_thim_past_grace(ctx, rc->next_update);
 
-    if (tlcf->next_update_grace >= 0
-        && rc->next_update + tlcf->next_update_grace <= ngx_time())
-    {
-        rc->reason = "it is past its nextUpdate (thim_next_update_grace)";
+    if (rc->reason) {
         return NGX_DECLINED;
     }
 
-    /* as ngx_http_thim_fetch_accept() makes it */
-    rec = &rc->record;
-    ngx_memzero(rec, sizeof(ngx_http_thim_record_t));
+    /* what the stored times are recomputed from (ngx_http_thim_lifetime) */
+    ctx->next_update = rc->next_update;
 
-    rec->status = NGX_HTTP_OK;
-    rec->content_type = route->content_type;
-    rec->body = rc->body;
-
-    for (i = 0; route->chain_in.len && i < NGX_HTTP_THIM_CHAIN_NAMES; i++) {
-        if (route->chain_out[i].len) {
-            rec->names[rec->nheaders] = route->chain_out[i];
-            rec->values[rec->nheaders] = rc->chain;
-            rec->nheaders++;
-        }
-    }
-
-    for (i = 0; i < NGX_HTTP_THIM_KEEP_HEADERS; i++) {
-        if (route->keep[i].len) {
-            rec->names[rec->nheaders] = route->keep[i];
-            rec->values[rec->nheaders] = ctx->kept[i];
-            rec->nheaders++;
-        }
-    }
+    ngx_http_thim_make_record(ctx, &rc->body, &rc->record);
 
     return NGX_OK;
+}
+
+
+/*
+ * A key or an origin request as a log line may show it: a query that
+ * names a platform (an encrypted PPID) is hidden, any other is cut at
+ * NGX_HTTP_THIM_PERSIST_LOG_QUERY bytes.  Never fails: without memory it
+ * shows nothing of the query.
+ */
+
+void
+ngx_http_thim_persist_show(ngx_pool_t *pool, ngx_str_t *s, ngx_str_t *shown)
+{
+    char       *more;
+    u_char     *q, *last, *p;
+    size_t      n;
+    ngx_str_t   in;
+
+    in = *s;                                    /* shown may be s */
+    last = in.data + in.len;
+    q = ngx_strlchr(in.data, last, '?');
+
+    if (q == NULL) {
+        *shown = in;
+        return;
+    }
+
+    q++;
+    n = last - q;
+
+    if (ngx_strlcasestrn(q, last, (u_char *) "ppid", 4 - 1)) {
+        n = 0;
+        more = "(hidden: it names a platform)";
+
+    } else if (n > NGX_HTTP_THIM_PERSIST_LOG_QUERY) {
+        n = NGX_HTTP_THIM_PERSIST_LOG_QUERY;
+        more = "...";
+
+    } else {
+        *shown = in;
+        return;
+    }
+
+    n += q - in.data;
+
+    shown->data = ngx_pnalloc(pool, n + ngx_strlen(more));
+
+    if (shown->data == NULL) {
+        shown->data = in.data;
+        shown->len = q - in.data;
+        return;
+    }
+
+    p = ngx_cpymem(shown->data, in.data, n);
+    p = ngx_cpymem(p, more, ngx_strlen(more));
+
+    shown->len = p - shown->data;
 }
 
 

@@ -19,6 +19,9 @@
 /* the largest body a bundle entry or a snapshot record may have */
 #define NGX_HTTP_THIM_PERSIST_MAX_BODY   (4 * 1024 * 1024)
 
+/* how much of a query a log line shows (ngx_http_thim_persist_show()) */
+#define NGX_HTTP_THIM_PERSIST_LOG_QUERY  64
+
 
 struct ngx_http_thim_persist_s {
     ngx_shm_zone_t            *shm_zone;
@@ -77,6 +80,8 @@ ngx_int_t ngx_http_thim_persist_origin(ngx_str_t *key,
     ngx_http_thim_recheck_t *rc);
 ngx_int_t ngx_http_thim_persist_recheck(ngx_http_thim_persist_t *persist,
     ngx_pool_t *pool, ngx_http_thim_recheck_t *rc);
+void ngx_http_thim_persist_show(ngx_pool_t *pool, ngx_str_t *s,
+    ngx_str_t *shown);
 ngx_int_t ngx_http_thim_persist_read(ngx_str_t *name, ngx_pool_t *pool,
     size_t max, ngx_str_t *data, ngx_log_t *log);
 ngx_int_t ngx_http_thim_persist_elect(ngx_http_thim_zone_t *ctx,

@@ -7,7 +7,7 @@
  * to the key ngx_thim would use for that request and the body is checked
  * as that answer would be (ngx_http_thim_persist_recheck()), then stored
  * with the lifetime an origin answer gets now.  An entry never replaces a
- * record fetched at the same time or later (from the snapshot).  A bad
+ * record fetched later (from the snapshot).  A bad
  * entry is skipped with its reason; a missing bundle or a bad index is
  * logged and start-up goes on.
  */
@@ -18,12 +18,12 @@
 
 #include "ngx_thim_persist.h"
 #include "ngx_thim_x509.h"
+#include "ngx_thim_fetch.h"
 
 
 #define NGX_HTTP_THIM_BUNDLE_FORMAT      "ngx_thim-bundle"
 #define NGX_HTTP_THIM_BUNDLE_VERSION     1
 #define NGX_HTTP_THIM_BUNDLE_MAX_INDEX   (64 * 1024 * 1024)
-#define NGX_HTTP_THIM_SEED_LOG_QUERY     64
 
 
 typedef struct {
@@ -47,8 +47,6 @@ static char *ngx_http_thim_seed_read(ngx_http_thim_persist_t *persist,
     json_t *entry, ngx_pool_t *pool, ngx_str_t *body);
 static ngx_int_t ngx_http_thim_seed_chain(json_t *entry,
     ngx_http_thim_recheck_t *rc, ngx_http_thim_record_t *headers);
-static void ngx_http_thim_seed_lifetime(ngx_http_thim_recheck_t *rc,
-    ngx_http_thim_store_t *st);
 static const char *ngx_http_thim_seed_string(json_t *entry, const char *name);
 
 
@@ -218,9 +216,8 @@ ngx_http_thim_seed_entry(ngx_http_thim_persist_t *persist, json_t *entry,
     check.query.data = (u_char *) (s ? s : "");
     check.query.len = ngx_strlen(check.query.data);
 
-    /* a pckcerts query carries an encrypted PPID: only its start is shown */
-    what.len = origin.len + 1 + check.path.len + 1
-               + ngx_min(check.query.len, NGX_HTTP_THIM_SEED_LOG_QUERY) + 3;
+    /* a pckcerts query carries an encrypted PPID: it is not shown */
+    what.len = origin.len + 1 + check.path.len + 1 + check.query.len;
     what.data = ngx_pnalloc(pool, what.len);
     if (what.data == NULL) {
         return NGX_ERROR;
@@ -229,14 +226,12 @@ ngx_http_thim_seed_entry(ngx_http_thim_persist_t *persist, json_t *entry,
     p = ngx_sprintf(what.data, "%V:%V", &origin, &check.path);
 
     if (check.query.len) {
-        p = ngx_sprintf(p, "?%*s%s",
-                        ngx_min(check.query.len, NGX_HTTP_THIM_SEED_LOG_QUERY),
-                        check.query.data,
-                        check.query.len > NGX_HTTP_THIM_SEED_LOG_QUERY
-                        ? "..." : "");
+        p = ngx_sprintf(p, "?%V", &check.query);
     }
 
     what.len = p - what.data;
+
+    ngx_http_thim_persist_show(pool, &what, &what);
 
     level = NGX_LOG_WARN;
     reason = NULL;
@@ -302,7 +297,22 @@ ngx_http_thim_seed_entry(ngx_http_thim_persist_t *persist, json_t *entry,
         goto skip;
     }
 
-    ngx_http_thim_seed_lifetime(&check, &st);
+    /*
+     * when the origin answered, never later than now; without it, older
+     * than anything cached.  The lifetime is the one an origin answer
+     * gets now.
+     */
+    s = ngx_http_thim_seed_string(entry, "fetched");
+    len = s ? ngx_strlen(s) : 0;
+
+    if (s == NULL
+        || ngx_http_thim_parse_iso8601((u_char *) s, len, &fetched) != NGX_OK
+        || fetched < 0)
+    {
+        fetched = 0;
+    }
+
+    fetched = ngx_min(fetched, ngx_time());
 
     st.len = ngx_http_thim_record_size(&check.record);
     st.value = ngx_pnalloc(pool, st.len);
@@ -312,15 +322,8 @@ ngx_http_thim_seed_entry(ngx_http_thim_persist_t *persist, json_t *entry,
 
     (void) ngx_http_thim_record_write(st.value, &check.record);
 
-    /* when the origin answered; without it, older than anything cached */
-    s = ngx_http_thim_seed_string(entry, "fetched");
-    len = s ? ngx_strlen(s) : 0;
-
-    if (s == NULL
-        || ngx_http_thim_parse_iso8601((u_char *) s, len, &fetched) != NGX_OK)
-    {
-        fetched = 0;
-    }
+    ngx_http_thim_lifetime(check.ctx, ngx_time(),
+                           check.next_update - ngx_time(), 0, &st);
 
     rc = ngx_http_thim_cache_import(persist->shm_zone, &check.ctx->key, &st,
                                     fetched, log);
@@ -482,34 +485,6 @@ ngx_http_thim_seed_chain(json_t *entry, ngx_http_thim_recheck_t *rc,
     }
 
     return NGX_OK;
-}
-
-
-/* as ngx_http_thim_keep() sets it for an origin answer arriving now */
-
-static void
-ngx_http_thim_seed_lifetime(ngx_http_thim_recheck_t *rc,
-    ngx_http_thim_store_t *st)
-{
-    time_t                     ttl;
-    ngx_http_thim_loc_conf_t  *tlcf;
-
-    tlcf = ngx_http_get_module_loc_conf(rc->ctx->request,
-                                        ngx_http_thim_module);
-
-    ttl = ngx_max(rc->next_update - ngx_time(), tlcf->valid_min);
-
-    if (!rc->ctx->route->immutable) {
-        ttl = ngx_min(ttl, tlcf->valid_max);
-    }
-
-    ttl = ngx_max(ttl, 1);
-
-    st->expires = ngx_time() + ttl;
-    st->refresh_at = st->expires - ttl / 4;
-    st->next_update = rc->next_update;
-    st->negative = 0;
-    st->derived = 0;
 }
 
 

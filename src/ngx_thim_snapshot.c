@@ -28,14 +28,20 @@
  *
  * Loading (in the master, when the zone is made): every record is
  * re-checked from its key (ngx_thim_persist.c) and must be byte for byte
- * the record that check rebuilds; it then keeps its times.  Expired
- * records are loaded (a stale copy is what clients are served while the
- * origin is down, and the first request refreshes it); records past
- * thim_next_update_grace are refused by the re-check, as origin answers.
+ * the record that check rebuilds, under the key that check makes.  Its
+ * refresh_at, expires and next_update are not read: they are made again
+ * from the re-checked content as a fetch at its fetch time would make
+ * them, the fetch time clamped to now (a record with no fetch time is
+ * refused).  Expired records are loaded (a stale copy is what clients
+ * are served while the origin is down, and the first request refreshes
+ * it); records past thim_next_update_grace are refused by the re-check,
+ * as origin answers.  The file and file.tmp are created 0600: PCK
+ * certificates name platforms.
  */
 
 
 #include "ngx_thim_persist.h"
+#include "ngx_thim_fetch.h"
 
 
 #define NGX_HTTP_THIM_SNAPSHOT_MAGIC     "THIMSNAP"
@@ -44,6 +50,7 @@
 #define NGX_HTTP_THIM_SNAPSHOT_MARKER    "THRC"
 #define NGX_HTTP_THIM_SNAPSHOT_FIXED     48      /* record before the key */
 #define NGX_HTTP_THIM_SNAPSHOT_MAX       (1024 * 1024 * 1024)
+#define NGX_HTTP_THIM_SNAPSHOT_MODE      0600
 
 /* the writer's lease: several intervals, so a live writer keeps it */
 #define NGX_HTTP_THIM_SNAPSHOT_LEASES    3
@@ -332,7 +339,7 @@ ngx_http_thim_snapshot_file(ngx_http_thim_persist_t *persist, u_char *buf,
     ngx_file_info_t   fi, tfi;
 
     fd = ngx_open_file(persist->snapshot_tmp.data, NGX_FILE_WRONLY,
-                       NGX_FILE_CREATE_OR_OPEN, NGX_FILE_DEFAULT_ACCESS);
+                       NGX_FILE_CREATE_OR_OPEN, NGX_HTTP_THIM_SNAPSHOT_MODE);
 
     if (fd == NGX_INVALID_FILE) {
         ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
@@ -354,6 +361,13 @@ ngx_http_thim_snapshot_file(ngx_http_thim_persist_t *persist, u_char *buf,
     {
         (void) ngx_close_file(fd);
         return NGX_DECLINED;
+    }
+
+    /* a file.tmp left by an older build: narrowed before it is written */
+    if ((ngx_file_access(&fi) & ~NGX_HTTP_THIM_SNAPSHOT_MODE)
+        && fchmod(fd, NGX_HTTP_THIM_SNAPSHOT_MODE) == -1)
+    {
+        goto failed;
     }
 
     if (ftruncate(fd, 0) == -1) {
@@ -589,7 +603,11 @@ ngx_http_thim_snapshot_next(u_char *p, u_char *last)
 }
 
 
-/* one record whose crc is good: re-checked, then imported */
+/*
+ * One record whose crc is good: re-checked, then imported with the times
+ * a fetch of its content at its fetch time would have given it; only the
+ * fetch time is taken from the file, and never later than now.
+ */
 
 static ngx_int_t
 ngx_http_thim_snapshot_record(ngx_http_thim_persist_t *persist, u_char *p,
@@ -599,7 +617,8 @@ ngx_http_thim_snapshot_record(ngx_http_thim_persist_t *persist, u_char *p,
     size_t                    size;
     time_t                    fetched;
     ngx_int_t                 rc;
-    ngx_str_t                 key, value;
+    ngx_str_t                 key, value, shown;
+    ngx_uint_t                level;
     ngx_pool_t               *pool;
     ngx_http_thim_zone_t     *ctx;
     ngx_http_thim_store_t     st;
@@ -618,32 +637,39 @@ ngx_http_thim_snapshot_record(ngx_http_thim_persist_t *persist, u_char *p,
         return NGX_OK;
     }
 
+    pool = ngx_create_pool(4096, log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* a forged key may name a platform: the log shows it without */
+    ngx_http_thim_persist_show(pool, &key, &shown);
+
     ngx_memzero(&check, sizeof(ngx_http_thim_recheck_t));
 
+    level = NGX_LOG_WARN;
+    fetched = (time_t) ngx_http_thim_get_le(p + 12, 8);
+
     if (ngx_http_thim_persist_origin(&key, &check) != NGX_OK) {
-        ngx_log_error(NGX_LOG_WARN, log, 0,
-                      "thim zone \"%V\": snapshot record \"%V\" skipped: "
-                      "no route family for this key",
-                      &ctx->name, &key);
         stats->refused++;
-        return NGX_OK;
+        check.reason = "no route family for this key";
+        goto skip;
     }
 
     if (ngx_http_thim_record_read(value.data, value.len, &rec) != NGX_OK
         || rec.status != NGX_HTTP_OK)
     {
-        ngx_log_error(NGX_LOG_WARN, log, 0,
-                      "thim zone \"%V\": snapshot record \"%V\" skipped: "
-                      "not a record of an origin answer",
-                      &ctx->name, &key);
         stats->corrupt++;
-        return NGX_OK;
+        check.reason = "not a record of an origin answer";
+        goto skip;
     }
 
-    pool = ngx_create_pool(4096, log);
-    if (pool == NULL) {
-        return NGX_ERROR;
+    if (fetched <= 0) {
+        check.reason = "its fetch time is not a time";
+        goto refused;
     }
+
+    fetched = ngx_min(fetched, ngx_time());
 
     check.body = rec.body;
 
@@ -682,12 +708,7 @@ ngx_http_thim_snapshot_record(ngx_http_thim_persist_t *persist, u_char *p,
     }
 
     if (rc == NGX_DECLINED) {
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "thim zone \"%V\": snapshot record \"%V\" refused: %s",
-                      &ctx->name, &key, check.reason);
-        stats->refused++;
-        ngx_destroy_pool(pool);
-        return NGX_OK;
+        goto refused;
     }
 
     if (rc != NGX_OK) {
@@ -695,15 +716,12 @@ ngx_http_thim_snapshot_record(ngx_http_thim_persist_t *persist, u_char *p,
         return NGX_ERROR;
     }
 
-    fetched = (time_t) ngx_http_thim_get_le(p + 12, 8);
-
+    /* the file's refresh_at, expires and next_update are not read */
     st.value = value.data;
     st.len = value.len;
-    st.refresh_at = (time_t) ngx_http_thim_get_le(p + 20, 8);
-    st.expires = (time_t) ngx_http_thim_get_le(p + 28, 8);
-    st.next_update = (time_t) ngx_http_thim_get_le(p + 36, 8);
-    st.negative = 0;
-    st.derived = 0;
+
+    ngx_http_thim_lifetime(check.ctx, fetched,
+                           check.next_update - fetched, 0, &st);
 
     rc = ngx_http_thim_cache_import(persist->shm_zone, &key, &st, fetched,
                                     log);
@@ -717,6 +735,22 @@ ngx_http_thim_snapshot_record(ngx_http_thim_persist_t *persist, u_char *p,
         stats->skipped++;
     }
 
+    return NGX_OK;
+
+refused:
+
+    stats->refused++;
+    level = NGX_LOG_ERR;
+
+skip:
+
+    ngx_log_error(level, log, 0,
+                  "thim zone \"%V\": \"%V\": snapshot record \"%V\" "
+                  "%s: %s", &ctx->name, &persist->snapshot, &shown,
+                  level == NGX_LOG_ERR ? "refused" : "skipped",
+                  check.reason);
+
+    ngx_destroy_pool(pool);
     return NGX_OK;
 }
 

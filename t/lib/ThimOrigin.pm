@@ -13,6 +13,8 @@ package ThimOrigin;
 #   $o->count('/sgx/certification/v4/qe/identity');   # path only: any query
 #   $o->count('/sgx/certification/v4/tcb?fmspc=00906ea10000'); # exact path?query as received
 #   $o->counts; $o->total; $o->reset;     # reset: counts + faults (not serves)
+#   $o->requests; $o->requests(3);        # [{target, method, headers => {lc name => value}}]
+#                                         # of every (or the last 3) request received
 #   $o->fault('/sgx/certification/v4/tcb', status => 429, retry_after => 5, times => 1);
 #   $o->clear_faults;
 #   $o->serve('/sgx/certification/v4/tcb?fmspc=00906ea10000', file => $f, chain => $pem);
@@ -271,6 +273,11 @@ sub count {
 }
 
 sub reset { $_[0]->_ctl(POST => '/reset'); 1 }
+
+sub requests {
+    my ($self, $last) = @_;
+    return $self->_ctl(GET => '/requests' . (defined $last ? "?last=$last" : ''))->{requests};
+}
 
 my %FAULT_OPT = map { $_ => 1 } qw(status retry_after latency truncate corrupt resign drop times);
 

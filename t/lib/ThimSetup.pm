@@ -39,7 +39,9 @@ sub module {
 # server (extra server-level text), origin_loc (extra text in the internal
 # proxy location), read_timeout (of the origin, default 5s), no_origin
 # (start no emulator), api_key (the Intel API key the emulator wants on
-# pckcerts), intel_root (the thim_intel_root_ca file, by default Intel's).
+# pckcerts), intel_root (the thim_intel_root_ca file, by default Intel's),
+# pass_headers (leave proxy_pass_request_headers at its default, on, as an
+# operator may: the module alone must keep client headers from the origin).
 sub start {
     my (%opt) = @_;
     my $t = ThimTest->new(workers => $opt{workers} // 2,
@@ -66,6 +68,7 @@ sub config {
     my $read_timeout = $opt{read_timeout} // '5s';
     my $intel_root = $opt{intel_root}
                      // "$DATA/intel/root/Intel_SGX_Root_CA.pem";
+    my $pass = $opt{pass_headers} ? '' : 'proxy_pass_request_headers off;';
     my $proxy = <<"PROXY";
             proxy_ssl_verify on;
             proxy_ssl_trusted_certificate %%CA%%;
@@ -73,7 +76,7 @@ sub config {
             proxy_ssl_server_name on;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
-            proxy_pass_request_headers off;
+            $pass
             proxy_connect_timeout 2s;
             proxy_read_timeout $read_timeout;
             proxy_buffer_size 16k;

@@ -269,6 +269,19 @@ sub account_request {
     });
 }
 
+# What each request carried: its target and headers (lower-case names,
+# repeated ones joined with ", "), for GET /requests.
+sub record_headers {
+    my ($req) = @_;
+    my $line = $JSON->encode({ target => $req->{target}, method => $req->{method},
+                               headers => $req->{headers} });
+    with_lock(LOCK_EX, sub {
+        sysopen(my $h, "$STATE/headers.log", O_WRONLY | O_APPEND | O_CREAT) or die "headers.log: $!";
+        syswrite($h, "$line\n");
+        close $h;
+    });
+}
+
 sub lookup_served {
     my ($serves, @keys) = @_;
     for my $k (@keys) {
@@ -1037,6 +1050,7 @@ sub handle_origin {
     my $t0 = time;
 
     my $fault = account_request($path, $raw);
+    record_headers($req);
     my $ftxt = $fault ? ' fault=' . $JSON->encode($fault) : '';
 
     if ($fault && $fault->{drop}) {
@@ -1157,7 +1171,8 @@ sub handle_origin {
 #
 #   GET  /ping                -> {"ok":1,"pid":N,"port":P,"ctl_port":C}
 #   GET  /counts              -> {"counts":{"<path?query as received>":n,...},"total":N}
-#   POST /reset               -> clears request counts and faults (not serves)
+#   GET  /requests[?last=N]   -> {"requests":[{target,method,headers:{lc name:value}},...]}
+#   POST /reset               -> clears request counts, recorded requests and faults (not serves)
 #   POST /fault    {prefix, status, retry_after, latency, truncate, corrupt, resign, drop, times}
 #   GET  /faults              -> [fault, ...]  (times = remaining)
 #   POST /clear_faults
@@ -1194,7 +1209,17 @@ sub handle_ctl {
         for (split /\n/, $log) { $c{$_}++; $total++ }
         $out = { counts => \%c, total => $total };
     } elsif ($path eq '/reset' && $m eq 'POST') {
-        with_lock(LOCK_EX, sub { spew("$STATE/requests.log", ''); write_json('faults.json', []) });
+        with_lock(LOCK_EX, sub {
+            spew("$STATE/requests.log", '');
+            spew("$STATE/headers.log", '');
+            write_json('faults.json', []);
+        });
+    } elsif ($path eq '/requests' && $m eq 'GET') {
+        my $log = with_lock(LOCK_SH, sub { slurp("$STATE/headers.log") // '' });
+        my @all = map { $JSON->decode($_) } split /\n/, $log;
+        my ($n) = ($req->{target} =~ /[?&]last=(\d+)/);
+        splice(@all, 0, @all - $n) if defined $n && $n < @all;
+        $out = { requests => \@all };
     } elsif ($path eq '/fault' && $m eq 'POST') {
         my %f = %$in;
         if (!defined $f{prefix} || $f{prefix} eq '') { ($st, $out) = (400, { error => 'prefix required' }) }
