@@ -33,6 +33,7 @@ THIMCTL     := $(BUILD)/thimctl
 THIMCTL_SRCS := $(wildcard tools/thimctl/*.c)
 THIMCTL_PURE := src/ngx_thim_args.c src/ngx_thim_x509.c src/ngx_thim_verify.c \
                 src/ngx_thim_tcbm.c src/ngx_thim_intel_json.c \
+                src/ngx_thim_strict_json.c \
                 src/ngx_thim_pck.c src/ngx_thim_sgx_ext.c src/ngx_thim_pck_set.c
 THIMCTL_CFLAGS := -g -O2 -Wall -Wextra -Wno-unused-parameter -Werror \
                   -D_GNU_SOURCE

@@ -864,6 +864,36 @@ ngx_http_thim_cache_peek(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
 
 /*
+ * The record kept for a key even past its expiry, pinned, without
+ * touching the LRU: what an origin answer is compared with before it
+ * replaces it.  lk->pin is NULL when there is none.
+ */
+
+void
+ngx_http_thim_cache_peek_stale(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_http_thim_lookup_t *lk)
+{
+    uint32_t               hash;
+    ngx_http_thim_zone_t  *ctx;
+    ngx_http_thim_node_t  *tn;
+
+    ctx = shm_zone->data;
+    tn = ngx_http_thim_cache_lock_find(shm_zone, key, &hash);
+
+    lk->refresh = 0;
+    lk->pin = NULL;
+    lk->found = NGX_HTTP_THIM_FOUND_MISS;
+
+    if (tn && tn->value && !tn->negative) {
+        ngx_http_thim_cache_pin(tn, lk);
+        lk->found = NGX_HTTP_THIM_FOUND_STALE;
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
+
+
+/*
  * Every entry that has a record, least recently used first (so that a
  * snapshot loaded in that order rebuilds the LRU), under one lock: the
  * handler only copies.  A handler's rc other than NGX_OK stops the walk

@@ -147,6 +147,8 @@ void ngx_http_thim_cache_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_msec_t lease, ngx_http_thim_lookup_t *lk);
 void ngx_http_thim_cache_peek(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_http_thim_lookup_t *lk);
+void ngx_http_thim_cache_peek_stale(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *key, ngx_http_thim_lookup_t *lk);
 void ngx_http_thim_cache_poll(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_msec_t lease, ngx_http_thim_lookup_t *lk);
 void ngx_http_thim_cache_unpin(ngx_shm_zone_t *shm_zone,

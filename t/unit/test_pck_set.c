@@ -17,6 +17,7 @@
 #include "ngx_thim_verify.c"
 #include "ngx_thim_pck.c"
 #include "ngx_thim_sgx_ext.c"
+#include "ngx_thim_strict_json.c"
 #include "ngx_thim_pck_set.c"
 
 
