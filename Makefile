@@ -44,6 +44,7 @@ THIMCTL_DEPS := $(THIMCTL_SRCS) $(THIMCTL_PURE) tools/thimctl/thimctl.h \
 # what a unit test links besides its sources
 UNIT_LINK_test_x509 := -lcrypto
 UNIT_LINK_test_verify := -lcrypto
+UNIT_LINK_test_strict_json := -lcrypto -ljansson
 UNIT_LINK_test_pck := -ljansson
 UNIT_LINK_test_sgx_ext := -lcrypto -ljansson
 UNIT_LINK_test_pck_set := -lcrypto -ljansson
