@@ -233,7 +233,7 @@ fuzz_intel_doc(u_char *p, size_t len, char *key)
     q = ngx_cpymem(q, key, klen);
     q = ngx_cpymem(q, "\":", 2);
     q = ngx_cpymem(q, a.signed_data, a.signed_len);
-    q = ngx_cpymem(q, ",\"signature\":\"", 13);
+    q = ngx_cpymem(q, ",\"signature\":\"", sizeof(",\"signature\":\"") - 1);
     q = ngx_cpymem(q, a.signature, 128);
     q = ngx_cpymem(q, "\"}", 2);
 
