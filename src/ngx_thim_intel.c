@@ -15,8 +15,6 @@
  */
 
 
-#include <jansson.h>
-
 #include "ngx_thim_args.h"
 #include "ngx_thim_cache.h"
 #include "ngx_thim_crl_uri.h"
