@@ -33,6 +33,7 @@ THIMCTL     := $(BUILD)/thimctl
 THIMCTL_SRCS := $(wildcard tools/thimctl/*.c)
 THIMCTL_PURE := src/ngx_thim_args.c src/ngx_thim_x509.c src/ngx_thim_verify.c \
                 src/ngx_thim_tcbm.c src/ngx_thim_intel_json.c \
+                src/ngx_thim_strict_json.c \
                 src/ngx_thim_pck.c src/ngx_thim_sgx_ext.c src/ngx_thim_pck_set.c
 THIMCTL_CFLAGS := -g -O2 -Wall -Wextra -Wno-unused-parameter -Werror \
                   -D_GNU_SOURCE
@@ -43,6 +44,7 @@ THIMCTL_DEPS := $(THIMCTL_SRCS) $(THIMCTL_PURE) tools/thimctl/thimctl.h \
 # what a unit test links besides its sources
 UNIT_LINK_test_x509 := -lcrypto
 UNIT_LINK_test_verify := -lcrypto
+UNIT_LINK_test_strict_json := -lcrypto -ljansson
 UNIT_LINK_test_pck := -ljansson
 UNIT_LINK_test_sgx_ext := -lcrypto -ljansson
 UNIT_LINK_test_pck_set := -lcrypto -ljansson
@@ -56,7 +58,8 @@ ASAN_ENV   := ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0 \
               TEST_THIM_MODULE=$(ASAN_OBJS)/ngx_http_thim_module.so \
               TEST_THIMCTL=$(THIMCTL_ASAN)
 
-.PHONY: all deps run test test-asan bench fuzz bundle clean
+.PHONY: all deps run test test-asan bench fuzz fuzz-ci fuzz-deps fuzz-corpus \
+        bundle clean
 
 all: $(MODULE) $(UNIT_BINS) $(THIMCTL)
 
@@ -131,25 +134,45 @@ $(BUILD)/tools/verify-bench: bench/verify.c $(wildcard src/*.c src/*.h) \
 	@mkdir -p $(BUILD)/tools
 	$(CC) -O2 -Wall -Wno-unused-parameter $(UNIT_INCS) -o $@ $< -lcrypto
 
-# libFuzzer over the pure parsers (clang): FUZZ_SECONDS each run, seeded
-# with the fixtures; not part of make test
+# libFuzzer over the pure parsers (clang), seeded with the fixtures and
+# the stored corpus (fuzz/corpus): make fuzz runs FUZZ_SECONDS; make
+# fuzz-ci (in .ci/run) first replays every stored input, then fuzzes for
+# FUZZ_SECONDS; any crash or differential mismatch fails it.  Not part of
+# make test.
 FUZZ_SECONDS ?= 60
+FUZZ_PKGS  := clang libclang-rt-14-dev
+FUZZ_BIN   := $(BUILD)/fuzz/fuzz_parsers
+FUZZ_RUN   := $(FUZZ_BIN) -max_len=16384 -artifact_prefix=$(BUILD)/fuzz/
 
-fuzz: deps $(OBJS)/Makefile
+# the compiler and libFuzzer's runtime, for the fuzz targets only
+fuzz-deps:
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(FUZZ_PKGS)"
+
+$(FUZZ_BIN): fuzz/fuzz_parsers.c $(wildcard src/*.c src/*.h) \
+             $(wildcard tools/thimctl/*) $(OBJS)/Makefile
 	@command -v clang >/dev/null || { echo "make fuzz needs clang"; exit 1; }
-	@mkdir -p $(BUILD)/fuzz/corpus
+	@mkdir -p $(BUILD)/fuzz
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	    $(UNIT_INCS) -o $(BUILD)/fuzz/fuzz_parsers fuzz/fuzz_parsers.c \
-	    -lcrypto -ljansson
-	@i=0; for f in t/data/intel/pcs/sgx/*.json t/data/intel/root/*.der \
+	    $(UNIT_INCS) -o $@ fuzz/fuzz_parsers.c -lcrypto -ljansson
+
+fuzz-corpus:
+	@rm -rf $(BUILD)/fuzz/corpus; mkdir -p $(BUILD)/fuzz/corpus
+	@i=0; for f in t/data/intel/pcs/*/*.json t/data/intel/root/*.der \
 	        t/data/intel/pckcerts/*.json t/data/intel/pckcerts/*.pem \
 	        t/data/amd/milan/cert_chain.pem t/data/amd/milan/crl.der; do \
 	    for sel in 0 1 2 3 4 5 6 7; do \
 	        { printf "\\$$(printf %o $$sel)"; cat $$f; } \
 	            >$(BUILD)/fuzz/corpus/seed-$$i-$$sel; \
 	    done; i=$$((i + 1)); done
-	$(BUILD)/fuzz/fuzz_parsers -max_total_time=$(FUZZ_SECONDS) \
-	    -max_len=16384 $(BUILD)/fuzz/corpus
+
+fuzz: deps fuzz-deps $(FUZZ_BIN) fuzz-corpus
+	$(FUZZ_RUN) -max_total_time=$(FUZZ_SECONDS) $(BUILD)/fuzz/corpus \
+	    fuzz/corpus
+
+fuzz-ci: fuzz-deps $(FUZZ_BIN) fuzz-corpus
+	$(FUZZ_RUN) -runs=0 fuzz/corpus $(BUILD)/fuzz/corpus
+	$(FUZZ_RUN) -max_total_time=$(FUZZ_SECONDS) $(BUILD)/fuzz/corpus \
+	    fuzz/corpus
 
 clean:
 	rm -rf $(BUILD)

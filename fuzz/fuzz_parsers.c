@@ -19,6 +19,7 @@
 #include "ngx_thim_verify.c"
 #include "ngx_thim_pck.c"
 #include "ngx_thim_sgx_ext.c"
+#include "ngx_thim_strict_json.c"
 #include "ngx_thim_intel_json.c"
 #include "thimctl_parse.c"
 
@@ -26,6 +27,10 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void fuzz_thimctl(u_char *p, size_t len);
 static void fuzz_pck_json(u_char *p, size_t len);
+static void fuzz_strict(u_char *p, size_t len);
+static void fuzz_intel_doc(u_char *p, size_t len, char *key);
+static void fuzz_same_fields(ngx_http_thim_intel_doc_t *a,
+    ngx_http_thim_intel_doc_t *b);
 static void fuzz_sgx_ext(u_char *p, size_t len);
 
 
@@ -40,8 +45,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_http_thim_record_t    rec;
     char                     *reason;
     ngx_http_thim_crl_uri_t   target;
+    ngx_http_thim_intel_doc_t     doc;
     ngx_http_thim_intel_expect_t  expect = { "tcbInfo", "SGX", 3,
-                                             (u_char *) "00906ed50000" };
+                                             (u_char *) "00906ed50000",
+                                             -1, 17 };
 
     if (size < 1) {
         return 0;
@@ -91,8 +98,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     case 5:
         (void) ngx_http_thim_json_member(p, len, "tcbInfo", &v, &n);
-        (void) ngx_http_thim_intel_json_check(p, len, &expect, &t, &t,
+        (void) ngx_http_thim_intel_json_check(p, len, &expect, &doc,
                                               &reason);
+        fuzz_strict(p, len);
+        fuzz_intel_doc(p, len, "tcbInfo");
+        fuzz_intel_doc(p, len, "enclaveIdentity");
+        fuzz_intel_doc(p, len, "tcbEvaluationDataNumbers");
         fuzz_pck_json(p, len);
         break;
 
@@ -143,6 +154,156 @@ fuzz_thimctl(u_char *p, size_t len)
     }
 
     free(s);
+}
+
+
+/*
+ * jansson refusing duplicates is the oracle for names seen twice: the
+ * strict reading never accepts what jansson finds a duplicate in, and
+ * never finds one jansson accepts (names have no escapes, so raw bytes
+ * compare as decoded names do).
+ */
+
+static void
+fuzz_strict(u_char *p, size_t len)
+{
+    char          *reason;
+    json_t        *root;
+    ngx_int_t      rc;
+    json_error_t   err;
+
+    reason = NULL;
+    rc = ngx_http_thim_json_strict(p, len, &reason);
+
+    if (rc != NGX_OK
+        && (reason == NULL || strstr(reason, "name twice") == NULL))
+    {
+        return;
+    }
+
+    root = json_loadb((const char *) p, len,
+                      JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
+
+    if (rc == NGX_OK && root == NULL && strstr(err.text, "duplicate")) {
+        abort();
+    }
+
+    if (rc != NGX_OK && root != NULL) {
+        abort();
+    }
+
+    json_decref(root);
+}
+
+
+/*
+ * The differential: a document the strict reading accepts is read the
+ * same by everyone.  Its signed bytes are those the signature check
+ * covers (the first member of that name); jansson, refusing duplicates,
+ * accepts it and reads the same fields from the whole body; and the
+ * signed bytes alone, wrapped again, give the same fields.
+ */
+
+static void
+fuzz_intel_doc(u_char *p, size_t len, char *key)
+{
+    char                       *reason;
+    u_char                     *v, *w, *q;
+    size_t                      n, klen;
+    json_t                     *root;
+    json_error_t                err;
+    ngx_http_thim_intel_doc_t   a, b, c;
+
+    if (ngx_http_thim_intel_json_read(p, len, key, &a, &reason) != NGX_OK) {
+        return;
+    }
+
+    /* verify.c's scan finds the very bytes the fields were read from */
+    if (ngx_http_thim_json_member(p, len, key, &v, &n) != NGX_OK
+        || v != a.signed_data || n != a.signed_len)
+    {
+        abort();
+    }
+
+    /* jansson may refuse what it cannot represent, never a duplicate */
+    root = json_loadb((const char *) p, len, JSON_REJECT_DUPLICATES, &err);
+
+    if (root == NULL) {
+        if (strstr(err.text, "duplicate") != NULL) {
+            abort();
+        }
+
+        return;
+    }
+
+    if (!json_is_object(root) || json_object_size(root) != 2
+        || !json_is_string(json_object_get(root, "signature")))
+    {
+        abort();
+    }
+
+    ngx_memzero(&c, sizeof(c));
+    c.eval = -1;
+
+    if (ngx_http_thim_intel_json_fields(json_object_get(root, key), &c,
+                                        &reason)
+        != NGX_OK)
+    {
+        abort();
+    }
+
+    if (ngx_strcmp(key, "tcbEvaluationDataNumbers") == 0
+        && ngx_http_thim_intel_json_numbers(json_object_get(root, key), &c)
+           != NGX_OK)
+    {
+        abort();
+    }
+
+    json_decref(root);
+    fuzz_same_fields(&a, &c);
+
+    /* the signed bytes alone, in a document of their own */
+    klen = ngx_strlen(key);
+    w = malloc(a.signed_len + klen + 160);
+    if (w == NULL) {
+        return;
+    }
+
+    q = ngx_cpymem(w, "{\"", 2);
+    q = ngx_cpymem(q, key, klen);
+    q = ngx_cpymem(q, "\":", 2);
+    q = ngx_cpymem(q, a.signed_data, a.signed_len);
+    q = ngx_cpymem(q, ",\"signature\":\"", sizeof(",\"signature\":\"") - 1);
+    q = ngx_cpymem(q, a.signature, 128);
+    q = ngx_cpymem(q, "\"}", 2);
+
+    if (ngx_http_thim_intel_json_read(w, q - w, key, &b, &reason) != NGX_OK) {
+        abort();
+    }
+
+    fuzz_same_fields(&a, &b);
+
+    free(w);
+}
+
+
+static void
+fuzz_same_fields(ngx_http_thim_intel_doc_t *a, ngx_http_thim_intel_doc_t *b)
+{
+    if (ngx_strcmp(a->id, b->id) != 0
+        || a->version != b->version
+        || a->has_fmspc != b->has_fmspc
+        || ngx_memcmp(a->fmspc, b->fmspc, sizeof(a->fmspc)) != 0
+        || a->issued != b->issued
+        || a->next_update != b->next_update
+        || a->eval != b->eval
+        || a->nnumbers != b->nnumbers
+        || ngx_memcmp(a->numbers, b->numbers,
+                      a->nnumbers * sizeof(a->numbers[0]))
+           != 0)
+    {
+        abort();
+    }
 }
 
 

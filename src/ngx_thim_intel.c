@@ -15,8 +15,6 @@
  */
 
 
-#include <jansson.h>
-
 #include "ngx_thim_args.h"
 #include "ngx_thim_cache.h"
 #include "ngx_thim_crl_uri.h"
@@ -130,6 +128,8 @@ static ngx_int_t ngx_http_thim_intel_set_fetch(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_http_thim_intel_req_t *req);
 static ngx_int_t ngx_http_thim_intel_check_json(ngx_http_thim_ctx_t *ctx,
     ngx_str_t *body, char **reason, time_t *next_update);
+static ngx_int_t ngx_http_thim_intel_cached_eval(ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_intel_collateral_t *col);
 static ngx_int_t ngx_http_thim_intel_check_crl(ngx_http_thim_ctx_t *ctx,
     ngx_str_t *body, char **reason, time_t *next_update);
 static ngx_int_t ngx_http_thim_intel_chain(ngx_http_thim_ctx_t *ctx,
@@ -549,37 +549,25 @@ static ngx_int_t
 ngx_http_thim_intel_pick(ngx_str_t *body, ngx_uint_t behind,
     uint64_t *number)
 {
-    size_t         i, n, k;
-    json_t        *root, *list, *item, *v;
-    uint64_t       found[64], t;
-    json_error_t   err;
+    char                       *reason;
+    size_t                      i, n, k;
+    uint64_t                    found[NGX_HTTP_THIM_EVAL_NUMBERS_MAX], t;
+    ngx_http_thim_intel_doc_t   doc;
 
-    root = json_loadb((const char *) body->data, body->len, 0, &err);
-    if (root == NULL) {
+    /* the numbers as signed, read as when they were fetched */
+    if (ngx_http_thim_intel_json_read(body->data, body->len,
+                                      "tcbEvaluationDataNumbers", &doc,
+                                      &reason)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    list = json_object_get(json_object_get(root, "tcbEvaluationDataNumbers"),
-                           "tcbEvalNumbers");
-    if (!json_is_array(list)) {
-        list = json_object_get(json_object_get(root,
-                                               "tcbEvaluationDataNumbers"),
-                               "tcbNumbers");
+    n = doc.nnumbers;
+
+    for (i = 0; i < n; i++) {
+        found[i] = (uint64_t) doc.numbers[i];
     }
-
-    n = 0;
-
-    json_array_foreach(list, i, item) {
-        v = json_object_get(item, "tcbEvaluationDataNumber");
-
-        if (json_is_integer(v) && json_integer_value(v) >= 0
-            && n < sizeof(found) / sizeof(found[0]))
-        {
-            found[n++] = (uint64_t) json_integer_value(v);
-        }
-    }
-
-    json_decref(root);
 
     if (n == 0) {
         return NGX_ERROR;
@@ -1163,9 +1151,11 @@ static ngx_int_t
 ngx_http_thim_intel_check_json(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
     char **reason, time_t *next_update)
 {
-    time_t                             issued;
+    size_t                             len;
+    u_char                            *query;
     ngx_str_t                          chain, root_crl;
     ngx_http_thim_loc_conf_t          *tlcf;
+    ngx_http_thim_intel_doc_t          doc;
     ngx_http_thim_intel_expect_t       expect;
     ngx_http_thim_intel_collateral_t  *col;
 
@@ -1176,12 +1166,37 @@ ngx_http_thim_intel_check_json(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
     expect.version = col->version;
     expect.fmspc = ctx->subject.len ? ctx->subject.data : NULL;
 
-    if (ngx_http_thim_intel_json_check(body->data, body->len, &expect,
-                                       &issued, next_update, reason)
+    /* the evaluation number the canonical key asks for, if any */
+    query = ngx_strlchr(ctx->key.data, ctx->key.data + ctx->key.len, '?');
+
+    expect.eval = query ? ngx_http_thim_intel_asked_eval(query + 1,
+                                  ctx->key.data + ctx->key.len - query - 1)
+                        : -1;
+
+    expect.eval_min = (expect.eval < 0 && ctx->fetch_done)
+                      ? ngx_http_thim_intel_cached_eval(ctx, col) : -1;
+
+    if (ngx_http_thim_intel_json_check(body->data, body->len, &expect, &doc,
+                                       reason)
         != NGX_OK)
     {
+        if (*reason == doc.text) {
+            /* the document goes with this frame; the reason is kept */
+            len = ngx_strlen(doc.text) + 1;
+            *reason = ngx_pnalloc(ctx->request->pool, len);
+
+            if (*reason == NULL) {
+                *reason = "the collateral does not match the request";
+
+            } else {
+                ngx_memcpy(*reason, doc.text, len);
+            }
+        }
+
         return NGX_DECLINED;
     }
+
+    *next_update = doc.next_update;
 
     if (ngx_http_thim_intel_chain(ctx, &chain) != NGX_OK) {
         *reason = "the issuer chain header is not percent-encoded PEM";
@@ -1202,7 +1217,36 @@ ngx_http_thim_intel_check_json(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
     return ngx_http_thim_verify_intel_json(body->data, body->len,
                                            col->json_key, chain.data,
                                            chain.len, tlcf->intel_root,
-                                           &root_crl, issued, reason);
+                                           &root_crl, doc.issued, reason);
+}
+
+
+/*
+ * The evaluation number of the copy cached under the request's key, even
+ * past its expiry (a refresh must not replace it with an older one); -1
+ * when nothing usable is cached.
+ */
+
+static ngx_int_t
+ngx_http_thim_intel_cached_eval(ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_intel_collateral_t *col)
+{
+    char                       *reason;
+    ngx_str_t                   body;
+    ngx_http_thim_intel_doc_t   doc;
+
+    if (ctx->zone == NULL
+        || ngx_http_thim_cache_body(ctx->zone, &ctx->key, ctx->request->pool,
+                                    &body)
+           != NGX_OK
+        || ngx_http_thim_intel_json_read(body.data, body.len, col->json_key,
+                                         &doc, &reason)
+           != NGX_OK)
+    {
+        return -1;
+    }
+
+    return doc.eval;
 }
 
 

@@ -23,6 +23,7 @@
 #include "ngx_thim_args.h"
 #include "ngx_thim_pck.h"
 #include "ngx_thim_sgx_ext.h"
+#include "ngx_thim_strict_json.h"
 #include "ngx_thim_verify.h"
 #include "ngx_thim_pck_set.h"
 
@@ -81,7 +82,13 @@ ngx_http_thim_verify_pck_set(ngx_http_thim_pck_set_t *set, time_t *not_after,
 
     rc = NGX_DECLINED;
 
-    list = json_loadb((const char *) set->body, set->len, 0, &err);
+    /* one reading only: no duplicate, escaped name or trailing data */
+    if (ngx_http_thim_json_strict(set->body, set->len, reason) != NGX_OK) {
+        goto done;
+    }
+
+    list = json_loadb((const char *) set->body, set->len,
+                      JSON_REJECT_DUPLICATES, &err);
 
     if (!json_is_array(list)
         || json_array_size(list) == 0

@@ -39,6 +39,7 @@
 #include "ngx_thim_intel.h"
 #include "ngx_thim_pck.h"
 #include "ngx_thim_pck_set.h"
+#include "ngx_thim_strict_json.h"
 #include "ngx_thim_response.h"
 #include "ngx_thim_sgx_ext.h"
 #include "ngx_thim_pckcert.h"
@@ -934,8 +935,9 @@ ngx_http_thim_pckcert_select(ngx_http_request_t *r,
     ngx_http_thim_pckcert_t *pc, ngx_str_t *tcb_info, ngx_str_t *pem,
     ngx_str_t *tcbm, char **reason)
 {
-    size_t                      i, len;
-    json_t                     *set, *info, *item;
+    size_t                      i, len, signed_len, sig_len;
+    u_char                     *signed_data, *sig;
+    json_t                     *set, *info, *item, *signed_info;
     ngx_int_t                   rc;
     ngx_uint_t                  n, nlevels, chosen;
     json_error_t                err;
@@ -945,12 +947,40 @@ ngx_http_thim_pckcert_select(ngx_http_request_t *r,
     rc = NGX_ERROR;
     info = NULL;
 
-    set = json_loadb((const char *) pc->set.data, pc->set.len, 0, &err);
+    /*
+     * Both were checked when fetched; read again as strictly, and the
+     * levels only out of the signed tcbInfo's own bytes.
+     */
+    if (ngx_http_thim_json_strict(pc->set.data, pc->set.len, reason)
+        != NGX_OK
+        || ngx_http_thim_json_signed(tcb_info->data, tcb_info->len,
+                                     "tcbInfo", &signed_data, &signed_len,
+                                     &sig, &sig_len, reason)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    set = json_loadb((const char *) pc->set.data, pc->set.len,
+                     JSON_REJECT_DUPLICATES, &err);
     if (set == NULL) {
         return NGX_ERROR;
     }
 
-    info = json_loadb((const char *) tcb_info->data, tcb_info->len, 0, &err);
+    info = json_object();
+    signed_info = json_loadb((const char *) signed_data, signed_len,
+                             JSON_REJECT_DUPLICATES, &err);
+
+    if (info && signed_info
+        && json_object_set_new(info, "tcbInfo", signed_info) == 0)
+    {
+        signed_info = NULL;
+
+    } else {
+        json_decref(signed_info);
+        json_decref(info);
+        info = NULL;
+    }
 
     certs = ngx_palloc(r->pool, 2 * NGX_HTTP_THIM_PCK_MAX
                                 * sizeof(ngx_http_thim_tcb_t));

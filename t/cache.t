@@ -106,7 +106,7 @@ is($o->count($TDX), 2, 'second origin request');
 $o->serve("$QE?update=early", file => 'intel/pcs/tdx/qe_identity_eval18_2026-01-07.json');
 $r = $t->get("$QE?update=early");
 is($r->{status}, 502, 'TD_QE identity on the SGX QE route refused');
-like($t->error_log, qr/collateral id does not match the route/,
+like($t->error_log, qr/id TD_QE in the body, QE asked/,
      'refusal logged with its reason');
 $o->clear_serves;
 

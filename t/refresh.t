@@ -19,6 +19,9 @@ my $QE = '/sgx/certification/v4/qe/identity';
 my ($t, $o) = ThimSetup::start(workers => 2, read_timeout => '1s',
                                http => 'thim_cache_valid 2s;');
 
+# evaluation 18 as first issued; reissued later (same number, new dates)
+$o->serve($QE, file => 'intel/pcs/eval-series/qe_identity_eval18_2025-06-06.json');
+
 my $r = $t->get($QE);
 is($r->{headers}{'x-cache-status'}, 'MISS', 'first fetch');
 my $old = $r->{content};
@@ -49,8 +52,8 @@ is($r->{headers}{'x-cache-status'}, 'UPDATING',
 
 # the origin recovers with changed collateral: it replaces the stale copy
 $o->clear_faults;
-$o->serve($QE, file => 'intel/pcs/sgx/qe_identity_eval16_2024-06-28.json');
-my $new = ThimSetup::fixture('intel/pcs/sgx/qe_identity_eval16_2024-06-28.json');
+$o->serve($QE, file => 'intel/pcs/sgx/qe_identity_eval18_2026-01-07.json');
+my $new = ThimSetup::fixture('intel/pcs/sgx/qe_identity_eval18_2026-01-07.json');
 ok($old ne $new, 'the origin now has other collateral');
 
 my $got = $t->wait_for(sub {
@@ -61,7 +64,7 @@ ok($got, 'the refreshed collateral is served');
 is($got && $got->{headers}{'x-cache-status'}, 'HIT', '... fresh from the zone');
 is($got && $got->{headers}{'sgx-enclave-identity-issuer-chain'},
    ThimSetup::intel_pct_encode(ThimSetup::fixture(
-       'intel/pcs/sgx/qe_identity_eval16_2024-06-28.issuer_chain.pem')),
+       'intel/pcs/sgx/qe_identity_eval18_2026-01-07.issuer_chain.pem')),
    '... with its own issuer chain');
 
 done_testing();

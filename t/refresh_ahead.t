@@ -25,6 +25,9 @@ my ($t, $o) = ThimSetup::start(workers => 2,
     server => 'listen 127.0.0.1:%%PORT_refresh%%;
         location = /_thim/refresh { thim_refresh; allow 127.0.0.1; deny all; }');
 
+# evaluation 18 as first issued; reissued later (same number, new dates)
+$o->serve($QE, file => 'intel/pcs/eval-series/qe_identity_eval18_2025-06-06.json');
+
 my $r = $t->get($QE);
 is($r->{status}, 200, 'QE identity fetched');
 my $old = $r->{content};

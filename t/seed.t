@@ -177,7 +177,7 @@ sub expected {
          'wrong sha256: skipped, logged');
     like($log, qr/\[warn\].*qe\/identity\?update=standard" skipped: .*signature/,
          'broken signature: skipped, logged');
-    like($log, qr/\[warn\].*fmspc=90806f000000&update=standard" skipped: fmspc in the body does not match/,
+    like($log, qr/\[warn\].*fmspc=90806f000000&update=standard" skipped: fmspc \w+ in the body, 90806f000000 asked/,
          'a body under another FMSPC: skipped');
     like($log, qr/\[warn\].*Milan\/cert_chain" skipped: body is not two PEM certificates/,
          'a VCEK as a cert_chain: skipped');
@@ -218,9 +218,13 @@ sub expected {
         http => 'thim_cache_valid 2s;',
         zone => "4m seed=$BUNDLE snapshot=%%TESTDIR%%/thim.snap snapshot_interval=1s");
 
-    my ($e) = grep { $_->{path} eq $QE && $_->{query} eq 'update=standard' } @entries;
+    # evaluation 18 as the bundle has it (first issued), and as Intel
+    # reissued it later: same number, new dates (an older number would be
+    # refused as a downgrade)
+    my $QE18 = "$QE?tcbEvaluationDataNumber=18";
+    my ($e) = grep { $_->{path} eq $QE && $_->{query} eq 'tcbEvaluationDataNumber=18' } @entries;
     my $seeded = slurp("$BUNDLE/$e->{file}");
-    my $r = $t->get($QE);
+    my $r = $t->get($QE18);
     is($r->{headers}{'x-cache-status'}, 'HIT', 'the seeded identity is served');
     ok($r->{content} eq $seeded, '... the bundle bytes');
     is($o->total, 0, '... without asking the origin');
@@ -231,7 +235,7 @@ sub expected {
     ok($want ne $seeded, 'the origin has other collateral now');
     sleep 2.2;
     my $got = $t->wait_for(sub {
-        my $x = $t->get($QE);
+        my $x = $t->get($QE18);
         return $x->{content} eq $want ? $x : undef;
     }, timeout => 8);
     ok($got, 'once the seeded copy expires, the origin data replaces it');
@@ -244,9 +248,9 @@ sub expected {
     $o->fault('/', drop => 1);
     $t->mark_log;
     $t->run;
-    like($t->log_since_mark, qr/bundle entry "intel:\/sgx\/certification\/v4\/qe\/identity\?update=standard" not loaded: a newer copy is cached/,
+    like($t->log_since_mark, qr/bundle entry "intel:\/sgx\/certification\/v4\/qe\/identity\?tcbEvaluationDataNumber=18" not loaded: a newer copy is cached/,
          'at the next start the bundle does not replace the newer snapshot copy');
-    $r = $t->get($QE);
+    $r = $t->get($QE18);
     ok($r->{status} == 200 && $r->{content} eq $want,
        'the newer origin data is served, not the seed');
     $t->stop;

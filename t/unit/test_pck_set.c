@@ -17,6 +17,7 @@
 #include "ngx_thim_verify.c"
 #include "ngx_thim_pck.c"
 #include "ngx_thim_sgx_ext.c"
+#include "ngx_thim_strict_json.c"
 #include "ngx_thim_pck_set.c"
 
 
@@ -137,7 +138,7 @@ check(pcs_set_t *s, const char *body, char *ca_type, char *fmspc,
 int
 main(int argc, char **argv)
 {
-    char         path[512], *reason, *body;
+    char         path[512], *reason, *body, *p;
     FILE        *f;
     json_t      *items, *other, *sibling, *e;
     u_char       pceid0[2] = { 0, 0 }, pceid1[2] = { 1, 0 };
@@ -201,6 +202,19 @@ main(int argc, char **argv)
     body = json_dumps(items, JSON_COMPACT);
     ok(check(&a, body, NULL, NULL, NULL, &reason) == NGX_DECLINED,
        "a certificate of another CA: refused (%s)", reason);
+    free(body);
+
+    /* read strictly: a second "cert" in an entry, a second document */
+    body = malloc(strlen(a.body) + 32);
+    p = strstr(a.body, "\"cert\":");
+    sprintf(body, "%.*s\"cert\":\"x\",%s", (int) (p - a.body), a.body, p);
+    ok(check(&a, body, NULL, NULL, NULL, &reason) == NGX_DECLINED
+       && strstr(reason, "twice"),
+       "an entry with its cert twice: refused (%s)", reason);
+    sprintf(body, "%s[]", a.body);
+    ok(check(&a, body, NULL, NULL, NULL, &reason) == NGX_DECLINED
+       && strstr(reason, "after the JSON document"),
+       "a second list after the list: refused (%s)", reason);
     free(body);
 
     ok(check(&a, "[]", NULL, NULL, NULL, &reason) == NGX_DECLINED,

@@ -132,6 +132,9 @@ typedef struct {
     char                      *id;
     int                        version;
     char                       fmspc[13];      /* "" when none */
+    long                       eval_asked;     /* the asked
+                                                  tcbEvaluationDataNumber
+                                                  + 1; 0: none asked */
     char                      *chain_header;   /* issuer chain, or NULL */
     char                      *ca;             /* PCK CA's CN, or NULL */
     unsigned                   product;        /* AMD: trust index */
@@ -152,6 +155,7 @@ typedef struct {
     time_t                     next_update;    /* or a cert's notAfter */
     int                        is_cert;        /* next_update is notAfter */
     char                      *reason;
+    char                       text[160];      /* a reason naming values */
 } thimctl_verdict_t;
 
 

@@ -189,20 +189,29 @@ static int
 thimctl_check_json(thimctl_trust_t *trust, thimctl_expect_t *e, u_char *body,
     size_t len, ngx_str_t *chain, thimctl_verdict_t *v)
 {
-    time_t                        issued;
+    ngx_http_thim_intel_doc_t     doc;
     ngx_http_thim_intel_expect_t  expect;
 
     expect.key = e->json_key;
     expect.id = e->id;
     expect.version = e->version;
     expect.fmspc = e->fmspc[0] ? (u_char *) e->fmspc : NULL;
+    expect.eval = (ngx_int_t) e->eval_asked - 1;
+    expect.eval_min = -1;
 
-    if (ngx_http_thim_intel_json_check(body, len, &expect, &issued,
-                                       &v->next_update, &v->reason)
+    if (ngx_http_thim_intel_json_check(body, len, &expect, &doc, &v->reason)
         != NGX_OK)
     {
+        if (v->reason == doc.text) {
+            /* the verdict outlives the document */
+            snprintf(v->text, sizeof(v->text), "%s", doc.text);
+            v->reason = v->text;
+        }
+
         return -1;
     }
+
+    v->next_update = doc.next_update;
 
     /*
      * By the TCB Signing certificate, at the collateral's own issue time;
@@ -210,7 +219,8 @@ thimctl_check_json(thimctl_trust_t *trust, thimctl_expect_t *e, u_char *body,
      */
     return ngx_http_thim_verify_intel_json(body, len, e->json_key,
                                            chain->data, chain->len,
-                                           trust->intel_root, NULL, issued,
+                                           trust->intel_root, NULL,
+                                           doc.issued,
                                            &v->reason)
            == NGX_OK ? 0 : -1;
 }

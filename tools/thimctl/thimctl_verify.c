@@ -279,6 +279,14 @@ thimctl_classify_intel(thimctl_target_t *t, thimctl_suffix_t *s,
     tdx = (strstr(t->path, "/tdx/") != NULL);
     v3 = (strstr(t->path, "/v3/") != NULL);
 
+    /* an asked evaluation number binds the answer (as in the module) */
+    if (thimctl_query_get(t->query, "tcbEvaluationDataNumber", ca,
+                          sizeof(ca))
+        == 0)
+    {
+        e->eval_asked = strtol(ca, NULL, 10) + 1;
+    }
+
     switch (s->kind) {
 
     case THIMCTL_KIND_TCB:
