@@ -628,8 +628,9 @@ ngx_http_thim_intel_fmspc(ngx_http_thim_args_t *args,
 
 /*
  * "update=early|standard" (any case; default standard) or
- * "tcbEvaluationDataNumber=N" or Azure's customParameter carrying it,
- * only one of them (as PCS).  v4's canonical form is always explicit:
+ * "tcbEvaluationDataNumber=N" (not both, as PCS) or customParameter
+ * carrying the number, which overrides "update" (PROTOCOLS.md 2a: QCNL
+ * sends both).  v4's canonical form is always explicit:
  * "update=standard" or "tcbEvaluationDataNumber=17".  v3 has neither at
  * Intel: "update" is accepted and dropped (PCCS accepts it), an
  * evaluation number is refused.
@@ -685,10 +686,19 @@ ngx_http_thim_intel_update(ngx_http_request_t *r,
         eval = number->value;
     }
 
-    if (update && eval.len) {
+    if (update && number) {
         bad->reason = "update and tcbEvaluationDataNumber are exclusive";
         bad->parameter = "update";
         return NGX_DECLINED;
+    }
+
+    /*
+     * QCNL always sends update= and appends customParameter when its
+     * caller names an evaluation number: the number wins, as it does for
+     * the Azure client, and the origin is asked for it alone.
+     */
+    if (eval.len) {
+        update = NULL;
     }
 
     if (number && number->value.len == 0) {
