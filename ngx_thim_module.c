@@ -14,6 +14,7 @@
 #include "ngx_thim_args.h"
 #include "ngx_thim_cache.h"
 #include "ngx_thim_intel.h"
+#include "ngx_thim_pckcert.h"
 #include "ngx_thim_amd.h"
 #include "ngx_thim_amd_azure.h"
 #include "ngx_thim_response.h"
@@ -258,7 +259,7 @@ static ngx_command_t  ngx_http_thim_commands[] = {
 
 static ngx_http_module_t  ngx_http_thim_module_ctx = {
     ngx_http_thim_add_variables,           /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_thim_pckcert_init,            /* postconfiguration */
 
     ngx_http_thim_create_main_conf,        /* create main configuration */
     NULL,                                  /* init main configuration */
@@ -277,7 +278,7 @@ ngx_module_t  ngx_http_thim_module = {
     ngx_http_thim_commands,                /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_http_thim_pckcert_init_module,     /* init module */
     ngx_http_thim_persist_init_process,    /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */

@@ -279,22 +279,12 @@ ngx_int_t
 ngx_http_thim_intel_handler(ngx_http_request_t *r)
 {
     ngx_int_t                    rc;
+    ngx_str_t                    query;
     ngx_http_thim_ctx_t         *ctx;
     ngx_http_thim_args_t         args;
     ngx_http_thim_intel_req_t    req;
     ngx_http_thim_intel_bad_t    bad;
     ngx_http_thim_intel_path_t  *path;
-
-    rc = ngx_http_thim_begin(r, &ctx);
-    if (rc != NGX_DECLINED) {
-        return rc;
-    }
-
-    /* PCK certificates have routes of their own (ngx_thim_pckcert.c) */
-    rc = ngx_http_thim_pckcert_handler(r, ctx);
-    if (rc != NGX_DECLINED) {
-        return rc;
-    }
 
     for (path = ngx_http_thim_intel_paths; path->uri.len; path++) {
         if (r->uri.len == path->uri.len
@@ -302,6 +292,22 @@ ngx_http_thim_intel_handler(ngx_http_request_t *r)
         {
             break;
         }
+    }
+
+    /* before anything is logged, a 405 too: no machine's identifiers */
+    if (ngx_http_thim_pckcert_hide(r, path->uri.len != 0, &query) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_thim_begin(r, &ctx);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    /* PCK certificates have routes of their own (ngx_thim_pckcert.c) */
+    rc = ngx_http_thim_pckcert_handler(r, ctx, &query);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     if (path->uri.len == 0) {
