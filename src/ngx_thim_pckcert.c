@@ -800,8 +800,12 @@ ngx_http_thim_pckcert_private(ngx_http_request_t *r, ngx_str_t *query,
     ngx_http_thim_arg_t   *arg;
     ngx_http_thim_args_t   parsed;
 
-    /* "debug" is the debug bits alone: what remains is info and above */
-    if (!line_only && (r->connection->log->log_level & NGX_LOG_DEBUG_ALL)) {
+    /*
+     * "debug" is the debug bits alone: what remains is info and above.
+     * Also for line_only: nginx's own debug lines about a request it
+     * refused print its URI and query.
+     */
+    if (r->connection->log->log_level & NGX_LOG_DEBUG_ALL) {
         r->connection->log->log_level = NGX_LOG_INFO;
     }
 
@@ -1025,6 +1029,10 @@ ngx_http_thim_pckcert_hide_raw(ngx_http_request_t *r, ngx_uint_t done)
     }
 
     busy = 1;
+
+    if (r->connection->log->log_level & NGX_LOG_DEBUG_ALL) {
+        r->connection->log->log_level = NGX_LOG_INFO;
+    }
 
     if (r->request_line.len && r->uri.len && r->unparsed_uri.len) {
         args = r->args;

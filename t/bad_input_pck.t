@@ -167,11 +167,12 @@ for my $path ('/sgx/certification/v4/pckcert/', '/sgx/certification/v4/PCKCERT',
 
 # raw bytes nginx's request parser refuses before any module runs
 sub raw_get {
-    my ($target) = @_;
+    my ($target, $head) = @_;
+    $head //= "HTTP/1.1\r\nHost: localhost\r\n";
     my $s = IO::Socket::SSL->new(PeerHost => '127.0.0.1',
         PeerPort => $t->port('https'), SSL_verify_mode => SSL_VERIFY_NONE,
         Timeout => 10) or return '';
-    print $s "GET $target HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    print $s "GET $target $head" . "Connection: close\r\n\r\n";
     local $/;
     my $resp = <$s> // '';
     close $s;
@@ -199,6 +200,18 @@ for my $raw (" ", "\0", "\t", "\x7f") {
     my $q = query($ROUTES{'/sgx/certification/v4/pckcert'}, qeid => $QEID . $raw . 'x');
     my $st = raw_get("/sgx/certification/v4/pckcert?$q");
     is($st, 400, sprintf 'raw 0x%02x in the query: 400 from nginx', ord $raw);
+}
+
+# a good request line, then headers nginx refuses itself
+{
+    my $target = '/sgx/certification/v4/pckcert?'
+        . query($ROUTES{'/sgx/certification/v4/pckcert'});
+    for my $c ([ 'no Host',                 "HTTP/1.1\r\n",                                  400 ],
+               [ 'a NUL in a header name',  "HTTP/1.1\r\nHost: x\r\nBad\0Name: y\r\n",       400 ],
+               [ 'an unknown Transfer-Encoding', "HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: x\r\n", 501 ],
+               [ 'HTTP/7.1',                "HTTP/7.1\r\nHost: x\r\n",                       505 ]) {
+        is(raw_get($target, $c->[1]), $c->[2], "$c->[0]: $c->[2] from nginx");
+    }
 }
 
 is($o->total, 0, 'no malformed request reached the origin')
