@@ -15,6 +15,7 @@
 #include "ngx_thim_cache.h"
 #include "ngx_thim_fetch.h"
 #include "ngx_thim_intel.h"
+#include "ngx_thim_pckcert.h"
 #include "ngx_thim_amd.h"
 #include "ngx_thim_amd_azure.h"
 #include "ngx_thim_response.h"
@@ -27,6 +28,7 @@
 
 
 static ngx_int_t ngx_http_thim_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_thim_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_thim_cache_status_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_thim_api_key_variable(ngx_http_request_t *r,
@@ -259,7 +261,7 @@ static ngx_command_t  ngx_http_thim_commands[] = {
 
 static ngx_http_module_t  ngx_http_thim_module_ctx = {
     ngx_http_thim_add_variables,           /* preconfiguration */
-    ngx_http_thim_fetch_init_filter,       /* postconfiguration */
+    ngx_http_thim_postconfiguration,       /* postconfiguration */
 
     ngx_http_thim_create_main_conf,        /* create main configuration */
     NULL,                                  /* init main configuration */
@@ -278,7 +280,7 @@ ngx_module_t  ngx_http_thim_module = {
     ngx_http_thim_commands,                /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_http_thim_pckcert_init_module,     /* init module */
     ngx_http_thim_persist_init_process,    /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -300,6 +302,23 @@ static ngx_http_variable_t  ngx_http_thim_vars[] = {
 
       ngx_http_null_variable
 };
+
+
+/*
+ * After the configuration is read: the body filter that bounds origin
+ * answers (fetch.c) and the hooks that keep machine identifiers out of
+ * the logs (pckcert.c).
+ */
+
+static ngx_int_t
+ngx_http_thim_postconfiguration(ngx_conf_t *cf)
+{
+    if (ngx_http_thim_fetch_init_filter(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_thim_pckcert_init(cf);
+}
 
 
 static ngx_int_t

@@ -280,22 +280,12 @@ ngx_int_t
 ngx_http_thim_intel_handler(ngx_http_request_t *r)
 {
     ngx_int_t                    rc;
+    ngx_str_t                    query;
     ngx_http_thim_ctx_t         *ctx;
     ngx_http_thim_args_t         args;
     ngx_http_thim_intel_req_t    req;
     ngx_http_thim_intel_bad_t    bad;
     ngx_http_thim_intel_path_t  *path;
-
-    rc = ngx_http_thim_begin(r, &ctx);
-    if (rc != NGX_DECLINED) {
-        return rc;
-    }
-
-    /* PCK certificates have routes of their own (ngx_thim_pckcert.c) */
-    rc = ngx_http_thim_pckcert_handler(r, ctx);
-    if (rc != NGX_DECLINED) {
-        return rc;
-    }
 
     for (path = ngx_http_thim_intel_paths; path->uri.len; path++) {
         if (r->uri.len == path->uri.len
@@ -303,6 +293,22 @@ ngx_http_thim_intel_handler(ngx_http_request_t *r)
         {
             break;
         }
+    }
+
+    /* before anything is logged, a 405 too: no machine's identifiers */
+    if (ngx_http_thim_pckcert_hide(r, path->uri.len != 0, &query) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_thim_begin(r, &ctx);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    /* PCK certificates have routes of their own (ngx_thim_pckcert.c) */
+    rc = ngx_http_thim_pckcert_handler(r, ctx, &query);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     if (path->uri.len == 0) {
@@ -617,8 +623,9 @@ ngx_http_thim_intel_fmspc(ngx_http_thim_args_t *args,
 
 /*
  * "update=early|standard" (any case; default standard) or
- * "tcbEvaluationDataNumber=N" or Azure's customParameter carrying it,
- * only one of them (as PCS).  v4's canonical form is always explicit:
+ * "tcbEvaluationDataNumber=N" (not both, as PCS) or customParameter
+ * carrying the number, which overrides "update" (PROTOCOLS.md 2a: QCNL
+ * sends both).  v4's canonical form is always explicit:
  * "update=standard" or "tcbEvaluationDataNumber=17".  v3 has neither at
  * Intel: "update" is accepted and dropped (PCCS accepts it), an
  * evaluation number is refused.
@@ -674,10 +681,19 @@ ngx_http_thim_intel_update(ngx_http_request_t *r,
         eval = number->value;
     }
 
-    if (update && eval.len) {
+    if (update && number) {
         bad->reason = "update and tcbEvaluationDataNumber are exclusive";
         bad->parameter = "update";
         return NGX_DECLINED;
+    }
+
+    /*
+     * QCNL always sends update= and appends customParameter when its
+     * caller names an evaluation number: the number wins, as it does for
+     * the Azure client, and the origin is asked for it alone.
+     */
+    if (eval.len) {
+        update = NULL;
     }
 
     if (number && number->value.len == 0) {

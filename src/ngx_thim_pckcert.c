@@ -105,8 +105,11 @@ static ngx_http_thim_pckcert_path_t *ngx_http_thim_pckcert_path(
 static ngx_int_t ngx_http_thim_pckcert_args(ngx_http_thim_pckcert_t *pc,
     ngx_http_thim_args_t *args, ngx_http_thim_pckcert_args_t *a,
     char **reason, char **parameter);
+static ngx_int_t ngx_http_thim_pckcert_names(ngx_http_thim_args_t *args,
+    char **reason, char **parameter);
 static ngx_int_t ngx_http_thim_pckcert_hex(ngx_http_thim_args_t *args,
-    char *name, size_t len, ngx_uint_t required, ngx_str_t *value);
+    char *name, size_t len, ngx_uint_t required, ngx_str_t *value,
+    char **reason);
 static ngx_int_t ngx_http_thim_pckcert_set_key(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_http_thim_pckcert_args_t *a);
 static ngx_int_t ngx_http_thim_pckcert_set_origin(ngx_http_request_t *r,
@@ -120,8 +123,20 @@ static ngx_int_t ngx_http_thim_pckcert_from_derived(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_http_thim_pckcert_t *pc);
 static ngx_int_t ngx_http_thim_pckcert_digest(u_char *dst, char *tag,
     ngx_str_t *id, ngx_str_t *pceid, size_t hex);
+static char *ngx_http_thim_pckcert_too_long(ngx_str_t *query);
+static void ngx_http_thim_pckcert_hide_raw(ngx_http_request_t *r,
+    ngx_uint_t done);
+static ngx_int_t ngx_http_thim_pckcert_log_phase(ngx_http_request_t *r);
+static u_char *ngx_http_thim_pckcert_log_error(ngx_log_t *log, u_char *buf,
+    size_t len);
+static void ngx_http_thim_pckcert_init_connection(ngx_connection_t *c);
 static ngx_int_t ngx_http_thim_pckcert_private(ngx_http_request_t *r,
-    ngx_http_thim_args_t *args);
+    ngx_str_t *query, ngx_uint_t line_only);
+static u_char *ngx_http_thim_pckcert_show(u_char *p, ngx_str_t *s,
+    ngx_uint_t show);
+static ngx_uint_t ngx_http_thim_pckcert_plain(ngx_str_t *s, size_t max,
+    ngx_uint_t digits);
+static ngx_uint_t ngx_http_thim_pckcert_shown(ngx_str_t *key);
 static u_char *ngx_http_thim_pckcert_log_handler(ngx_http_request_t *r,
     ngx_http_request_t *sr, u_char *buf, size_t len);
 static ngx_int_t ngx_http_thim_pckcert_after_set(ngx_http_request_t *r,
@@ -177,6 +192,14 @@ static ngx_http_thim_route_t  ngx_http_thim_pckcerts_route = {
 static ngx_str_t  ngx_http_thim_pckcerts_origin_path =
     ngx_string("/sgx/certification/v4/pckcerts");
 
+/* the parameters of the PCK routes */
+static char  *ngx_http_thim_pckcert_params[] = {
+    "encrypted_ppid", "qeid", "cpusvn", "pcesvn", "pceid", NULL
+};
+
+/* nginx's error-line text of a connection, which ours filters */
+static ngx_log_handler_pt  ngx_http_thim_pckcert_next_error;
+
 /* nginx's error-line context, which ours wraps (one for every request) */
 static ngx_http_log_handler_pt  ngx_http_thim_pckcert_next_log_handler;
 
@@ -184,7 +207,8 @@ static ngx_http_log_handler_pt  ngx_http_thim_pckcert_next_log_handler;
 /* NGX_DECLINED: not a PCK certificate route */
 
 ngx_int_t
-ngx_http_thim_pckcert_handler(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
+ngx_http_thim_pckcert_handler(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    ngx_str_t *query)
 {
     char                          *reason, *parameter;
     ngx_int_t                      rc;
@@ -206,19 +230,13 @@ ngx_http_thim_pckcert_handler(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
     pc->path = path;
     pc->form = path->form;
 
-    rc = ngx_http_thim_args_parse(r->args.data, r->args.len, &args);
-
-    /* before anything can be logged: the request line loses the ids */
-    if (ngx_http_thim_pckcert_private(r, rc == NGX_OK ? &args : NULL)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    /* the request line lost the ids already (ngx_http_thim_pckcert_hide) */
+    rc = ngx_http_thim_args_parse(query->data, query->len, &args);
 
     if (rc != NGX_OK) {
         return ngx_http_thim_send_error(r, ctx, NGX_HTTP_BAD_REQUEST,
                              "query string too long or too many parameters",
-                             NULL);
+                             ngx_http_thim_pckcert_too_long(query));
     }
 
     if (path->metadata && ngx_http_thim_metadata_true(r) != NGX_OK) {
@@ -406,23 +424,27 @@ ngx_http_thim_pckcert_args(ngx_http_thim_pckcert_t *pc,
 
     ngx_memzero(a, sizeof(ngx_http_thim_pckcert_args_t));
 
-    *reason = "must be hexadecimal of the exact length";
-
-    if (ngx_http_thim_pckcert_hex(args, "encrypted_ppid",
-                                  NGX_HTTP_THIM_PPID_HEX, set, &a->ppid)
-        != NGX_OK)
-    {
-        *parameter = "encrypted_ppid";
-        *reason = "encrypted_ppid must be 768 hexadecimal digits";
+    if (ngx_http_thim_pckcert_names(args, reason, parameter) != NGX_OK) {
         return NGX_DECLINED;
     }
 
-    if (ngx_http_thim_pckcert_hex(args, "pceid", NGX_HTTP_THIM_SVN_HEX, 1,
-                                  &a->pceid)
+    *parameter = "encrypted_ppid";
+    *reason = "encrypted_ppid must be 768 hexadecimal digits";
+
+    if (ngx_http_thim_pckcert_hex(args, *parameter, NGX_HTTP_THIM_PPID_HEX,
+                                  set, &a->ppid, reason)
         != NGX_OK)
     {
-        *parameter = "pceid";
-        *reason = "pceid must be 4 hexadecimal digits";
+        return NGX_DECLINED;
+    }
+
+    *parameter = "pceid";
+    *reason = "pceid must be 4 hexadecimal digits";
+
+    if (ngx_http_thim_pckcert_hex(args, *parameter, NGX_HTTP_THIM_SVN_HEX, 1,
+                                  &a->pceid, reason)
+        != NGX_OK)
+    {
         return NGX_DECLINED;
     }
 
@@ -448,30 +470,33 @@ ngx_http_thim_pckcert_args(ngx_http_thim_pckcert_t *pc,
         return NGX_OK;
     }
 
-    if (ngx_http_thim_pckcert_hex(args, "cpusvn", NGX_HTTP_THIM_CPUSVN_HEX, 1,
-                                  &a->cpusvn)
+    *parameter = "cpusvn";
+    *reason = "cpusvn must be 32 hexadecimal digits";
+
+    if (ngx_http_thim_pckcert_hex(args, *parameter, NGX_HTTP_THIM_CPUSVN_HEX,
+                                  1, &a->cpusvn, reason)
         != NGX_OK)
     {
-        *parameter = "cpusvn";
-        *reason = "cpusvn must be 32 hexadecimal digits";
         return NGX_DECLINED;
     }
 
-    if (ngx_http_thim_pckcert_hex(args, "pcesvn", NGX_HTTP_THIM_SVN_HEX, 1,
-                                  &a->pcesvn)
+    *parameter = "pcesvn";
+    *reason = "pcesvn must be 4 hexadecimal digits";
+
+    if (ngx_http_thim_pckcert_hex(args, *parameter, NGX_HTTP_THIM_SVN_HEX, 1,
+                                  &a->pcesvn, reason)
         != NGX_OK)
     {
-        *parameter = "pcesvn";
-        *reason = "pcesvn must be 4 hexadecimal digits";
         return NGX_DECLINED;
     }
 
-    if (ngx_http_thim_pckcert_hex(args, "qeid", NGX_HTTP_THIM_QEID_HEX, 0,
-                                  &a->qeid)
+    *parameter = "qeid";
+    *reason = "qeid must be 32 hexadecimal digits";
+
+    if (ngx_http_thim_pckcert_hex(args, *parameter, NGX_HTTP_THIM_QEID_HEX, 0,
+                                  &a->qeid, reason)
         != NGX_OK)
     {
-        *parameter = "qeid";
-        *reason = "qeid must be 32 hexadecimal digits";
         return NGX_DECLINED;
     }
 
@@ -492,9 +517,72 @@ ngx_http_thim_pckcert_args(ngx_http_thim_pckcert_t *pc,
 }
 
 
+/*
+ * Parameter names are case-sensitive (PROTOCOLS.md G6; every client sends
+ * them in lower case, as Intel documents them), but another spelling of
+ * one of ours is refused rather than ignored: "QEID=" or
+ * "encrypted%5Fppid=" ignored would quietly key or fetch the platform
+ * otherwise than the client meant.
+ */
+
+static ngx_int_t
+ngx_http_thim_pckcert_names(ngx_http_thim_args_t *args, char **reason,
+    char **parameter)
+{
+    char                 *name;
+    u_char                buf[96];
+    size_t                len;
+    ngx_uint_t            i, k;
+    ngx_str_t             key;
+
+    for (i = 0; i < args->nargs; i++) {
+        key = args->args[i].key;
+
+        /* the longest name, each byte escaped */
+        if (key.len > sizeof(buf)) {
+            continue;
+        }
+
+        if (ngx_strlchr(key.data, key.data + key.len, '%')) {
+            if (ngx_http_thim_pct_decode(buf, key.data, key.len, &len)
+                != NGX_OK)
+            {
+                continue;
+            }
+
+            key.data = buf;
+            key.len = len;
+        }
+
+        for (k = 0; ngx_http_thim_pckcert_params[k]; k++) {
+            name = ngx_http_thim_pckcert_params[k];
+
+            if (ngx_http_thim_strcaseeq(key.data, key.len, name)
+                && (key.data == buf
+                    || ngx_strncmp(key.data, name, key.len) != 0))
+            {
+                *parameter = name;
+                *reason = "parameter names are case-sensitive and sent "
+                          "plain, as Intel documents them";
+                return NGX_DECLINED;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Plain hex of the exact length: no percent-escape (of a digit or
+ * anything else), sign, space or other encoding of a digit.  Names are
+ * case-sensitive, as every client spells them (PROTOCOLS.md G6): another
+ * spelling is an unknown parameter, and a required one is then missing.
+ */
+
 static ngx_int_t
 ngx_http_thim_pckcert_hex(ngx_http_thim_args_t *args, char *name, size_t len,
-    ngx_uint_t required, ngx_str_t *value)
+    ngx_uint_t required, ngx_str_t *value, char **reason)
 {
     ngx_http_thim_arg_t  *arg;
 
@@ -502,7 +590,14 @@ ngx_http_thim_pckcert_hex(ngx_http_thim_args_t *args, char *name, size_t len,
 
     if (arg == NULL) {
         ngx_str_null(value);
-        return required ? NGX_DECLINED : NGX_OK;
+
+        if (required) {
+            *reason = "a required parameter is missing (parameter names "
+                      "are case-sensitive)";
+            return NGX_DECLINED;
+        }
+
+        return NGX_OK;
     }
 
     if (arg->value.len != len || !ngx_http_thim_is_hex(arg->value.data, len)) {
@@ -622,13 +717,10 @@ ngx_http_thim_pckcert_digest(u_char *dst, char *tag, ngx_str_t *id,
     ngx_str_t *pceid, size_t hex)
 {
     u_char        low[NGX_HTTP_THIM_PPID_HEX], md[EVP_MAX_MD_SIZE];
+    size_t        i, k;
     unsigned int  n;
     EVP_MD_CTX   *md_ctx;
     ngx_int_t     rc;
-
-    if (id->len > sizeof(low)) {
-        return NGX_ERROR;
-    }
 
     md_ctx = EVP_MD_CTX_new();
     if (md_ctx == NULL) {
@@ -644,15 +736,25 @@ ngx_http_thim_pckcert_digest(u_char *dst, char *tag, ngx_str_t *id,
         goto done;
     }
 
-    ngx_http_thim_strlow(low, id->data, id->len);
+    /*
+     * Any length: the redacted request line digests whatever a client
+     * sent, and refusing a long value here was a 500 that logged it raw.
+     */
+    for (i = 0; i < id->len; i += k) {
+        k = ngx_min(id->len - i, sizeof(low));
+        ngx_http_thim_strlow(low, id->data + i, k);
 
-    if (EVP_DigestUpdate(md_ctx, low, id->len) != 1
-        || EVP_DigestUpdate(md_ctx, ":", 1) != 1)
-    {
+        if (EVP_DigestUpdate(md_ctx, low, k) != 1) {
+            goto done;
+        }
+    }
+
+    if (EVP_DigestUpdate(md_ctx, ":", 1) != 1) {
         goto done;
     }
 
     if (pceid) {
+        /* NGX_HTTP_THIM_SVN_HEX: validated */
         ngx_http_thim_strlow(low, pceid->data, pceid->len);
 
         if (EVP_DigestUpdate(md_ctx, low, pceid->len) != 1) {
@@ -676,80 +778,102 @@ done:
 
 
 /*
- * The request line, $args and $request_uri lose the machine's identifiers
- * (encrypted_ppid and qeid become "sha256:" and 12 hex digits of their
- * digest; an unreadable query is dropped); error lines name the origin
- * without its query; debug logging stops.  Error lines and the access log
- * still tell which platform a request was about, by digest.
+ * Before anything about the request can be logged, its 405, 404 or 400
+ * too: the request line, $args and $request_uri keep only what names no
+ * machine.  A value is shown only for the parameters that are not
+ * identifiers, and only as short plain text; any other value, and any key
+ * that is not a plain name, becomes "sha256:" and 12 hex digits of its
+ * digest.  So a PPID or QE ID under any spelling of any name
+ * (ENCRYPTED_PPID, encrypted%5Fppid, a bare value) is never logged, and
+ * the log still tells which platform a request was about.  An unreadable
+ * query is dropped.  Error lines name the origin without its query, and
+ * debug logging stops for the rest of the request.
  */
 
 static ngx_int_t
-ngx_http_thim_pckcert_private(ngx_http_request_t *r,
-    ngx_http_thim_args_t *args)
+ngx_http_thim_pckcert_private(ngx_http_request_t *r, ngx_str_t *query,
+    ngx_uint_t line_only)
 {
     u_char                *p, *line;
     size_t                 len;
-    ngx_uint_t             i, hide;
-    ngx_str_t              query;
+    ngx_uint_t             i;
+    ngx_str_t              q, path, uri, args;
     ngx_http_thim_arg_t   *arg;
+    ngx_http_thim_args_t   parsed;
 
-    /* "debug" is the debug bits alone: what remains is info and above */
+    /*
+     * "debug" is the debug bits alone: what remains is info and above.
+     * Also for line_only: nginx's own debug lines about a request it
+     * refused print its URI and query.
+     */
     if (r->connection->log->log_level & NGX_LOG_DEBUG_ALL) {
         r->connection->log->log_level = NGX_LOG_INFO;
     }
 
-    len = 0;
-
-    for (i = 0; args && i < args->nargs; i++) {
-        arg = &args->args[i];
-        len += arg->key.len + sizeof("&=sha256:") - 1
-               + ngx_max(arg->value.len, NGX_HTTP_THIM_SHORT_DIGEST);
+    if (ngx_http_thim_args_parse(query->data, query->len, &parsed)
+        != NGX_OK)
+    {
+        parsed.nargs = 0;
     }
 
-    query.data = ngx_pnalloc(r->pool, len + 1);
-    if (query.data == NULL) {
+    len = 0;
+
+    for (i = 0; i < parsed.nargs; i++) {
+        arg = &parsed.args[i];
+        len += sizeof("&sha256:=sha256:") - 1 + arg->key.len
+               + arg->value.len + 2 * NGX_HTTP_THIM_SHORT_DIGEST;
+    }
+
+    q.data = ngx_pnalloc(r->pool, len + 1);
+    if (q.data == NULL) {
         return NGX_ERROR;
     }
 
-    p = query.data;
+    p = q.data;
 
-    for (i = 0; args && i < args->nargs; i++) {
-        arg = &args->args[i];
+    for (i = 0; i < parsed.nargs; i++) {
+        arg = &parsed.args[i];
 
         if (i) {
             *p++ = '&';
         }
 
-        p = ngx_cpymem(p, arg->key.data, arg->key.len);
-        *p++ = '=';
-
-        hide = (arg->key.len == sizeof("encrypted_ppid") - 1
-                && ngx_strncmp(arg->key.data, "encrypted_ppid",
-                               arg->key.len) == 0)
-               || (arg->key.len == sizeof("qeid") - 1
-                   && ngx_strncmp(arg->key.data, "qeid", arg->key.len) == 0);
-
-        if (!hide) {
-            p = ngx_cpymem(p, arg->value.data, arg->value.len);
-            continue;
-        }
-
-        p = ngx_cpymem(p, "sha256:", sizeof("sha256:") - 1);
-
-        if (ngx_http_thim_pckcert_digest(p, "id", &arg->value, NULL,
-                                         NGX_HTTP_THIM_SHORT_DIGEST)
-            != NGX_OK)
-        {
+        p = ngx_http_thim_pckcert_show(p, &arg->key,
+                                       ngx_http_thim_pckcert_plain(&arg->key,
+                                                                   32, 0));
+        if (p == NULL) {
             return NGX_ERROR;
         }
 
-        p += NGX_HTTP_THIM_SHORT_DIGEST;
+        *p++ = '=';
+
+        p = ngx_http_thim_pckcert_show(p, &arg->value,
+                  ngx_http_thim_pckcert_shown(&arg->key)
+                  && ngx_http_thim_pckcert_plain(&arg->value, 64, 1));
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
     }
 
-    query.len = p - query.data;
+    q.len = p - q.data;
 
-    /* "METHOD URI?QUERY PROTOCOL" */
-    len = r->method_name.len + 1 + r->uri.len + 1 + query.len + 1
+    /*
+     * "METHOD PATH?QUERY PROTOCOL", the path as sent: the decoded URI
+     * of a mistyped route could hold a line break
+     */
+    path = r->unparsed_uri;
+
+    if (path.data) {
+        p = ngx_strlchr(path.data, path.data + path.len, '?');
+        if (p) {
+            path.len = p - path.data;
+        }
+
+    } else {
+        path = r->uri;
+    }
+
+    len = r->method_name.len + 1 + path.len + 1 + q.len + 1
           + r->http_protocol.len;
 
     line = ngx_pnalloc(r->pool, len);
@@ -759,17 +883,17 @@ ngx_http_thim_pckcert_private(ngx_http_request_t *r,
 
     p = ngx_cpymem(line, r->method_name.data, r->method_name.len);
     *p++ = ' ';
-    r->unparsed_uri.data = p;
-    p = ngx_cpymem(p, r->uri.data, r->uri.len);
+    uri.data = p;
+    p = ngx_cpymem(p, path.data, path.len);
+    args.data = p + 1;
+    args.len = q.len;
 
-    if (query.len) {
+    if (q.len) {
         *p++ = '?';
-        r->args.data = p;
-        p = ngx_cpymem(p, query.data, query.len);
+        p = ngx_cpymem(p, q.data, q.len);
     }
 
-    r->args.len = query.len;
-    r->unparsed_uri.len = p - r->unparsed_uri.data;
+    uri.len = p - uri.data;
 
     if (r->http_protocol.len) {
         *p++ = ' ';
@@ -779,10 +903,347 @@ ngx_http_thim_pckcert_private(ngx_http_request_t *r,
     r->request_line.data = line;
     r->request_line.len = p - line;
 
+    /* an error line of a request still running elsewhere: its text only */
+    if (line_only) {
+        return NGX_OK;
+    }
+
+    r->unparsed_uri = uri;
+    r->args = args;
+
     ngx_http_thim_pckcert_next_log_handler = r->log_handler;
     r->log_handler = ngx_http_thim_pckcert_log_handler;
 
     return NGX_OK;
+}
+
+
+/*
+ * Which parameter made the query too long to read: one of ours with a
+ * value longer than any of them may be, if there is one.
+ */
+
+static char *
+ngx_http_thim_pckcert_too_long(ngx_str_t *query)
+{
+    char         *name;
+    u_char       *p, *last, *amp, *eq;
+    ngx_uint_t    i;
+
+    p = query->data;
+    last = p + query->len;
+
+    for ( /* void */ ; p < last; p = amp + 1) {
+        amp = ngx_strlchr(p, last, '&');
+        if (amp == NULL) {
+            amp = last;
+        }
+
+        eq = ngx_strlchr(p, amp, '=');
+
+        if (eq == NULL || (size_t) (amp - eq - 1) <= NGX_HTTP_THIM_PPID_HEX) {
+            continue;
+        }
+
+        for (i = 0; ngx_http_thim_pckcert_params[i]; i++) {
+            name = ngx_http_thim_pckcert_params[i];
+
+            if ((size_t) (eq - p) == ngx_strlen(name)
+                && ngx_strncmp(p, name, eq - p) == 0)
+            {
+                return name;
+            }
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * Called first for every request of thim_intel: a PCK route, or a route
+ * that is none of the known ones (a mistyped PCK route, say), is hidden.
+ * *query is the query as sent, for the handler to read.
+ */
+
+ngx_int_t
+ngx_http_thim_pckcert_hide(ngx_http_request_t *r, ngx_uint_t known,
+    ngx_str_t *query)
+{
+    *query = r->args;
+
+    if (known && ngx_http_thim_pckcert_path(r) == NULL) {
+        return NGX_OK;
+    }
+
+    return ngx_http_thim_pckcert_private(r, query, 0);
+}
+
+
+/*
+ * Requests the module never sees still carry a machine's identifiers in
+ * their request line: nginx refuses a raw space, NUL or control byte in
+ * it, or a bad header after it, itself, and logs the line as sent (in an
+ * info-level error line and in the access log).  Every error line of an
+ * HTTP connection and the log phase first pass their request through
+ * here: a line that names a PCK route loses its query, as above when it
+ * was read, else whole, for a short digest of it.
+ */
+
+static void
+ngx_http_thim_pckcert_hide_raw(ngx_http_request_t *r, ngx_uint_t done)
+{
+    u_char          *p, *q, *last;
+    ngx_str_t        line, args;
+    static ngx_uint_t  busy;
+
+    if (r == NULL || busy
+        || r->log_handler == ngx_http_thim_pckcert_log_handler)
+    {
+        return;
+    }
+
+    line = r->request_line;
+
+    if (line.data == NULL) {
+        /* what nginx would log: the bytes sent, up to the line's end */
+        if (r->request_start == NULL || r->header_in == NULL) {
+            return;
+        }
+
+        last = r->header_in->last;
+
+        for (q = r->request_start; q < last && *q != CR && *q != LF; q++) {
+            /* void */
+        }
+
+        line.data = r->request_start;
+        line.len = q - r->request_start;
+    }
+
+    last = line.data + line.len;
+
+    if (ngx_strlcasestrn(line.data, last, (u_char *) "pckcert", 7 - 1)
+        == NULL)
+    {
+        return;
+    }
+
+    busy = 1;
+
+    if (r->connection->log->log_level & NGX_LOG_DEBUG_ALL) {
+        r->connection->log->log_level = NGX_LOG_INFO;
+    }
+
+    if (r->request_line.len && r->uri.len && r->unparsed_uri.len) {
+        args = r->args;
+        (void) ngx_http_thim_pckcert_private(r, &args, !done);
+        busy = 0;
+        return;
+    }
+
+    q = ngx_strlchr(line.data, last, '?');
+
+    if (q == NULL
+        || ((size_t) (last - q) > sizeof("?(hidden") - 1
+            && ngx_strncmp(q, "?(hidden", sizeof("?(hidden") - 1) == 0))
+    {
+        busy = 0;
+        return;
+    }
+
+    args.data = q + 1;
+    args.len = last - args.data;
+
+    p = ngx_pnalloc(r->pool, (q - line.data) + sizeof("?(hidden )") - 1
+                             + sizeof("sha256:") - 1
+                             + NGX_HTTP_THIM_SHORT_DIGEST);
+    if (p == NULL) {
+        busy = 0;
+        return;
+    }
+
+    r->request_line.data = p;
+
+    p = ngx_cpymem(p, line.data, q - line.data);
+    p = ngx_cpymem(p, "?(hidden ", sizeof("?(hidden ") - 1);
+    p = ngx_http_thim_pckcert_show(p, &args, 0);
+
+    if (p == NULL) {
+        r->request_line.len = q - line.data;
+
+    } else {
+        *p++ = ')';
+        r->request_line.len = p - r->request_line.data;
+    }
+
+    busy = 0;
+}
+
+
+/* the log phase, before the access log (ngx_http_thim_pckcert_init) */
+
+static ngx_int_t
+ngx_http_thim_pckcert_log_phase(ngx_http_request_t *r)
+{
+    ngx_http_thim_pckcert_hide_raw(r, 1);
+
+    return NGX_OK;
+}
+
+
+/* every error line of an HTTP connection */
+
+static u_char *
+ngx_http_thim_pckcert_log_error(ngx_log_t *log, u_char *buf, size_t len)
+{
+    ngx_http_log_ctx_t  *ctx;
+
+    ctx = log->data;
+
+    if (ctx) {
+        ngx_http_thim_pckcert_hide_raw(ctx->request, 0);
+    }
+
+    return ngx_http_thim_pckcert_next_error(log, buf, len);
+}
+
+
+static void
+ngx_http_thim_pckcert_init_connection(ngx_connection_t *c)
+{
+    ngx_http_init_connection(c);
+
+    /*
+     * It may have read, refused and closed at once (deferred accept):
+     * then c is back in the free list, its log gone with its pool, and
+     * that request's lines were written already.
+     */
+    if (c->destroyed || c->fd == (ngx_socket_t) -1 || c->log == NULL
+        || c->log->handler == NULL
+        || c->log->handler == ngx_http_thim_pckcert_log_error)
+    {
+        return;
+    }
+
+    /* ngx_http_log_error, for every connection */
+    ngx_http_thim_pckcert_next_error = c->log->handler;
+    c->log->handler = ngx_http_thim_pckcert_log_error;
+}
+
+
+/* the log phase handler goes first: the access log reads after it */
+
+ngx_int_t
+ngx_http_thim_pckcert_init(ngx_conf_t *cf)
+{
+    ngx_array_t                *a;
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+    a = &cmcf->phases[NGX_HTTP_LOG_PHASE].handlers;
+
+    h = ngx_array_push(a);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h = a->elts;
+    ngx_memmove(&h[1], &h[0], (a->nelts - 1) * sizeof(ngx_http_handler_pt));
+    h[0] = ngx_http_thim_pckcert_log_phase;
+
+    return NGX_OK;
+}
+
+
+/* every HTTP listening socket's connections get the error-line filter */
+
+ngx_int_t
+ngx_http_thim_pckcert_init_module(ngx_cycle_t *cycle)
+{
+    ngx_uint_t        i;
+    ngx_listening_t  *ls;
+
+    ls = cycle->listening.elts;
+
+    for (i = 0; i < cycle->listening.nelts; i++) {
+        if (ls[i].handler == ngx_http_init_connection) {
+            ls[i].handler = ngx_http_thim_pckcert_init_connection;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* s as it is, or "sha256:" and a short digest of it */
+
+static u_char *
+ngx_http_thim_pckcert_show(u_char *p, ngx_str_t *s, ngx_uint_t show)
+{
+    if (show || s->len == 0) {
+        return ngx_cpymem(p, s->data, s->len);
+    }
+
+    p = ngx_cpymem(p, "sha256:", sizeof("sha256:") - 1);
+
+    if (ngx_http_thim_pckcert_digest(p, "id", s, NULL,
+                                     NGX_HTTP_THIM_SHORT_DIGEST)
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return p + NGX_HTTP_THIM_SHORT_DIGEST;
+}
+
+
+/* at most max letters, "_" and "-" (and digits and "." when asked) */
+
+static ngx_uint_t
+ngx_http_thim_pckcert_plain(ngx_str_t *s, size_t max, ngx_uint_t digits)
+{
+    u_char  c;
+    size_t  i;
+
+    if (s->len > max) {
+        return 0;
+    }
+
+    for (i = 0; i < s->len; i++) {
+        c = s->data[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || c == '_' || c == '-'
+              || (digits && ((c >= '0' && c <= '9') || c == '.'))))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* a parameter whose value says nothing of the machine */
+
+static ngx_uint_t
+ngx_http_thim_pckcert_shown(ngx_str_t *key)
+{
+    ngx_uint_t   i;
+    static char  *shown[] = { "cpusvn", "pcesvn", "pceid", "clientid",
+                              "api-version", NULL };
+
+    for (i = 0; shown[i]; i++) {
+        if (key->len == ngx_strlen(shown[i])
+            && ngx_strncmp(key->data, shown[i], key->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

@@ -217,14 +217,17 @@ my $TCB = "$SGX4/tcb?fmspc=00606a000000";
             $value_fault ? [ 'customParameter', 'tcbEvaluationDataNumber' ] : 'customParameter');
     }
     my $cp = b64('tcbEvaluationDataNumber=17');
-    bad("$fm&customParameter=$cp&update=standard", 'customParameter + update', undef);
-    bad("$fm&update=early&customParameter=$cp", 'update + customParameter', undef);
+    # customParameter's number overrides update (t/intel_qcnl.t); an
+    # explicit number with update stays refused, as at PCS
+    bad("$fm&update=standard&tcbEvaluationDataNumber=17",
+        'update + tcbEvaluationDataNumber', 'update');
     bad("$fm&customParameter=$cp&tcbEvaluationDataNumber=17",
         'customParameter + tcbEvaluationDataNumber', undef);
     bad("$SGX4/qe/identity?customParameter=" . b64('tcbEvaluationDataNum=11') . "&$AZ_TCB",
         'qe identity customParameter unknown key', 'customParameter');
-    bad("$SGX4/qe/identity?customParameter=$cp&update=standard",
-        'qe identity customParameter + update', undef);
+    bad("$SGX4/qe/identity?update=standard&customParameter="
+        . b64('tcbEvaluationDataNum=11'),
+        'qe identity update + customParameter unknown key', 'customParameter');
     bad("$SGX3/tcb?fmspc=00906ea10000&customParameter=$cp&$AZ_TCB",
         'v3 tcb: customParameter tcbEvaluationDataNumber (v4 only)', undef);
     is($o->total, $n, 'no refused customParameter reached the origin')
