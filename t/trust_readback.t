@@ -108,7 +108,7 @@ $t->run;
 my $start = time;
 my $log = $t->log_since_mark;
 
-like($log, qr/\[error\].*"\Q$snap\E": snapshot record "\Q$OTHER->[1]\E" refused: fmspc in the body/,
+like($log, qr/\[error\].*"\Q$snap\E": snapshot record "\Q$OTHER->[1]\E" refused: fmspc 00906ed50000 in the body, 00906ea10000 asked/,
      'the record under another key is refused, naming the file and the reason');
 like($log, qr/\[error\].*"\Q$snap\E": snapshot record "\Q$KEY{crl}[1]\E" refused: its fetch time is not a time/,
      'a record without a fetch time is refused');
