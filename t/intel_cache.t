@@ -119,7 +119,7 @@ SKIP: {
                 "$SGX4/pckcrl?ca=processor", "$TDX4/qe/identity",
                 "$SGX4/tcb?fmspc=00606a000000&tcbEvaluationDataNumber=18");
     # a window far wider than the checks below take on a busy machine
-    my $ra = 6;
+    my $ra = 12;
     $o->fault("$b&update=standard", status => 429, retry_after => $ra,
               times => 1);
     my $t0 = time;
