@@ -9,6 +9,7 @@
 
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 
@@ -36,6 +37,37 @@ static int  tap_n, tap_failed;
 
 #define done_testing()                                                        \
     (printf("1..%d\n", tap_n), tap_failed ? 1 : 0)
+
+
+/* a whole file, NUL-terminated past its length; 0 when it cannot be read */
+
+static __attribute__((unused)) size_t
+tap_slurp(char *path, unsigned char **buf)
+{
+    FILE  *f;
+    long   n;
+
+    *buf = NULL;
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        return 0;
+    }
+
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+
+    *buf = malloc(n + 1);
+    if (*buf == NULL || fread(*buf, 1, n, f) != (size_t) n) {
+        fclose(f);
+        return 0;
+    }
+
+    fclose(f);
+    (*buf)[n] = '\0';
+
+    return (size_t) n;
+}
 
 
 #endif /* _NGX_THIM_TAP_H_INCLUDED_ */

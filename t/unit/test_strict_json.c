@@ -21,34 +21,6 @@
 static char  *data_dir = "t/data";
 
 
-static size_t
-slurp(char *path, u_char **buf)
-{
-    FILE    *f;
-    long     n;
-
-    *buf = NULL;
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        return 0;
-    }
-
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-
-    *buf = malloc(n + 1);
-    if (*buf == NULL || fread(*buf, 1, n, f) != (size_t) n) {
-        fclose(f);
-        return 0;
-    }
-
-    fclose(f);
-    (*buf)[n] = '\0';
-
-    return (size_t) n;
-}
-
 
 static char *
 signed_key(char *name)
@@ -93,7 +65,7 @@ fixtures(char *sub)
 
         snprintf(path, sizeof(path), "%s/intel/pcs/%s/%s", data_dir, sub,
                  de->d_name);
-        len = slurp(path, &body);
+        len = tap_slurp(path, &body);
         key = signed_key(de->d_name);
         reason = "";
 
@@ -215,7 +187,7 @@ refusals(void)
     snprintf(path, sizeof(path),
              "%s/intel/pcs/eval-series/tcb_00606a000000_eval17_2025-06-06.json",
              data_dir);
-    len = slurp(path, &body);
+    len = tap_slurp(path, &body);
     ok(len > 0, "the eval 17 tcbInfo is there");
     if (len == 0) {
         return;
@@ -363,7 +335,7 @@ binding(void)
     snprintf(path, sizeof(path),
              "%s/intel/pcs/eval-series/tcb_00606a000000_eval17_2025-06-06.json",
              data_dir);
-    len = slurp(path, &body);
+    len = tap_slurp(path, &body);
 
     e.key = "tcbInfo";
     e.id = "SGX";
@@ -412,7 +384,7 @@ binding(void)
     snprintf(path, sizeof(path),
              "%s/intel/pcs/tdx/tcb_00a06d080000_eval18_2026-02-26.json",
              data_dir);
-    len = slurp(path, &body);
+    len = tap_slurp(path, &body);
     e.version = 3;
 
     ok(ngx_http_thim_intel_json_check(body, len, &e, &doc, &reason)
@@ -425,7 +397,7 @@ binding(void)
     snprintf(path, sizeof(path),
              "%s/intel/negative/qvl-sample-fake-root/qveIdentity.json",
              data_dir);
-    len = slurp(path, &body);
+    len = tap_slurp(path, &body);
 
     e.key = "enclaveIdentity";
     e.id = "QE";
@@ -440,7 +412,7 @@ binding(void)
 
     snprintf(path, sizeof(path), "%s/intel/pcs/eval-series/"
              "tcbevaluationdatanumbers_sgx_2025-06-03.json", data_dir);
-    len = slurp(path, &body);
+    len = tap_slurp(path, &body);
 
     e.key = "tcbEvaluationDataNumbers";
     e.id = "TDX";
@@ -497,7 +469,7 @@ pckcerts(void)
 
         snprintf(path, sizeof(path), "%s/intel/pckcerts/%s", data_dir,
                  de->d_name);
-        len = slurp(path, &body);
+        len = tap_slurp(path, &body);
         reason = "";
 
         ok(ngx_http_thim_json_strict(body, len, &reason) == NGX_OK,

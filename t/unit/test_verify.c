@@ -19,33 +19,6 @@ static char  *data_dir = "t/data";
 static X509  *anchor;
 
 
-static size_t
-slurp(char *path, u_char **buf)
-{
-    FILE    *f;
-    long     n;
-
-    *buf = NULL;
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        return 0;
-    }
-
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-
-    *buf = malloc(n + 1);
-    if (*buf == NULL || fread(*buf, 1, n, f) != (size_t) n) {
-        fclose(f);
-        return 0;
-    }
-
-    fclose(f);
-
-    return (size_t) n;
-}
-
 
 static char *
 signed_key(char *name)
@@ -97,11 +70,11 @@ verify_file(char *dir, char *name, time_t at_override, char **reason)
     key = signed_key(name);
 
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    blen = slurp(path, &body);
+    blen = tap_slurp(path, &body);
 
     dot = strrchr(path, '.');
     snprintf(dot, sizeof(path) - (dot - path), ".issuer_chain.pem");
-    clen = slurp(path, &chain);
+    clen = tap_slurp(path, &chain);
 
     at = at_override ? at_override : issue_date(body, blen);
 
@@ -187,19 +160,19 @@ test_roles(void)
 
     snprintf(path, sizeof(path),
              "%s/intel/pcs/pckcrl/pckcrl_platform_2025-05-06.der", data_dir);
-    crl_len = slurp(path, &crl);
+    crl_len = tap_slurp(path, &crl);
     snprintf(path, sizeof(path), "%s/intel/pcs/pckcrl/"
              "pckcrl_platform_2025-05-06.issuer_chain.pem", data_dir);
-    pchain_len = slurp(path, &pchain);
+    pchain_len = tap_slurp(path, &pchain);
     snprintf(path, sizeof(path), "%s/intel/pcs/sgx/"
              "tcb_00906ed50000_eval19_2025-06-04.issuer_chain.pem", data_dir);
-    tchain_len = slurp(path, &tchain);
+    tchain_len = tap_slurp(path, &tchain);
     snprintf(path, sizeof(path), "%s/intel/pcs/sgx/"
              "tcb_00906ed50000_eval19_2025-06-04.json", data_dir);
-    body_len = slurp(path, &body);
+    body_len = tap_slurp(path, &body);
     snprintf(path, sizeof(path),
              "%s/intel/root/IntelSGXRootCA_crl_2026-02-26.der", data_dir);
-    root_crl_len = slurp(path, &root_crl);
+    root_crl_len = tap_slurp(path, &root_crl);
 
     ok(ngx_http_thim_verify_crl(crl, crl_len, pchain, pchain_len, anchor,
                                 NGX_HTTP_THIM_SIGNER_PCK_PLATFORM, NULL,
@@ -231,7 +204,7 @@ test_roles(void)
         size_t         der_len;
         const u_char  *q;
 
-        der_len = slurp(path, &der);
+        der_len = tap_slurp(path, &der);
         q = der;
         old = d2i_X509(NULL, &q, (long) der_len);
 
@@ -303,17 +276,17 @@ test_amd_roles(void)
        "Milan's trust file is Milan's");
     ok(ngx_http_thim_amd_trust_read(path, "Genoa", &gask, &gark)
        == NGX_DECLINED, "... and not Genoa's");
-    vcek_len = slurp(path, &vcek_chain);
+    vcek_len = tap_slurp(path, &vcek_chain);
 
     snprintf(path, sizeof(path), "%s/amd/milan/vlek_cert_chain.pem",
              data_dir);
     ok(ngx_http_thim_amd_trust_read(path, "Milan", &gask, &gark)
        == NGX_DECLINED, "the VLEK chain (ASVK) is no trust file");
-    vlek_len = slurp(path, &vlek_chain);
+    vlek_len = tap_slurp(path, &vlek_chain);
 
     snprintf(path, sizeof(path), "%s/amd/genoa/vlek_cert_chain.pem",
              data_dir);
-    gvlek_len = slurp(path, &gvlek_chain);
+    gvlek_len = tap_slurp(path, &gvlek_chain);
 
     ok(ngx_http_thim_verify_amd_chain(vcek_chain, vcek_len, ask, ark,
                                       "Milan", 0, &reason) == NGX_OK,
@@ -337,7 +310,7 @@ test_amd_roles(void)
     snprintf(path, sizeof(path), "%s/amd/milan/vlek/"
              "vlek_cc-us-east-2.amazonaws.com_bl4_tee0_snp24_ucode217.der",
              data_dir);
-    vlek_cert_len = slurp(path, &vlek);
+    vlek_cert_len = tap_slurp(path, &vlek);
     {
         u_char               hwid[64];
         ngx_http_thim_spl_t  spl;
@@ -373,7 +346,7 @@ pki_signer(char *pki, char *role, ngx_http_thim_signer_e as,
     STACK_OF(X509)  *certs;
 
     snprintf(path, sizeof(path), "%s/chain-%s.pem", pki, role);
-    len = slurp(path, &pem);
+    len = tap_slurp(path, &pem);
 
     certs = len ? ngx_http_thim_pem_certs(pem, len) : NULL;
     rc = certs ? ngx_http_thim_verify_signer(certs, root, as, root_crl,
@@ -397,9 +370,9 @@ pki_crl(char *pki, char *role, ngx_http_thim_signer_e as, X509 *root,
     ngx_int_t   rc;
 
     snprintf(path, sizeof(path), "%s/crl-%s.der", pki, role);
-    len = slurp(path, &der);
+    len = tap_slurp(path, &der);
     snprintf(path, sizeof(path), "%s/chain-%s.pem", pki, role);
-    plen = slurp(path, &pem);
+    plen = tap_slurp(path, &pem);
 
     rc = ngx_http_thim_verify_crl(der, len, pem, plen, root, as, NULL, reason);
 
@@ -424,7 +397,7 @@ test_pki_roles(char *pki)
     BIO_free(bio);
 
     snprintf(path, sizeof(path), "%s/root_crl.der", pki);
-    crl.len = slurp(path, &crl.data);
+    crl.len = tap_slurp(path, &crl.data);
 
     ok(root && crl.len, "the look-alike PKI loads");
 
@@ -499,7 +472,7 @@ main(int argc, char **argv)
     snprintf(dir, sizeof(dir), "%s/intel/pcs/sgx", data_dir);
     snprintf(path, sizeof(path), "%s/tcb_00906ed50000_eval19_2025-06-04.json",
              dir);
-    len = slurp(path, &buf);
+    len = tap_slurp(path, &buf);
     p = (u_char *) strstr((char *) buf, "\"tcbEvaluationDataNumber\":19");
     ok(p != NULL, "find a signed field");
     if (p) {
@@ -508,7 +481,7 @@ main(int argc, char **argv)
 
         snprintf(path, sizeof(path),
                  "%s/tcb_00906ed50000_eval19_2025-06-04.issuer_chain.pem", dir);
-        clen = slurp(path, &chain);
+        clen = tap_slurp(path, &chain);
 
         ok(ngx_http_thim_verify_intel_json(buf, len, "tcbInfo", chain, clen,
                                            anchor, NULL, 1749000000, &reason)
@@ -545,9 +518,9 @@ main(int argc, char **argv)
         size_t   blen, clen;
 
         snprintf(path, sizeof(path), "%s/tcbInfo.json", dir);
-        blen = slurp(path, &body);
+        blen = tap_slurp(path, &body);
         snprintf(path, sizeof(path), "%s/tcbSignChain.pem", dir);
-        clen = slurp(path, &chain);
+        clen = tap_slurp(path, &chain);
 
         ok(blen && clen
            && ngx_http_thim_verify_intel_json(body, blen, "tcbInfo", chain,
