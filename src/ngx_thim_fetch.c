@@ -105,6 +105,7 @@ static void ngx_http_thim_fetch_resume(ngx_http_request_t *r);
 static ngx_int_t ngx_http_thim_answer(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx);
 static void ngx_http_thim_cleanup(void *data);
+static void ngx_http_thim_unpin_cleanup(void *data);
 
 
 ngx_http_thim_ctx_t *
@@ -428,13 +429,15 @@ ngx_http_thim_use_record(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
 
 /*
  * However the request ends, its wait timer goes and a lease it still
- * holds is given back (ngx_http_thim_cleanup()).
+ * holds is given back (ngx_http_thim_cleanup()); the record it pinned is
+ * unpinned only when its pool goes (ngx_http_thim_unpin_cleanup()).
  */
 
 static ngx_int_t
 ngx_http_thim_add_cleanup(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
 {
     ngx_http_cleanup_t  *cln;
+    ngx_pool_cleanup_t  *pcln;
 
     if (ctx->cleanup_added) {
         return NGX_OK;
@@ -445,8 +448,16 @@ ngx_http_thim_add_cleanup(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
         return NGX_ERROR;
     }
 
+    pcln = ngx_pool_cleanup_add(r->pool, 0);
+    if (pcln == NULL) {
+        return NGX_ERROR;
+    }
+
     cln->handler = ngx_http_thim_cleanup;
     cln->data = ctx;
+
+    pcln->handler = ngx_http_thim_unpin_cleanup;
+    pcln->data = ctx;
 
     ctx->cleanup_added = 1;
 
@@ -1401,10 +1412,11 @@ ngx_http_thim_send_refused(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
 
 
 /*
- * However the request ends: the record it sent from the zone is unpinned,
- * and a fetch still under way (the client went away, the connection was
- * terminated) gives the lease back at once, without an outcome, so that a
- * waiter takes the fetch over instead of waiting out the lease or failing.
+ * However the request ends, a fetch still under way (the client went
+ * away, the connection was terminated) gives the lease back at once,
+ * without an outcome, so that a waiter takes the fetch over instead of
+ * waiting out the lease or failing.  The pin is not released here: see
+ * ngx_http_thim_unpin_cleanup().
  */
 
 static void
@@ -1416,14 +1428,35 @@ ngx_http_thim_cleanup(void *data)
         ngx_del_timer(&ctx->wait);
     }
 
-    if (ctx->pin) {
-        ngx_http_thim_cache_unpin(ctx->zone, ctx->pin);
-        ctx->pin = NULL;
-    }
-
     if (ctx->fetching && !ctx->fetch_done) {
         ngx_http_thim_cache_release(ctx->zone, &ctx->key);
         ctx->fetching = 0;
+    }
+}
+
+
+/*
+ * The body of a hit is sent straight from the zone: the buffers point into
+ * the pinned record until the connection has written them.  The request's
+ * HTTP cleanups are too early to unpin: ngx_http_terminate_request() runs
+ * them (send_timeout, a client's RST_STREAM) while an HTTP/2 stream may
+ * still have DATA frames queued on its connection that point into the
+ * record, and ngx_http_v2_close_stream() then waits for stream->queued to
+ * drop to zero before it frees the request.  The request's pool (shared by
+ * its subrequests) is destroyed only then, for HTTP/2 as for HTTP/1.1,
+ * whose output lives in that pool too: once it goes, nothing of this
+ * request's answer can reach the wire (a connection finalized with frames
+ * still queued drops them first), so the record may be freed.
+ */
+
+static void
+ngx_http_thim_unpin_cleanup(void *data)
+{
+    ngx_http_thim_ctx_t *ctx = data;
+
+    if (ctx->pin) {
+        ngx_http_thim_cache_unpin(ctx->zone, ctx->pin);
+        ctx->pin = NULL;
     }
 }
 
