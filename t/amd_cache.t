@@ -321,7 +321,9 @@ SKIP: {
             ok(defined $h && $h =~ /^\d+$/ && $h >= 1 && $h <= $ra,
                "... Retry-After 1..$ra")
                 or diag('Retry-After: ' . ($h // 'none'));
-            ok($r->{elapsed} < 1, '... without waiting for anything');
+            # waiting would cost the fetch timeout (4 s): far more than a busy
+        # machine's slowest answer
+        ok($r->{elapsed} < 3, '... without waiting for anything');
         }
         my $mark = () = ThimSetup::thim_log($t);
         my @res = $t->parallel(12, $cold[0]);
