@@ -89,6 +89,8 @@ static ngx_int_t ngx_http_thim_send_refused(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_uint_t status, char *reason);
 static ngx_uint_t ngx_http_thim_fetch_status(ngx_http_request_t *sr,
     ngx_int_t rc);
+static ngx_int_t ngx_http_thim_fetch_no_answer(ngx_http_request_t *sr,
+    ngx_http_thim_ctx_t *ctx, ngx_uint_t status);
 static ngx_uint_t ngx_http_thim_fetch_outcome(ngx_http_request_t *sr,
     ngx_http_thim_ctx_t *ctx, ngx_uint_t status, ngx_str_t *body);
 static ngx_int_t ngx_http_thim_fetch_accept(ngx_http_request_t *sr,
@@ -967,19 +969,21 @@ ngx_http_thim_fetch_outcome(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
         result = NGX_HTTP_THIM_RESULT_ERROR;
     }
 
-    h = ngx_http_thim_origin_header(sr, &(ngx_str_t)
-                                    ngx_string("Request-ID"));
+    if (ngx_http_thim_fetch_no_answer(sr, ctx, status) == NGX_OK) {
+        h = ngx_http_thim_origin_header(sr, &(ngx_str_t)
+                                        ngx_string("Request-ID"));
 
-    /* an unknown FMSPC is the client's business, not the operator's */
-    level = (status == NGX_HTTP_NOT_FOUND) ? NGX_LOG_INFO : NGX_LOG_ERR;
+        /* an unknown FMSPC is the client's business, not the operator's */
+        level = (status == NGX_HTTP_NOT_FOUND) ? NGX_LOG_INFO : NGX_LOG_ERR;
 
-    ngx_log_error(level, sr->connection->log, 0,
-                  "thim: origin answered %ui for \"%V\" "
-                  "(origin Request-ID: \"%V\")%s%s",
-                  status, &ctx->key,
-                  h ? &h->value : &(ngx_str_t) ngx_string("none"),
-                  ctx->key_refused ? ": PCS key rejected" : "",
-                  ctx->have_record ? ", keeping the cached copy" : "");
+        ngx_log_error(level, sr->connection->log, 0,
+                      "thim: origin answered %ui for \"%V\" "
+                      "(origin Request-ID: \"%V\")%s%s",
+                      status, &ctx->key,
+                      h ? &h->value : &(ngx_str_t) ngx_string("none"),
+                      ctx->key_refused ? ": PCS key rejected" : "",
+                      ctx->have_record ? ", keeping the cached copy" : "");
+    }
 
     if (status != NGX_HTTP_NOT_FOUND
         || ngx_http_thim_fetch_negative(sr, ctx) != NGX_OK)
@@ -988,6 +992,68 @@ ngx_http_thim_fetch_outcome(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
     }
 
     return result;
+}
+
+
+/*
+ * A 502 or 504 is also what nginx makes of an origin it never heard from:
+ * no proxy_pass behind the internal location, a connection refused, a TLS
+ * handshake or certificate failure, a timeout, a broken header.  Those are
+ * logged as what happened, naming the origin (the upstream and the peer
+ * tried; nginx's own line before says why the connection failed), never as
+ * an answer.  NGX_OK: the origin did answer with this status.
+ */
+
+static ngx_int_t
+ngx_http_thim_fetch_no_answer(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
+    ngx_uint_t status)
+{
+    char                  *what;
+    ngx_str_t             *peer, *host;
+    ngx_http_upstream_t   *u;
+
+    u = sr->upstream;
+
+    if (u != NULL && u->headers_in.status_n == status) {
+        return NGX_OK;
+    }
+
+    if (u == NULL) {
+        ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
+                      "thim: origin not asked for \"%V\": \"%V\" is not "
+                      "a proxy_pass location (missing internal location?)%s",
+                      &ctx->key, &ctx->origin_uri,
+                      ctx->have_record ? ", keeping the cached copy" : "");
+        return NGX_DECLINED;
+    }
+
+    peer = (u->state && u->state->peer) ? u->state->peer
+                                         : &(ngx_str_t) ngx_string("none");
+
+    /* proxy_pass with variables has no upstream{} but what it resolved */
+    host = u->upstream ? &u->upstream->host
+           : u->resolved ? &u->resolved->host
+           : &(ngx_str_t) ngx_string("none");
+
+    if (u->state == NULL || u->state->connect_time == (ngx_msec_t) -1) {
+        /* never past TCP connect and the TLS handshake */
+        what = (status == NGX_HTTP_GATEWAY_TIME_OUT)
+               ? "timed out connecting to it"
+               : "could not connect to it or complete TLS with it";
+
+    } else {
+        what = (status == NGX_HTTP_GATEWAY_TIME_OUT)
+               ? "it did not answer in time"
+               : "it sent no valid answer";
+    }
+
+    ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
+                  "thim: no answer from origin \"%V\" (peer %V) for "
+                  "\"%V\": %s%s",
+                  host, peer, &ctx->key, what,
+                  ctx->have_record ? ", keeping the cached copy" : "");
+
+    return NGX_DECLINED;
 }
 
 
