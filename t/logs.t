@@ -72,4 +72,64 @@ my $answered = qr/origin answered/;
     $t->stop;
 }
 
+{
+    # a PCK CRL whose issuer chain header is broken is refused for that,
+    # the first check that fails, not for a later one
+    my ($t, $o) = ThimSetup::start(workers => 1);
+    my $CRL = '/sgx/certification/v4/pckcrl?ca=platform&encoding=der';
+    my $pem = ThimSetup::fixture(
+        'intel/pcs/pckcrl/pckcrl_platform_2025-05-06.issuer_chain.pem');
+    my @certs = split /(?<=-----END CERTIFICATE-----\n)/, $pem;
+    (my $cut = $certs[0]) =~ s/\n[A-Za-z0-9+\/]{64}\n/\n/;
+    my %chains = (
+        'not PEM' => 'garbage',
+        'cut short' => substr($pem, 0, 300),
+        'a line of base64 missing' => $cut . $certs[1],
+    );
+    for my $what (sort keys %chains) {
+        my $f = $t->dir . '/chain.pem';
+        open my $fh, '>', $f or die "$f: $!";
+        print $fh $chains{$what};
+        close $fh;
+        $o->serve($CRL, file => 'intel/pcs/pckcrl/pckcrl_platform_2025-05-06.der',
+                  chain => $f);
+        logged($t, "PCK CRL, issuer chain $what", $CRL, 502,
+               qr/refused origin answer for "[^"]*pckcrl[^"]*": the CRL's issuer chain is not PEM certificates/,
+               qr/not the Intel SGX PCK|signature does not verify/);
+    }
+    $o->serve($CRL, file => 'intel/pcs/pckcrl/pckcrl_platform_2025-05-06.der',
+              chain => 'intel/pcs/pckcrl/pckcrl_processor_2020-05-18.issuer_chain.pem');
+    logged($t, "PCK CRL, the other CA's chain", $CRL, 502,
+           qr/the signer is not the Intel SGX PCK Platform CA/);
+    $o->clear_serves;
+    is($t->get($CRL)->{status}, 200, 'the genuine PCK CRL is accepted');
+    $t->stop;
+}
+
+{
+    # without an API key: one warning for three thim_intel locations,
+    # naming the first one's line
+    my $t = ThimTest->new(workers => 1, modules => [ThimSetup::module()]);
+    $t->{vars}{ORIGIN_PORT} = $t->port('origin');
+    my $conf = ThimSetup::config();
+    $conf =~ s/^\s*thim_intel_api_key_file[^\n]*\n//m or die 'no key line';
+    $t->write_config($conf);
+    $t->run;
+    my $text = $t->read_file('nginx.conf');
+    my ($line) = grep { (split /\n/, $text)[$_ - 1] =~ /thim_intel;/ }
+                 1 .. scalar(split /\n/, $text);
+    # nginx -t and the start each read the configuration once
+    my @warned = $t->error_log
+                 =~ /\[warn\] (\d+)#\d+: ("thim_intel" has no "thim_intel_api_key_file"[^\n]*)/g;
+    my %per_read;
+    $per_read{ $warned[$_ * 2] }++ for 0 .. $#warned / 2;
+    ok(%per_read && !grep({ $_ != 1 } values %per_read),
+       'no API key: warned once per configuration read, not once per location')
+        or diag(join "\n", @warned);
+    @warned = map { $warned[$_ * 2 + 1] } 0 .. $#warned / 2;
+    like($warned[0] // '', qr/ in \S+nginx\.conf:$line$/,
+         "... naming the first thim_intel's line ($line)");
+    $t->stop;
+}
+
 done_testing();
