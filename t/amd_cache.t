@@ -304,7 +304,7 @@ SKIP: {
                     '/vlek/v1/Milan/crl', "/vcek/v1/Bergamo/$GENOA?blSPL=10&teeSPL=0&snpSPL=23&ucodeSPL=85");
         my $intel = '/sgx/certification/v4/tcb?fmspc=00906ed50000';
         # a window far wider than the checks below take on a busy machine
-        my $ra = 6;
+        my $ra = 12;
         $o->fault($b, status => 429, retry_after => $ra, times => 1);
         my $t0 = time;
         $r = $t->get($b);
@@ -400,14 +400,17 @@ SKIP: {
     };
     my $kds = sub { $o->count('/vcek/v1/Milan/' . $MILAN) + $o->count('/vcek/v1/Genoa/' . $GENOA)
                     + $o->count('/vcek/v1/Turin/' . $TURIN) };
+    my $ra = 20;
     my $all503 = sub {
         my ($name, @res) = @_;
-        my @bad = grep { $_->{status} != 503 || !defined $_->{ra} || $_->{ra} !~ /^[1-8]$/ } @res;
-        ok(!@bad, "$name: all 30 answered 503 with Retry-After 1..8")
+        my @bad = grep { $_->{status} != 503 || !defined $_->{ra} || $_->{ra} !~ /^\d+$/
+                         || $_->{ra} < 1 || $_->{ra} > $ra } @res;
+        ok(!@bad, "$name: all 30 answered 503 with Retry-After 1..$ra")
             or diag(join ' ', map { "$_->{status}/" . ($_->{ra} // '-') } @res);
     };
 
-    my $ra = 8;
+    # two bursts of 30 clients took 10.5 s on a busy 2-core machine: a
+    # window twice that, so that the waves are inside it however slow
     $o->fault('/vcek/v1/', status => 429, retry_after => $ra, latency => 300);
 
     # window 1: a cold start, nothing known about KDS yet
@@ -481,7 +484,7 @@ SKIP: {
 
     # --- a negative entry expires ----------------------------------------------
     is($t->get($unk)->{status}, 404, 'after 2s: unknown TCB still 404');
-    ok($t->wait_for(sub { $o->count($unk) >= 2 }, timeout => 3),
+    ok($t->wait_for(sub { $o->count($unk) >= 2 }, timeout => 10),
        '... and KDS is asked again');
 
     # --- KDS answering 500, then 503, for "hours" --------------------------------
@@ -545,7 +548,7 @@ SKIP: {
        '... KDS was asked for the expired CRL (and said 404)');
     $o->clear_serves;
     my $got = $t->wait_for(sub { xcs($t->get('/vcek/v1/Genoa/crl')) eq 'HIT' },
-                           timeout => 5, interval => 0.1);
+                           timeout => 10, interval => 0.1);
     ok($got, 'KDS good again: the CRL refreshed, HIT');
 }
 

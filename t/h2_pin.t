@@ -136,6 +136,7 @@ is(scalar(keys %{{ map { $_ => 1 } values %genuine }}), scalar(@paths),
 for my $how ('RST_STREAM', 'send_timeout') {
     # all cached and fresh: hits sent straight from the zone
     $t->get($_) for @paths;
+    $t->mark_log;
     my $sock = h2_connect($t);
     $sock->blocking(0);
     my %data;
@@ -165,13 +166,21 @@ for my $how ('RST_STREAM', 'send_timeout') {
         for my $p (@paths) {
             my $n = $o->count($p);
             $t->get($p);
-            $t->wait_for(sub { $o->count($p) > $n }, timeout => 5);
+            $t->wait_for(sub { $o->count($p) > $n }, timeout => 10);
         }
         $t->get($_) for @paths;
     }
 
+    # the test's point: a stream was closed with frames still queued
+    my $log = $t->log_since_mark;
+    SKIP: {
+        skip 'nginx without debug logging', 1 unless $log =~ /\[debug\]/;
+        ok($log =~ /http2 close stream \d+, queued [1-9]/,
+           "$how: a stream's frames were still queued when it ended");
+    }
+
     # now read everything the connection still holds
-    h2_read($sock, \%data, 3);
+    h2_read($sock, \%data, 5);
     diag(join ' ', map { "$_=$main::FRAMES{$_}" } sort keys %main::FRAMES) if $ENV{H2_DEBUG};
     close $sock;
 

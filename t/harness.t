@@ -171,7 +171,7 @@ for (1 .. 5) {
     is($g->{content}, "gen two\n", "reload: new config served ($_)") or last;
     ok((grep { $_ == $g->{headers}{'x-pid'} } @new), 'reload: answered by a new worker');
 }
-ok($t->wait_for(sub { !grep { kill 0, $_ } @old }, timeout => 6),
+ok($t->wait_for(sub { !grep { kill 0, $_ } @old }, timeout => 10),
    'reload: old workers exit');
 
 # --- a worker dies, the master respawns it

@@ -119,7 +119,7 @@ SKIP: {
                 "$SGX4/pckcrl?ca=processor", "$TDX4/qe/identity",
                 "$SGX4/tcb?fmspc=00606a000000&tcbEvaluationDataNumber=18");
     # a window far wider than the checks below take on a busy machine
-    my $ra = 6;
+    my $ra = 12;
     $o->fault("$b&update=standard", status => 429, retry_after => $ra,
               times => 1);
     my $t0 = time;
@@ -200,7 +200,7 @@ SKIP: {
     # --- a negative entry expires ---------------------------------------------
     $r = $t->get($unk);
     is($r->{status}, 404, 'after 2s: unknown fmspc still 404');
-    ok($t->wait_for(sub { $o->count("$unk&update=standard") >= 2 }, timeout => 3),
+    ok($t->wait_for(sub { $o->count("$unk&update=standard") >= 2 }, timeout => 10),
        '... and the origin is asked again');
 
     # --- a newer collateral is picked up after expiry ------------------------
@@ -210,7 +210,7 @@ SKIP: {
     my $got = $t->wait_for(sub {
         my $x = $t->get($tcb);
         return $x->{status} == 200 && $x->{content} eq $new;
-    }, timeout => 5, interval => 0.1);
+    }, timeout => 10, interval => 0.1);
     ok($got, 'the newer eval 19 body is served after the refresh');
     ok($o->count("$tcb&update=standard") >= 2, '... fetched again from the origin');
 
@@ -228,7 +228,7 @@ SKIP: {
     ok($o->count("$good&update=standard") > $n_good, '... the origin was asked (and said 404)');
     like(xcs($r), qr/^(STALE|UPDATING)$/, '... served as an expired copy');
     $o->clear_serves;
-    $got = $t->wait_for(sub { xcs($t->get($good)) eq 'HIT' }, timeout => 5, interval => 0.1);
+    $got = $t->wait_for(sub { xcs($t->get($good)) eq 'HIT' }, timeout => 10, interval => 0.1);
     ok($got, 'origin good again: refreshed, HIT');
 }
 
