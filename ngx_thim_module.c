@@ -565,12 +565,22 @@ ngx_http_thim_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    if (conf->intel && conf->intel_api_key.len == 0) {
-        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "\"thim_intel\" has no \"thim_intel_api_key_file\": "
-                           "PCK certificates (pckcert, pckcerts) are fetched "
-                           "without Intel's API key unless the Intel origin "
-                           "location sets Ocp-Apim-Subscription-Key itself");
+    /*
+     * Merged at the end of the http block, where ngx_conf_log_error()
+     * would cite its closing brace, and once per location: said once per
+     * configuration, at the first such thim_intel.
+     */
+    tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_thim_module);
+
+    if (conf->intel && conf->intel_api_key.len == 0 && !tmcf->no_key_warned) {
+        tmcf->no_key_warned = 1;
+
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "\"thim_intel\" has no \"thim_intel_api_key_file\": "
+                      "PCK certificates (pckcert, pckcerts) are fetched "
+                      "without Intel's API key unless the Intel origin "
+                      "location sets Ocp-Apim-Subscription-Key itself "
+                      "in %V:%ui", &conf->intel_file, conf->intel_line);
     }
 
     if ((conf->amd || conf->amd_azure) && !trusted) {
@@ -751,6 +761,10 @@ static char *
 ngx_http_thim_intel(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_thim_loc_conf_t *tlcf = conf;
+
+    /* for what is said about this location once the block is read */
+    tlcf->intel_file = cf->conf_file->file.name;
+    tlcf->intel_line = cf->conf_file->line;
 
     return ngx_http_thim_set_handler(cf, &tlcf->intel, ngx_http_thim_intel_handler);
 }

@@ -89,6 +89,8 @@ static ngx_int_t ngx_http_thim_send_refused(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_uint_t status, char *reason);
 static ngx_uint_t ngx_http_thim_fetch_status(ngx_http_request_t *sr,
     ngx_int_t rc);
+static ngx_int_t ngx_http_thim_fetch_no_answer(ngx_http_request_t *sr,
+    ngx_http_thim_ctx_t *ctx, ngx_uint_t status);
 static ngx_uint_t ngx_http_thim_fetch_outcome(ngx_http_request_t *sr,
     ngx_http_thim_ctx_t *ctx, ngx_uint_t status, ngx_str_t *body);
 static ngx_int_t ngx_http_thim_fetch_accept(ngx_http_request_t *sr,
@@ -105,6 +107,7 @@ static void ngx_http_thim_fetch_resume(ngx_http_request_t *r);
 static ngx_int_t ngx_http_thim_answer(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx);
 static void ngx_http_thim_cleanup(void *data);
+static void ngx_http_thim_unpin_cleanup(void *data);
 
 
 ngx_http_thim_ctx_t *
@@ -428,13 +431,15 @@ ngx_http_thim_use_record(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
 
 /*
  * However the request ends, its wait timer goes and a lease it still
- * holds is given back (ngx_http_thim_cleanup()).
+ * holds is given back (ngx_http_thim_cleanup()); the record it pinned is
+ * unpinned only when its pool goes (ngx_http_thim_unpin_cleanup()).
  */
 
 static ngx_int_t
 ngx_http_thim_add_cleanup(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
 {
     ngx_http_cleanup_t  *cln;
+    ngx_pool_cleanup_t  *pcln;
 
     if (ctx->cleanup_added) {
         return NGX_OK;
@@ -445,8 +450,16 @@ ngx_http_thim_add_cleanup(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
         return NGX_ERROR;
     }
 
+    pcln = ngx_pool_cleanup_add(r->pool, 0);
+    if (pcln == NULL) {
+        return NGX_ERROR;
+    }
+
     cln->handler = ngx_http_thim_cleanup;
     cln->data = ctx;
+
+    pcln->handler = ngx_http_thim_unpin_cleanup;
+    pcln->data = ctx;
 
     ctx->cleanup_added = 1;
 
@@ -956,19 +969,21 @@ ngx_http_thim_fetch_outcome(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
         result = NGX_HTTP_THIM_RESULT_ERROR;
     }
 
-    h = ngx_http_thim_origin_header(sr, &(ngx_str_t)
-                                    ngx_string("Request-ID"));
+    if (ngx_http_thim_fetch_no_answer(sr, ctx, status) == NGX_OK) {
+        h = ngx_http_thim_origin_header(sr, &(ngx_str_t)
+                                        ngx_string("Request-ID"));
 
-    /* an unknown FMSPC is the client's business, not the operator's */
-    level = (status == NGX_HTTP_NOT_FOUND) ? NGX_LOG_INFO : NGX_LOG_ERR;
+        /* an unknown FMSPC is the client's business, not the operator's */
+        level = (status == NGX_HTTP_NOT_FOUND) ? NGX_LOG_INFO : NGX_LOG_ERR;
 
-    ngx_log_error(level, sr->connection->log, 0,
-                  "thim: origin answered %ui for \"%V\" "
-                  "(origin Request-ID: \"%V\")%s%s",
-                  status, &ctx->key,
-                  h ? &h->value : &(ngx_str_t) ngx_string("none"),
-                  ctx->key_refused ? ": PCS key rejected" : "",
-                  ctx->have_record ? ", keeping the cached copy" : "");
+        ngx_log_error(level, sr->connection->log, 0,
+                      "thim: origin answered %ui for \"%V\" "
+                      "(origin Request-ID: \"%V\")%s%s",
+                      status, &ctx->key,
+                      h ? &h->value : &(ngx_str_t) ngx_string("none"),
+                      ctx->key_refused ? ": PCS key rejected" : "",
+                      ctx->have_record ? ", keeping the cached copy" : "");
+    }
 
     if (status != NGX_HTTP_NOT_FOUND
         || ngx_http_thim_fetch_negative(sr, ctx) != NGX_OK)
@@ -977,6 +992,68 @@ ngx_http_thim_fetch_outcome(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
     }
 
     return result;
+}
+
+
+/*
+ * A 502 or 504 is also what nginx makes of an origin it never heard from:
+ * no proxy_pass behind the internal location, a connection refused, a TLS
+ * handshake or certificate failure, a timeout, a broken header.  Those are
+ * logged as what happened, naming the origin (the upstream and the peer
+ * tried; nginx's own line before says why the connection failed), never as
+ * an answer.  NGX_OK: the origin did answer with this status.
+ */
+
+static ngx_int_t
+ngx_http_thim_fetch_no_answer(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
+    ngx_uint_t status)
+{
+    char                  *what;
+    ngx_str_t             *peer, *host;
+    ngx_http_upstream_t   *u;
+
+    u = sr->upstream;
+
+    if (u != NULL && u->headers_in.status_n == status) {
+        return NGX_OK;
+    }
+
+    if (u == NULL) {
+        ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
+                      "thim: origin not asked for \"%V\": \"%V\" is not "
+                      "a proxy_pass location (missing internal location?)%s",
+                      &ctx->key, &ctx->origin_uri,
+                      ctx->have_record ? ", keeping the cached copy" : "");
+        return NGX_DECLINED;
+    }
+
+    peer = (u->state && u->state->peer) ? u->state->peer
+                                         : &(ngx_str_t) ngx_string("none");
+
+    /* proxy_pass with variables has no upstream{} but what it resolved */
+    host = u->upstream ? &u->upstream->host
+           : u->resolved ? &u->resolved->host
+           : &(ngx_str_t) ngx_string("none");
+
+    if (u->state == NULL || u->state->connect_time == (ngx_msec_t) -1) {
+        /* never past TCP connect and the TLS handshake */
+        what = (status == NGX_HTTP_GATEWAY_TIME_OUT)
+               ? "timed out connecting to it"
+               : "could not connect to it or complete TLS with it";
+
+    } else {
+        what = (status == NGX_HTTP_GATEWAY_TIME_OUT)
+               ? "it did not answer in time"
+               : "it sent no valid answer";
+    }
+
+    ngx_log_error(NGX_LOG_ERR, sr->connection->log, 0,
+                  "thim: no answer from origin \"%V\" (peer %V) for "
+                  "\"%V\": %s%s",
+                  host, peer, &ctx->key, what,
+                  ctx->have_record ? ", keeping the cached copy" : "");
+
+    return NGX_DECLINED;
 }
 
 
@@ -1401,10 +1478,11 @@ ngx_http_thim_send_refused(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
 
 
 /*
- * However the request ends: the record it sent from the zone is unpinned,
- * and a fetch still under way (the client went away, the connection was
- * terminated) gives the lease back at once, without an outcome, so that a
- * waiter takes the fetch over instead of waiting out the lease or failing.
+ * However the request ends, a fetch still under way (the client went
+ * away, the connection was terminated) gives the lease back at once,
+ * without an outcome, so that a waiter takes the fetch over instead of
+ * waiting out the lease or failing.  The pin is not released here: see
+ * ngx_http_thim_unpin_cleanup().
  */
 
 static void
@@ -1416,14 +1494,35 @@ ngx_http_thim_cleanup(void *data)
         ngx_del_timer(&ctx->wait);
     }
 
-    if (ctx->pin) {
-        ngx_http_thim_cache_unpin(ctx->zone, ctx->pin);
-        ctx->pin = NULL;
-    }
-
     if (ctx->fetching && !ctx->fetch_done) {
         ngx_http_thim_cache_release(ctx->zone, &ctx->key);
         ctx->fetching = 0;
+    }
+}
+
+
+/*
+ * The body of a hit is sent straight from the zone: the buffers point into
+ * the pinned record until the connection has written them.  The request's
+ * HTTP cleanups are too early to unpin: ngx_http_terminate_request() runs
+ * them (send_timeout, a client's RST_STREAM) while an HTTP/2 stream may
+ * still have DATA frames queued on its connection that point into the
+ * record, and ngx_http_v2_close_stream() then waits for stream->queued to
+ * drop to zero before it frees the request.  The request's pool (shared by
+ * its subrequests) is destroyed only then, for HTTP/2 as for HTTP/1.1,
+ * whose output lives in that pool too: once it goes, nothing of this
+ * request's answer can reach the wire (a connection finalized with frames
+ * still queued drops them first), so the record may be freed.
+ */
+
+static void
+ngx_http_thim_unpin_cleanup(void *data)
+{
+    ngx_http_thim_ctx_t *ctx = data;
+
+    if (ctx->pin) {
+        ngx_http_thim_cache_unpin(ctx->zone, ctx->pin);
+        ctx->pin = NULL;
     }
 }
 

@@ -135,7 +135,9 @@ SKIP: {
         ok(defined $h && $h =~ /^\d+$/ && $h >= 1 && $h <= $ra,
            "... Retry-After 1..$ra")
             or diag('Retry-After: ' . ($h // 'none'));
-        ok($r->{elapsed} < 1, '... without waiting for anything');
+        # waiting would cost the fetch timeout (4 s): far more than a busy
+    # machine's slowest answer
+    ok($r->{elapsed} < 3, '... without waiting for anything');
     }
     my $mark = () = ThimSetup::thim_log($t);
     @res = $t->parallel(12, $cold[0]);
@@ -198,7 +200,7 @@ SKIP: {
     # --- a negative entry expires ---------------------------------------------
     $r = $t->get($unk);
     is($r->{status}, 404, 'after 2s: unknown fmspc still 404');
-    ok($t->wait_for(sub { $o->count("$unk&update=standard") >= 2 }, timeout => 3),
+    ok($t->wait_for(sub { $o->count("$unk&update=standard") >= 2 }, timeout => 10),
        '... and the origin is asked again');
 
     # --- a newer collateral is picked up after expiry ------------------------
@@ -208,7 +210,7 @@ SKIP: {
     my $got = $t->wait_for(sub {
         my $x = $t->get($tcb);
         return $x->{status} == 200 && $x->{content} eq $new;
-    }, timeout => 5, interval => 0.1);
+    }, timeout => 10, interval => 0.1);
     ok($got, 'the newer eval 19 body is served after the refresh');
     ok($o->count("$tcb&update=standard") >= 2, '... fetched again from the origin');
 
@@ -226,7 +228,7 @@ SKIP: {
     ok($o->count("$good&update=standard") > $n_good, '... the origin was asked (and said 404)');
     like(xcs($r), qr/^(STALE|UPDATING)$/, '... served as an expired copy');
     $o->clear_serves;
-    $got = $t->wait_for(sub { xcs($t->get($good)) eq 'HIT' }, timeout => 5, interval => 0.1);
+    $got = $t->wait_for(sub { xcs($t->get($good)) eq 'HIT' }, timeout => 10, interval => 0.1);
     ok($got, 'origin good again: refreshed, HIT');
 }
 

@@ -64,7 +64,8 @@ my $t0 = time;
 my $r = $t->get($QE, port => $port);
 is($r->{status}, 200, 'the QE identity is answered');
 is($r->{headers}{'x-cache-status'}, 'HIT', '... from the seed');
-ok(time - $t0 < 2, '... at once');
+# a fetch from the network (or its failure) would take far longer
+ok(time - $t0 < 10, '... at once');
 ok($r->{content} eq ThimSetup::fixture(
        'intel/pcs/eval-series/qe_identity_eval19_2025-06-06.json'),
    "... Intel's bytes");

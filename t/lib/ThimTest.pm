@@ -77,6 +77,9 @@ The prefix directory; the PKI hash C<{ca, cert, key}> (file names).
 A free 127.0.0.1 TCP port, stable per name for the life of the object (a numeric
 C<$name> is returned as is). Ports are taken at random from 20000 up to the start of
 the kernel's ephemeral range, so that outgoing connections do not collide with them.
+A port handed out is locked (flock on a file under $TMPDIR/thim-test-ports-UID) for
+the life of the process, so that test runs side by side (the plain and the sanitizer
+pass in parallel) never pick the same port between the probe and nginx's bind.
 
 =item write_config($conf)
 
@@ -229,6 +232,7 @@ staying as C<< <defunct> >> under a PID 1 that does not reap (containers).
 
 use Cwd qw(abs_path);
 use Errno ();
+use Fcntl qw(:flock);
 use File::Basename qw(dirname);
 use File::Path qw(make_path remove_tree);
 use File::Spec;
@@ -248,7 +252,8 @@ our $NGINX = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
 our $CURL  = $ENV{TEST_CURL_BINARY} || 'curl';
 
 my %LIVE;         # refaddr => weak ref of every instance not finished yet
-my %PORTS_TAKEN;  # ports handed out in this process (all instances)
+my %PORTS_TAKEN;  # ports handed out in this process (all instances):
+                  # port => the open, flocked lock file that reserves it
 my $HOOKED;
 
 ###########################################################################
@@ -333,6 +338,17 @@ sub _port_range {
     return (20000, $lo - 1);
 }
 
+# Another test process (a second prove run beside this one) may have probed
+# the same port and not bound it yet: a port is ours only while we hold its
+# lock.  The lock goes with the process (or its last child holding the fd).
+sub _port_lock {
+    my ($p) = @_;
+    my $dir = File::Spec->tmpdir . "/thim-test-ports-$<";
+    mkdir $dir, 0700 unless -d $dir;
+    open(my $fh, '>', "$dir/$p") or return undef;
+    return flock($fh, LOCK_EX | LOCK_NB) ? $fh : undef;
+}
+
 sub port {
     my ($self, $name) = @_;
     die "port: name required\n" unless defined $name;
@@ -343,14 +359,15 @@ sub port {
         for (1 .. 1000) {
             my $p = $lo + int(rand($hi - $lo + 1));
             next if $PORTS_TAKEN{$p};
+            my $lock = _port_lock($p) or next;
             my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
                 LocalPort => $p, Proto => 'tcp', Listen => 1) or next;
             close $s;
             $port = $p;
+            $PORTS_TAKEN{$port} = $lock;
             last;
         }
         die "port: no free port found\n" unless $port;
-        $PORTS_TAKEN{$port} = 1;
         $port;
     };
 }
