@@ -585,7 +585,7 @@ ngx_http_thim_amd_trusted(ngx_http_thim_ctx_t *ctx, char **reason)
     ngx_http_thim_amd_trust_t   *trust;
     ngx_http_thim_amd_expect_t  *e;
 
-    tlcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_thim_module);
+    tlcf = ctx->conf;
     e = ctx->expect;
 
     trust = &tlcf->amd_trust[e->product->trust];

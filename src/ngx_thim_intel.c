@@ -1219,7 +1219,7 @@ ngx_http_thim_intel_check_json(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
         return NGX_DECLINED;
     }
 
-    tlcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_thim_module);
+    tlcf = ctx->conf;
 
     if (ngx_http_thim_intel_root_crl(ctx, &root_crl) != NGX_OK) {
         *reason = "the cached Intel root CA CRL cannot be read";
@@ -1289,7 +1289,7 @@ ngx_http_thim_intel_check_crl(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
         return NGX_DECLINED;
     }
 
-    tlcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_thim_module);
+    tlcf = ctx->conf;
 
     if (ctx->expect == NULL) {
         role = NGX_HTTP_THIM_SIGNER_ROOT;

@@ -1632,7 +1632,7 @@ ngx_http_thim_pckcert_check(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
     ngx_http_thim_pckcert_t   *pc;
     ngx_http_thim_loc_conf_t  *tlcf;
 
-    tlcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_thim_module);
+    tlcf = ctx->conf;
     pc = ctx->expect;
 
     set.chain = ngx_pnalloc(ctx->request->pool, ctx->chain.len + 1);

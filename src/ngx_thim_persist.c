@@ -537,6 +537,7 @@ ngx_http_thim_persist_recheck(ngx_http_thim_persist_t *persist,
     r->args = rc->query;
 
     ctx->request = r;
+    ctx->conf = tlcf;
     ctx->zone = persist->shm_zone;
 
     if (rc->origin == NGX_HTTP_THIM_ORIGIN_AMD) {
