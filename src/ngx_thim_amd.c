@@ -464,7 +464,7 @@ ngx_http_thim_amd_set_fetch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     u_char                    *p;
     ngx_http_thim_loc_conf_t  *tlcf;
 
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
+    tlcf = ctx->conf;
 
     ctx->key.len = sizeof("amd:") - 1 + path->len
                    + (query->len ? 1 + query->len : 0);

@@ -312,7 +312,7 @@ ngx_http_thim_pckcert_derived_key(ngx_http_request_t *r,
     size_t                     len;
     ngx_http_thim_loc_conf_t  *tlcf;
 
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
+    tlcf = ctx->conf;
 
     len = sizeof("intel-pck-tcb::v4e:") - 1 + NGX_HTTP_THIM_DIGEST_HEX
           + NGX_INT_T_LEN + NGX_HTTP_THIM_CPUSVN_HEX + NGX_HTTP_THIM_SVN_HEX;
@@ -655,7 +655,7 @@ ngx_http_thim_pckcert_set_origin(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
+    tlcf = ctx->conf;
 
     ctx->origin_uri.len = tlcf->intel_origin.len
                           + ngx_http_thim_pckcerts_origin_path.len;
