@@ -22,14 +22,17 @@
 #include "ngx_thim_record.h"
 
 
-/* $thim_cache_status values */
+/*
+ * $thim_cache_status values.  proxy_cache's EXPIRED (an expired copy
+ * refetched in the foreground) and BYPASS have no counterpart here: an
+ * expired copy is always answered at once (UPDATING, STALE), and nothing
+ * bypasses the zone.
+ */
 #define NGX_HTTP_THIM_CACHE_NONE       0
 #define NGX_HTTP_THIM_CACHE_HIT        1
 #define NGX_HTTP_THIM_CACHE_MISS       2
-#define NGX_HTTP_THIM_CACHE_EXPIRED    3
-#define NGX_HTTP_THIM_CACHE_STALE      4
-#define NGX_HTTP_THIM_CACHE_UPDATING   5
-#define NGX_HTTP_THIM_CACHE_BYPASS     6
+#define NGX_HTTP_THIM_CACHE_STALE      3
+#define NGX_HTTP_THIM_CACHE_UPDATING   4
 
 
 /* origins the module fetches from; each has its own 429 hold-off */

@@ -55,7 +55,6 @@ static ngx_http_thim_amd_trust_t *ngx_http_thim_amd_trusted(
 static ngx_int_t ngx_http_thim_amd_expect(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_http_thim_amd_product_t *product,
     ngx_str_t *hwid, ngx_http_thim_spl_t *spl);
-static void ngx_http_thim_x509_free(void *data);
 
 
 /* Bergamo and Siena are Genoa-family parts: KDS knows them as Genoa */
@@ -677,13 +676,6 @@ ngx_http_thim_amd_trust(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     tlcf->amd_trust[product->trust].ark = ark;
 
     return NGX_CONF_OK;
-}
-
-
-static void
-ngx_http_thim_x509_free(void *data)
-{
-    X509_free(data);
 }
 
 

@@ -1602,8 +1602,7 @@ ngx_http_thim_cleanup(void *data)
 /* how bad a cache status is, for an answer made of several */
 static ngx_uint_t  ngx_http_thim_parts_rank[] = {
     0,  /* NONE */     1,  /* HIT */      4,  /* MISS */
-    2,  /* EXPIRED */  3,  /* STALE */    2,  /* UPDATING */
-    0   /* BYPASS */
+    3,  /* STALE */    2   /* UPDATING */
 };
 
 
