@@ -20,9 +20,8 @@
  * uses the same).  The rekey parsers read the key's path and query as a
  * request's uri and args; there is no request at start-up (this runs in
  * the master, before the fork), so ngx_http_thim_persist_recheck() makes
- * a minimal one carrying only its pool, uri and args (and, for the code
- * that still asks nginx for it, a loc_conf array holding only this
- * module's configuration).  For Intel the copy registered
+ * a minimal one carrying only its pool, uri and args: no connection, no
+ * configuration, nothing else of a request.  For Intel the copy registered
  * takes any tcbEvaluationDataNumber and the latest baseline: a key is an
  * origin request the module itself made (latest-N baselines make keys
  * with numbers clients may not ask for), not a client's.
@@ -526,12 +525,7 @@ ngx_http_thim_persist_recheck(ngx_http_thim_persist_t *persist,
         return NGX_ERROR;
     }
 
-    r->loc_conf = ngx_pcalloc(pool, sizeof(void *) * ngx_http_max_module);
-    if (r->loc_conf == NULL) {
-        return NGX_ERROR;
-    }
-
-    r->loc_conf[ngx_http_thim_module.ctx_index] = tlcf;
+    /* the rekey parsers' carrier of path, query and pool: nothing else */
     r->pool = pool;
     r->uri = rc->path;
     r->args = rc->query;
