@@ -2,8 +2,13 @@
 /*
  * ngx_thim: an attestation-collateral edge cache for nginx.
  *
- * This file holds the module definition, its directives and
- * configuration; the work is done in src/ (see src/ngx_thim.h).
+ * This file holds the module definition, the one table of its
+ * directives, and the configuration; the work is done in src/ (see
+ * src/ngx_thim.h).  Directive handlers live here, except those of a
+ * concern with a file of its own: thim_amd_trust in ngx_thim_amd.c (it
+ * loads and checks the ARK/ASK chain), thim_status in ngx_thim_status.c,
+ * and the snapshot, seed and refresh parameters of thim_cache_zone in
+ * ngx_thim_persist.c (ngx_http_thim_persist_zone_param()).
  */
 
 
@@ -21,6 +26,7 @@
 #include "ngx_thim_response.h"
 #include "ngx_thim_status.h"
 #include "ngx_thim_persist.h"
+#include "ngx_thim_x509.h"
 
 
 /* limit_req's floor: smaller zones cannot hold their own bookkeeping */
@@ -66,7 +72,6 @@ static char *ngx_http_thim_next_update_grace(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_thim_eval_override(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static void ngx_http_thim_x509_free(void *data);
 static char *ngx_http_thim_origin_uri(ngx_conf_t *cf, void *post, void *data);
 
 
@@ -1176,13 +1181,6 @@ ngx_http_thim_eval_override(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     tlcf->eval_max = max;
 
     return NGX_CONF_OK;
-}
-
-
-static void
-ngx_http_thim_x509_free(void *data)
-{
-    X509_free(data);
 }
 
 

@@ -22,14 +22,17 @@
 #include "ngx_thim_record.h"
 
 
-/* $thim_cache_status values */
+/*
+ * $thim_cache_status values.  proxy_cache's EXPIRED (an expired copy
+ * refetched in the foreground) and BYPASS have no counterpart here: an
+ * expired copy is always answered at once (UPDATING, STALE), and nothing
+ * bypasses the zone.
+ */
 #define NGX_HTTP_THIM_CACHE_NONE       0
 #define NGX_HTTP_THIM_CACHE_HIT        1
 #define NGX_HTTP_THIM_CACHE_MISS       2
-#define NGX_HTTP_THIM_CACHE_EXPIRED    3
-#define NGX_HTTP_THIM_CACHE_STALE      4
-#define NGX_HTTP_THIM_CACHE_UPDATING   5
-#define NGX_HTTP_THIM_CACHE_BYPASS     6
+#define NGX_HTTP_THIM_CACHE_STALE      3
+#define NGX_HTTP_THIM_CACHE_UPDATING   4
 
 
 /* origins the module fetches from; each has its own 429 hold-off */
@@ -71,6 +74,7 @@ typedef struct {
 
 
 typedef struct ngx_http_thim_ctx_s    ngx_http_thim_ctx_t;
+typedef struct ngx_http_thim_fetch_s  ngx_http_thim_fetch_t;
 typedef struct ngx_http_thim_route_s  ngx_http_thim_route_t;
 
 
@@ -150,8 +154,43 @@ typedef struct {
 } ngx_http_thim_loc_conf_t;
 
 
+/*
+ * One origin fetch of one key (ngx_thim_fetch.c): created when a request
+ * takes the key's lease, it owns the lease (its token), the subrequest
+ * and its deadline, and the configuration captured when it started, as
+ * nginx's upstream keeps u->conf.  Its memory is the pool of the request
+ * that started it, which it keeps alive until the origin answered: a
+ * client that goes away neither ends nor fails it.
+ */
+struct ngx_http_thim_fetch_s {
+    ngx_http_thim_ctx_t       *ctx;             /* the key: route, key,
+                                                   what the checks expect;
+                                                   the outcome for a
+                                                   foreground fetch */
+    ngx_http_request_t        *request;         /* that started it */
+    ngx_http_request_t        *subrequest;
+    ngx_http_thim_loc_conf_t  *conf;            /* captured at the start */
+    ngx_shm_zone_t            *zone;
+    ngx_str_t                  key;
+    ngx_uint_t                 lease;           /* its token in the zone */
+    ngx_uint_t                 origin;          /* NGX_HTTP_THIM_ORIGIN_* */
+    ngx_msec_t                 deadline;        /* lease renewed until the
+                                                   subrequest ends */
+    ngx_event_t                renew;
+
+    unsigned                   background:1;    /* nobody waits on it here */
+    unsigned                   running:1;       /* subrequest posted */
+    unsigned                   done:1;          /* outcome known */
+    unsigned                   oversized:1;     /* the answer did not fit
+                                                   in memory: dropped */
+};
+
+
 struct ngx_http_thim_ctx_s {
     ngx_http_request_t        *request;
+    ngx_http_thim_loc_conf_t  *conf;            /* the location's, or the
+                                                   zone's registered one
+                                                   (thim_refresh) */
     const ngx_http_thim_route_t  *route;
 
     ngx_shm_zone_t            *zone;
@@ -190,17 +229,15 @@ struct ngx_http_thim_ctx_s {
     unsigned                   have_record:1;
 
     /* the outcome of our own origin fetch */
+    ngx_http_thim_fetch_t     *fetch;           /* of this key, or NULL */
     time_t                     next_update;     /* of what it brought */
     ngx_uint_t                 fetch_status;
     char                      *fetch_reason;    /* why it was refused */
     time_t                     retry_after;
     unsigned                   key_refused:1;   /* 401/403: the API key */
-    unsigned                   fetching:1;
-    unsigned                   fetch_done:1;
+    unsigned                   fetch_done:1;    /* the checks run on an
+                                                   origin answer now */
     unsigned                   fetched_record:1;  /* record is the fetch's */
-    unsigned                   oversized:1;     /* the answer did not fit
-                                                   in memory: dropped */
-    unsigned                   background:1;
 
     unsigned                   cleanup_added:1;
     unsigned                   parked:1;

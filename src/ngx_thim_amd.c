@@ -55,7 +55,6 @@ static ngx_http_thim_amd_trust_t *ngx_http_thim_amd_trusted(
 static ngx_int_t ngx_http_thim_amd_expect(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_http_thim_amd_product_t *product,
     ngx_str_t *hwid, ngx_http_thim_spl_t *spl);
-static void ngx_http_thim_x509_free(void *data);
 
 
 /* Bergamo and Siena are Genoa-family parts: KDS knows them as Genoa */
@@ -464,7 +463,7 @@ ngx_http_thim_amd_set_fetch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     u_char                    *p;
     ngx_http_thim_loc_conf_t  *tlcf;
 
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
+    tlcf = ctx->conf;
 
     ctx->key.len = sizeof("amd:") - 1 + path->len
                    + (query->len ? 1 + query->len : 0);
@@ -585,7 +584,7 @@ ngx_http_thim_amd_trusted(ngx_http_thim_ctx_t *ctx, char **reason)
     ngx_http_thim_amd_trust_t   *trust;
     ngx_http_thim_amd_expect_t  *e;
 
-    tlcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_thim_module);
+    tlcf = ctx->conf;
     e = ctx->expect;
 
     trust = &tlcf->amd_trust[e->product->trust];
@@ -677,13 +676,6 @@ ngx_http_thim_amd_trust(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     tlcf->amd_trust[product->trust].ark = ark;
 
     return NGX_CONF_OK;
-}
-
-
-static void
-ngx_http_thim_x509_free(void *data)
-{
-    X509_free(data);
 }
 
 

@@ -39,7 +39,8 @@ typedef struct {
     ngx_uint_t                 fail_why;       /* and its refusal, or 0 */
     size_t                     fail_size;
     ngx_pid_t                  fetch_owner;
-    ngx_msec_t                 fetch_deadline; /* wall clock, milliseconds */
+    ngx_uint_t                 fetch_lease;    /* the fetch's token */
+    ngx_msec_t                 fetch_deadline; /* ngx_current_msec */
     u_char                     key[1];
 } ngx_http_thim_node_t;
 
@@ -77,11 +78,10 @@ static time_t ngx_http_thim_cache_holdoff_left(ngx_http_thim_zone_t *ctx,
 static ngx_int_t ngx_http_thim_cache_take_slot(ngx_http_thim_zone_t *ctx,
     ngx_http_thim_node_t *tn, ngx_http_thim_lookup_t *lk, ngx_msec_t now,
     ngx_msec_t lease);
-static void ngx_http_thim_cache_end_lease(ngx_http_thim_zone_t *ctx,
-    ngx_http_thim_node_t *tn);
+static ngx_int_t ngx_http_thim_cache_end_lease(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *tn, ngx_uint_t lease);
 static ngx_http_thim_value_t *ngx_http_thim_cache_usable(
     ngx_http_thim_node_t *tn, ngx_http_thim_lookup_t *lk);
-static ngx_msec_t ngx_http_thim_cache_now_msec(void);
 
 
 ngx_int_t
@@ -159,6 +159,7 @@ ngx_http_thim_cache_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
     lk->refresh = 0;
     lk->seq = 0;
+    lk->lease = 0;
     lk->pin = NULL;
 
     if (tn == NULL) {
@@ -234,6 +235,7 @@ ngx_http_thim_cache_poll(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ctx = shm_zone->data;
     lk->refresh = 0;
     lk->retry_after = 0;
+    lk->lease = 0;
     lk->pin = NULL;
 
     tn = ngx_http_thim_cache_lock_find(shm_zone, key, &hash);
@@ -326,10 +328,11 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     }
 
     if (tn && st->negative && tn->value && !tn->negative) {
-        ngx_http_thim_cache_end_lease(ctx, tn);
-        tn->fail_status = NGX_HTTP_NOT_FOUND;
-        tn->fail_why = 0;
-        tn->seq++;
+        if (ngx_http_thim_cache_end_lease(ctx, tn, st->lease) == NGX_OK) {
+            tn->fail_status = NGX_HTTP_NOT_FOUND;
+            tn->fail_why = 0;
+            tn->seq++;
+        }
 
         ngx_shmtx_unlock(&ctx->shpool->mutex);
         return NGX_DECLINED;
@@ -342,8 +345,8 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
                                     + st->len, tn);
 
     if (v == NULL) {
-        if (tn) {
-            ngx_http_thim_cache_end_lease(ctx, tn);
+        if (tn && ngx_http_thim_cache_end_lease(ctx, tn, st->lease) == NGX_OK)
+        {
             tn->seq++;
             tn->fail_status = NGX_HTTP_SERVICE_UNAVAILABLE;
             tn->fail_why = 0;
@@ -374,7 +377,7 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     tn->next_update = st->next_update;
     tn->fail_status = 0;
     tn->fail_why = 0;
-    ngx_http_thim_cache_end_lease(ctx, tn);
+    (void) ngx_http_thim_cache_end_lease(ctx, tn, st->lease);
     tn->seq++;
 
     ctx->sh->value_bytes += st->len;
@@ -389,9 +392,9 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
 void
 ngx_http_thim_cache_fail(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
-    ngx_uint_t status)
+    ngx_uint_t lease, ngx_uint_t status)
 {
-    ngx_http_thim_cache_fail_why(shm_zone, key, status, 0, 0);
+    ngx_http_thim_cache_fail_why(shm_zone, key, lease, status, 0, 0);
 }
 
 
@@ -403,7 +406,7 @@ ngx_http_thim_cache_fail(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
 void
 ngx_http_thim_cache_fail_why(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
-    ngx_uint_t status, ngx_uint_t why, size_t size)
+    ngx_uint_t lease, ngx_uint_t status, ngx_uint_t why, size_t size)
 {
     uint32_t               hash;
     ngx_http_thim_zone_t  *ctx;
@@ -412,8 +415,8 @@ ngx_http_thim_cache_fail_why(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ctx = shm_zone->data;
     tn = ngx_http_thim_cache_lock_find(shm_zone, key, &hash);
 
-    if (tn) {
-        ngx_http_thim_cache_end_lease(ctx, tn);
+    /* a lease that is no longer ours: the key's state is another fetch's */
+    if (tn && ngx_http_thim_cache_end_lease(ctx, tn, lease) == NGX_OK) {
         tn->fail_status = status;
         tn->fail_why = why;
         tn->fail_size = size;
@@ -425,12 +428,13 @@ ngx_http_thim_cache_fail_why(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
 
 /*
- * The fetcher went away without an outcome: free the lease of this
- * worker's fetch, leaving seq alone, so a waiter takes the fetch over.
+ * The fetcher went away without an outcome: free the lease if it is
+ * still this fetch's, leaving seq alone, so a waiter takes the fetch over.
  */
 
 void
-ngx_http_thim_cache_release(ngx_shm_zone_t *shm_zone, ngx_str_t *key)
+ngx_http_thim_cache_release(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_uint_t lease)
 {
     uint32_t               hash;
     ngx_http_thim_zone_t  *ctx;
@@ -439,11 +443,50 @@ ngx_http_thim_cache_release(ngx_shm_zone_t *shm_zone, ngx_str_t *key)
     ctx = shm_zone->data;
     tn = ngx_http_thim_cache_lock_find(shm_zone, key, &hash);
 
-    if (tn && tn->fetch_owner == ngx_pid) {
-        ngx_http_thim_cache_end_lease(ctx, tn);
+    if (tn) {
+        (void) ngx_http_thim_cache_end_lease(ctx, tn, lease);
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
+
+
+/*
+ * A fetch still under way keeps its lease (and its origin slot) for
+ * another "lease" ms: one key never has two origin fetches at once, and
+ * a bounded origin's slots are never given to a second fetch while the
+ * first one runs.  NGX_DECLINED: the lease is no longer this fetch's.
+ */
+
+ngx_int_t
+ngx_http_thim_cache_renew(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_uint_t lease, ngx_msec_t ms)
+{
+    uint32_t               hash;
+    ngx_int_t              rc;
+    ngx_http_thim_zone_t  *ctx;
+    ngx_http_thim_node_t  *tn;
+
+    ctx = shm_zone->data;
+    tn = ngx_http_thim_cache_lock_find(shm_zone, key, &hash);
+
+    rc = NGX_DECLINED;
+
+    if (tn && lease && tn->fetch_owner && tn->fetch_lease == lease) {
+        tn->fetch_deadline = ngx_current_msec + ms;
+
+        if (tn->slot
+            && ctx->sh->slot_lease[tn->origin][tn->slot - 1] == lease)
+        {
+            ctx->sh->slots[tn->origin][tn->slot - 1] = tn->fetch_deadline;
+        }
+
+        rc = NGX_OK;
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return rc;
 }
 
 
@@ -632,7 +675,7 @@ ngx_http_thim_cache_evict_one(ngx_http_thim_zone_t *ctx,
     ngx_queue_t           *q;
     ngx_http_thim_node_t  *tn;
 
-    now = ngx_http_thim_cache_now_msec();
+    now = ngx_current_msec;
 
     for (q = ngx_queue_last(&ctx->sh->lru);
          q != ngx_queue_sentinel(&ctx->sh->lru);
@@ -732,6 +775,14 @@ ngx_http_thim_cache_detach(ngx_http_thim_zone_t *ctx,
 
 
 /*
+ * Lease deadlines are on ngx_current_msec, as nginx's file cache keeps
+ * its locks: nginx builds it from clock_gettime(CLOCK_MONOTONIC) where
+ * there is one (NGX_HAVE_CLOCK_MONOTONIC, so on Linux), which counts
+ * from boot for the whole host, so every worker sharing the zone reads
+ * the same clock, and a wall clock stepped back or forward by NTP does
+ * not make a lease last for ever or end at once.  A zone never outlives
+ * a boot, so nothing compares these times across one.
+ *
  * The lease makes one request, in one worker, the fetcher for the key.
  * A lease whose deadline passed belonged to a fetch that never ended (its
  * worker crashed, or the origin hung past every timeout) and is taken
@@ -751,7 +802,7 @@ ngx_http_thim_cache_try_lease(ngx_http_thim_zone_t *ctx,
         return NGX_DECLINED;
     }
 
-    now = ngx_http_thim_cache_now_msec();
+    now = ngx_current_msec;
 
     if (tn->fetch_owner
         && (ngx_msec_int_t) (tn->fetch_deadline - now) > 0)
@@ -766,6 +817,18 @@ ngx_http_thim_cache_try_lease(ngx_http_thim_zone_t *ctx,
 
     tn->fetch_owner = ngx_pid;
     tn->fetch_deadline = now + lease;
+
+    /* never 0: 0 is "no lease" to the fetch that holds lk->lease */
+    if (++ctx->sh->lease_gen == 0) {
+        ctx->sh->lease_gen = 1;
+    }
+
+    tn->fetch_lease = ctx->sh->lease_gen;
+    lk->lease = tn->fetch_lease;
+
+    if (tn->slot) {
+        ctx->sh->slot_lease[tn->origin][tn->slot - 1] = tn->fetch_lease;
+    }
 
     return NGX_OK;
 }
@@ -808,18 +871,34 @@ ngx_http_thim_cache_take_slot(ngx_http_thim_zone_t *ctx,
 }
 
 
-/* the fetch ended (or its request did): free its lease and its slot */
+/*
+ * The fetch holding token "lease" ended: free its lease and its slot.
+ * NGX_DECLINED: the key's lease (or the slot) is another fetch's now,
+ * or nobody's, and is left alone; lease 0 (a record read back, a derived
+ * answer) ends nothing.
+ */
 
-static void
+static ngx_int_t
 ngx_http_thim_cache_end_lease(ngx_http_thim_zone_t *ctx,
-    ngx_http_thim_node_t *tn)
+    ngx_http_thim_node_t *tn, ngx_uint_t lease)
 {
+    if (lease == 0 || tn->fetch_owner == 0 || tn->fetch_lease != lease) {
+        return NGX_DECLINED;
+    }
+
     if (tn->slot) {
-        ctx->sh->slots[tn->origin][tn->slot - 1] = 0;
+        if (ctx->sh->slot_lease[tn->origin][tn->slot - 1] == lease) {
+            ctx->sh->slots[tn->origin][tn->slot - 1] = 0;
+            ctx->sh->slot_lease[tn->origin][tn->slot - 1] = 0;
+        }
+
         tn->slot = 0;
     }
 
     tn->fetch_owner = 0;
+    tn->fetch_lease = 0;
+
+    return NGX_OK;
 }
 
 
@@ -834,22 +913,6 @@ ngx_http_thim_cache_holdoff_left(ngx_http_thim_zone_t *ctx,
     left = ctx->sh->holdoff[lk->origin] - ngx_time();
 
     return left > 0 ? left : 0;
-}
-
-
-/*
- * Wall-clock milliseconds: comparable across workers and meaningful in a
- * snapshot written by another process.
- */
-
-static ngx_msec_t
-ngx_http_thim_cache_now_msec(void)
-{
-    ngx_time_t  *tp;
-
-    tp = ngx_timeofday();
-
-    return (ngx_msec_t) tp->sec * 1000 + tp->msec;
 }
 
 

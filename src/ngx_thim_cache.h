@@ -7,7 +7,7 @@
  * straight from the zone: the record it sends is pinned (a count under
  * the lock) until the request ends, so the lock is held for a tree lookup
  * only, never for a copy.  The fetch state is a lease
- * (owner pid + deadline) that makes a cache miss, in any worker, cause a
+ * (owner pid + token + deadline) that makes a cache miss, in any worker, cause a
  * single origin fetch: the request that takes the lease fetches, every
  * other request waits for the fetch generation (seq) to move on.
  */
@@ -54,6 +54,9 @@ typedef struct {
     ngx_http_thim_value_t     *pin;            /* to unpin, or NULL */
     time_t                     expires;
     ngx_uint_t                 seq;            /* fetch generation seen */
+    ngx_uint_t                 lease;          /* the lease taken (MISS,
+                                                  REFRESH, refresh): its
+                                                  token, else 0 */
     ngx_uint_t                 fail_status;    /* with FAILED */
     ngx_uint_t                 fail_why;       /* with FAILED: the
                                                   fetcher's refusal, or 0 */
@@ -93,6 +96,9 @@ typedef struct {
     /* fetches under way per bounded origin: lease deadlines, 0 free */
     ngx_msec_t                 slots[NGX_HTTP_THIM_ORIGINS]
                                     [NGX_HTTP_THIM_MAX_FETCH_SLOTS];
+    ngx_uint_t                 slot_lease[NGX_HTTP_THIM_ORIGINS]
+                                         [NGX_HTTP_THIM_MAX_FETCH_SLOTS];
+    ngx_uint_t                 lease_gen;     /* the last lease token */
 
     /* updated without the lock, as stub_status does */
     ngx_atomic_t               hits;          /* fresh from the zone */
@@ -136,6 +142,8 @@ typedef struct {
     time_t                     expires;        /* fresh until */
     time_t                     refresh_at;     /* refreshed from then on */
     time_t                     next_update;    /* the collateral's own */
+    ngx_uint_t                 lease;          /* the storing fetch's
+                                                  token, 0: none */
     unsigned                   negative:1;     /* never replaces a record
                                                   that is not negative */
     unsigned                   derived:1;      /* made from other records:
@@ -159,10 +167,13 @@ void ngx_http_thim_cache_unpin(ngx_shm_zone_t *shm_zone,
 ngx_int_t ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_http_thim_store_t *st, ngx_log_t *log);
 void ngx_http_thim_cache_fail(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
-    ngx_uint_t status);
+    ngx_uint_t lease, ngx_uint_t status);
 void ngx_http_thim_cache_fail_why(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
-    ngx_uint_t status, ngx_uint_t why, size_t size);
-void ngx_http_thim_cache_release(ngx_shm_zone_t *shm_zone, ngx_str_t *key);
+    ngx_uint_t lease, ngx_uint_t status, ngx_uint_t why, size_t size);
+void ngx_http_thim_cache_release(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_uint_t lease);
+ngx_int_t ngx_http_thim_cache_renew(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_uint_t lease, ngx_msec_t ms);
 void ngx_http_thim_cache_hold_off(ngx_shm_zone_t *shm_zone, ngx_uint_t origin,
     time_t until);
 

@@ -63,7 +63,7 @@ static ngx_int_t ngx_http_thim_use_record(ngx_http_request_t *r,
 static ngx_int_t ngx_http_thim_deliver(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx);
 static void ngx_http_thim_refresh(ngx_http_request_t *r,
-    ngx_http_thim_ctx_t *ctx);
+    ngx_http_thim_ctx_t *ctx, ngx_uint_t lease);
 static ngx_int_t ngx_http_thim_add_cleanup(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx);
 static void ngx_http_thim_park(ngx_http_request_t *r,
@@ -72,7 +72,13 @@ static ngx_int_t ngx_http_thim_wait(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_uint_t seq);
 static void ngx_http_thim_wait_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_thim_fetch(ngx_http_request_t *r,
-    ngx_http_thim_ctx_t *ctx, ngx_uint_t background);
+    ngx_http_thim_ctx_t *ctx, ngx_uint_t lease, ngx_uint_t background);
+static ngx_http_thim_fetch_t *ngx_http_thim_fetch_create(
+    ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx, ngx_uint_t lease,
+    ngx_uint_t background);
+static void ngx_http_thim_fetch_renew(ngx_event_t *ev);
+static void ngx_http_thim_fetch_end(ngx_http_thim_fetch_t *f);
+static void ngx_http_thim_fetch_cleanup(void *data);
 static void ngx_http_thim_fetch_headers(ngx_http_request_t *sr,
     ngx_list_t *headers);
 static ngx_int_t ngx_http_thim_fetch_body_filter(ngx_http_request_t *r,
@@ -80,7 +86,7 @@ static ngx_int_t ngx_http_thim_fetch_body_filter(ngx_http_request_t *r,
 static ngx_int_t ngx_http_thim_fetch_done(ngx_http_request_t *sr, void *data,
     ngx_int_t rc);
 static ngx_uint_t ngx_http_thim_fetch_refusal(ngx_http_request_t *sr,
-    ngx_http_thim_ctx_t *ctx, ngx_uint_t status, size_t *size);
+    ngx_http_thim_fetch_t *f, ngx_uint_t status, size_t *size);
 static ngx_uint_t ngx_http_thim_fetch_refuse(ngx_http_request_t *sr,
     ngx_http_thim_ctx_t *ctx, ngx_uint_t why, size_t size);
 static char *ngx_http_thim_refused_reason(ngx_pool_t *pool, ngx_uint_t why,
@@ -136,6 +142,7 @@ ngx_http_thim_ctx_create(ngx_http_request_t *r)
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
 
     ctx->request = r;
+    ctx->conf = tlcf;
     ctx->zone = tlcf->zone;
 
     if (ngx_http_thim_request_id(r, &ctx->request_id) != NGX_OK) {
@@ -192,7 +199,7 @@ ngx_http_thim_serve(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
     ngx_http_thim_lookup_t     lk;
     ngx_http_thim_loc_conf_t  *tlcf;
 
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
+    tlcf = ctx->conf;
 
     /* before the lookup: it may pin a record or take a lease */
     if (ngx_http_thim_add_cleanup(r, ctx) != NGX_OK) {
@@ -246,7 +253,7 @@ ngx_http_thim_dispatch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
             }
 
             /* ahead of expiry: a refresh that cannot start changes nothing */
-            ngx_http_thim_refresh(r, ctx);
+            ngx_http_thim_refresh(r, ctx, lk->lease);
 
             return ngx_http_thim_deliver(r, ctx);
         }
@@ -270,7 +277,7 @@ ngx_http_thim_dispatch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
         }
 
         /* a refresh that cannot start leaves the stale copy served */
-        ngx_http_thim_refresh(r, ctx);
+        ngx_http_thim_refresh(r, ctx, lk->lease);
 
         return ngx_http_thim_deliver(r, ctx);
 
@@ -279,12 +286,12 @@ ngx_http_thim_dispatch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
 
         if (ctx->cache_only) {
             /* the lease goes to a request that can fetch, if one waits */
-            ngx_http_thim_cache_release(ctx->zone, &ctx->key);
+            ngx_http_thim_cache_release(ctx->zone, &ctx->key, lk->lease);
             return ngx_http_thim_send_error(r, ctx, NGX_HTTP_NOT_FOUND,
                                             ctx->miss_reason, NULL);
         }
 
-        return ngx_http_thim_fetch(r, ctx, 0);
+        return ngx_http_thim_fetch(r, ctx, lk->lease, 0);
 
     case NGX_HTTP_THIM_FOUND_WAIT:
         return ngx_http_thim_wait(r, ctx, lk->seq);
@@ -348,11 +355,9 @@ ngx_http_thim_ctx_next_key(ngx_http_thim_ctx_t *ctx)
     ctx->key_refused = 0;
     ctx->cache_only = 0;
     ctx->retry_after = 0;
-    ctx->fetching = 0;
+    ctx->fetch = NULL;
     ctx->fetch_done = 0;
     ctx->fetched_record = 0;
-    ctx->oversized = 0;
-    ctx->background = 0;
     ctx->waiting = 0;
 }
 
@@ -371,42 +376,46 @@ ngx_http_thim_deliver(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
 
 
 /*
- * A background refresh runs on its own copy of the context: the request
- * goes on (it may answer, or serve its next key) while the refresh ends
- * whenever the origin answers.
+ * A background refresh: the request goes on (it may answer, or serve its
+ * next key) while the refresh ends whenever the origin answers.  Its
+ * fetch gets the key as the request has it (what the checks read: the
+ * route, the key, the subject, what the body must name), and nothing of
+ * the request's own state: no pin, no timer, no next step, no record.
  */
 
 static void
-ngx_http_thim_refresh(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
+ngx_http_thim_refresh(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    ngx_uint_t lease)
 {
     ngx_http_thim_ctx_t  *bg;
 
     if (ctx->cache_only) {
         /* nothing to fetch with: a later request that can will refresh */
-        ngx_http_thim_cache_release(ctx->zone, &ctx->key);
+        ngx_http_thim_cache_release(ctx->zone, &ctx->key, lease);
         return;
     }
 
-    bg = ngx_palloc(r->pool, sizeof(ngx_http_thim_ctx_t));
+    bg = ngx_pcalloc(r->pool, sizeof(ngx_http_thim_ctx_t));
 
     if (bg == NULL) {
-        /* no refresh now; the lease runs out and a later request retries */
+        ngx_http_thim_cache_release(ctx->zone, &ctx->key, lease);
         return;
     }
 
-    *bg = *ctx;
+    bg->request = r;
+    bg->conf = ctx->conf;
+    bg->route = ctx->route;
+    bg->zone = ctx->zone;
+    bg->key = ctx->key;
+    bg->origin_uri = ctx->origin_uri;
+    bg->origin_args = ctx->origin_args;
+    bg->subject = ctx->subject;
+    bg->expect = ctx->expect;
+    bg->request_id = ctx->request_id;
+    bg->have_record = ctx->have_record;     /* for the logs */
+    bg->expires = ctx->expires;
 
-    bg->pin = NULL;
-    bg->next = NULL;
-    bg->cleanup_added = 0;
-    bg->waiting = 0;
-    bg->fetching = 0;
-    bg->fetch_done = 0;
-    bg->fetched_record = 0;
-    bg->oversized = 0;
-    bg->wait.timer_set = 0;
-
-    (void) ngx_http_thim_fetch(r, bg, 1);
+    (void) ngx_http_thim_fetch(r, bg, lease, 1);
 }
 
 
@@ -478,6 +487,9 @@ ngx_http_thim_park(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
     if (!ctx->parked) {
         r->main->count++;
         ctx->parked = 1;
+
+        /* whatever wakes the request sets its own handler first */
+        r->write_event_handler = ngx_http_request_empty_handler;
     }
 }
 
@@ -496,7 +508,7 @@ ngx_http_thim_wait(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     ngx_http_thim_park(r, ctx);
 
     if (!ctx->waiting) {
-        tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
+        tlcf = ctx->conf;
         zone = ctx->zone->data;
 
         ctx->waiting = 1;
@@ -534,7 +546,7 @@ ngx_http_thim_wait_handler(ngx_event_t *ev)
     c = r->connection;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_thim_module);
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
+    tlcf = ctx->conf;
 
     lk.seq = ctx->wait_seq;
     lk.origin = ctx->route->origin;
@@ -571,23 +583,38 @@ ngx_http_thim_wait_handler(ngx_event_t *ev)
 
 
 /*
- * Starts the origin fetch for ctx->key, whose lease this request holds.
- * In the foreground the request is parked until ngx_http_thim_fetch_resume()
- * answers it; in the background (refresh of a stale record) the request
- * goes on answering and the subrequest only updates the zone.
+ * Starts the origin fetch for ctx->key, whose lease (token "lease") this
+ * request took.  In the foreground the request is parked until
+ * ngx_http_thim_fetch_resume() answers it; in the background (refresh of
+ * a stale record) the request goes on answering and the subrequest only
+ * updates the zone.
+ *
+ * Either way the subrequest is a background one: nginx then leaves the
+ * client's connection with the request, not with the subrequest, so a
+ * client that hangs up (HTTP/1.1 close, HTTP/2 RST_STREAM) is not seen
+ * by the proxy, which would end the subrequest with 499 and make one
+ * client's departure every waiter's "origin fetch failed".  The fetch
+ * runs to the origin's answer, which is stored for the waiters; only
+ * then is the request, whose client is gone, closed.
  */
 
 static ngx_int_t
 ngx_http_thim_fetch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
-    ngx_uint_t background)
+    ngx_uint_t lease, ngx_uint_t background)
 {
-    ngx_uint_t                   flags;
     ngx_list_t                   headers;
     ngx_http_request_t          *sr;
     ngx_http_thim_zone_t        *zone;
+    ngx_http_thim_fetch_t       *f;
     ngx_http_post_subrequest_t  *ps;
 
     zone = ctx->zone->data;
+
+    /* the cleanup must exist before the lease can be forgotten */
+    f = ngx_http_thim_fetch_create(r, ctx, lease, background);
+    if (f == NULL) {
+        goto failed;
+    }
 
     /* the subrequest's own, empty, header list (it shares the pool) */
     if (ngx_list_init(&headers, r->pool, 1, sizeof(ngx_table_elt_t))
@@ -602,16 +629,7 @@ ngx_http_thim_fetch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     }
 
     ps->handler = ngx_http_thim_fetch_done;
-    ps->data = ctx;
-
-    flags = NGX_HTTP_SUBREQUEST_IN_MEMORY
-            | (background ? NGX_HTTP_SUBREQUEST_BACKGROUND
-                          : NGX_HTTP_SUBREQUEST_WAITED);
-
-    /* the cleanup must exist before the lease can be forgotten */
-    if (ngx_http_thim_add_cleanup(r, ctx) != NGX_OK) {
-        goto failed;
-    }
+    ps->data = f;
 
     /* a query that identifies a machine is not logged, not even here */
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -621,7 +639,8 @@ ngx_http_thim_fetch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
                                        : &ctx->origin_args);
 
     if (ngx_http_subrequest(r, &ctx->origin_uri, &ctx->origin_args, &sr, ps,
-                            flags)
+                            NGX_HTTP_SUBREQUEST_IN_MEMORY
+                            |NGX_HTTP_SUBREQUEST_BACKGROUND)
         != NGX_OK)
     {
         goto failed;
@@ -632,15 +651,22 @@ ngx_http_thim_fetch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     /* $thim_intel_api_key, evaluated in the subrequest, looks here */
     ngx_http_set_ctx(sr, ctx, ngx_http_thim_module);
 
-    ctx->fetching = 1;
-    ctx->background = background;
+    f->subrequest = sr;
+    f->running = 1;
+    ctx->fetch = f;
 
     (void) ngx_atomic_fetch_add(&zone->sh->fetches, 1);
+
+    /* the lease lasts while the subrequest runs (see _fetch_renew()) */
+    ngx_add_timer(&f->renew, ngx_max(f->conf->fetch_timeout / 2, 1));
 
     if (background) {
         /* answered now; the subrequest itself keeps the request alive */
         return NGX_OK;
     }
+
+    /* a client that goes away is noticed when it is answered */
+    r->read_event_handler = ngx_http_block_reading;
 
     ngx_http_thim_park(r, ctx);
 
@@ -648,10 +674,122 @@ ngx_http_thim_fetch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
 
 failed:
 
-    ngx_http_thim_cache_fail(ctx->zone, &ctx->key,
+    ngx_http_thim_cache_fail(ctx->zone, &ctx->key, lease,
                              NGX_HTTP_INTERNAL_SERVER_ERROR);
 
+    if (f) {
+        f->done = 1;
+    }
+
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+/*
+ * The fetch object, in the pool of the request that starts it, with a
+ * cleanup of the request's that gives the lease back should the request
+ * be terminated before the fetch ended (worker shutdown, a failure of
+ * the request itself).
+ */
+
+static ngx_http_thim_fetch_t *
+ngx_http_thim_fetch_create(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    ngx_uint_t lease, ngx_uint_t background)
+{
+    ngx_http_cleanup_t     *cln;
+    ngx_http_thim_fetch_t  *f;
+
+    f = ngx_pcalloc(r->pool, sizeof(ngx_http_thim_fetch_t));
+    if (f == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_http_cleanup_add(r->main, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    f->ctx = ctx;
+    f->request = r;
+    f->conf = ctx->conf;
+    f->zone = ctx->zone;
+    f->key = ctx->key;
+    f->lease = lease;
+    f->origin = ctx->route->origin;
+    f->background = background;
+    f->deadline = ngx_current_msec + f->conf->fetch_timeout;
+
+    f->renew.handler = ngx_http_thim_fetch_renew;
+    f->renew.data = f;
+    f->renew.log = r->connection->log;
+    f->renew.cancelable = 1;
+
+    cln->handler = ngx_http_thim_fetch_cleanup;
+    cln->data = f;
+
+    return f;
+}
+
+
+/*
+ * A fetch still running at thim_fetch_timeout keeps its lease: the lease
+ * is renewed every half of it while the subrequest runs (the proxy's own
+ * timeouts end a hung origin), so no second fetch of the key, and no
+ * second user of a bounded origin's slot, starts meanwhile.  Waiters
+ * still give up at thim_fetch_timeout (504).  A lease only outlives its
+ * fetch when the fetch's worker died; then it runs out and is taken over.
+ */
+
+static void
+ngx_http_thim_fetch_renew(ngx_event_t *ev)
+{
+    ngx_http_thim_fetch_t *f = ev->data;
+
+    if (f->done || !f->running) {
+        return;
+    }
+
+    if (ngx_http_thim_cache_renew(f->zone, &f->key, f->lease,
+                                  f->conf->fetch_timeout)
+        != NGX_OK)
+    {
+        /* not ours any more (evicted with its entry): nothing to renew */
+        ngx_log_error(NGX_LOG_INFO, ev->log, 0,
+                      "thim: the fetch of \"%V\" lost its lease", &f->key);
+        return;
+    }
+
+    f->deadline = ngx_current_msec + f->conf->fetch_timeout;
+
+    ngx_add_timer(ev, ngx_max(f->conf->fetch_timeout / 2, 1));
+}
+
+
+/* the fetch has its outcome, or will never have one: stop renewing */
+
+static void
+ngx_http_thim_fetch_end(ngx_http_thim_fetch_t *f)
+{
+    f->done = 1;
+    f->running = 0;
+
+    if (f->renew.timer_set) {
+        ngx_del_timer(&f->renew);
+    }
+}
+
+
+static void
+ngx_http_thim_fetch_cleanup(void *data)
+{
+    ngx_http_thim_fetch_t *f = data;
+
+    if (!f->done) {
+        /* no outcome: a waiter takes the fetch over at once */
+        ngx_http_thim_cache_release(f->zone, &f->key, f->lease);
+    }
+
+    ngx_http_thim_fetch_end(f);
 }
 
 
@@ -706,16 +844,19 @@ ngx_http_thim_fetch_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     off_t                      size, limit;
     ngx_chain_t               *cl;
     ngx_http_thim_ctx_t       *ctx;
+    ngx_http_thim_fetch_t     *f;
     ngx_http_core_loc_conf_t  *clcf;
 
     ctx = (r != r->main && r->subrequest_in_memory)
           ? ngx_http_get_module_ctx(r, ngx_http_thim_module) : NULL;
 
-    if (ctx == NULL || !ctx->fetching) {
+    f = ctx ? ctx->fetch : NULL;
+
+    if (f == NULL || f->subrequest != r || f->done) {
         return ngx_http_thim_next_body_filter(r, in);
     }
 
-    if (!ctx->oversized) {
+    if (!f->oversized) {
         clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
         limit = (off_t) clcf->subrequest_output_buffer_size;
 
@@ -730,11 +871,11 @@ ngx_http_thim_fetch_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         }
 
         if (size > limit || r->headers_out.content_length_n > limit) {
-            ctx->oversized = 1;
+            f->oversized = 1;
         }
     }
 
-    if (!ctx->oversized) {
+    if (!f->oversized) {
         return ngx_http_thim_next_body_filter(r, in);
     }
 
@@ -756,20 +897,39 @@ ngx_http_thim_fetch_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 static ngx_int_t
 ngx_http_thim_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
 {
-    ngx_http_thim_ctx_t *ctx = data;
+    ngx_http_thim_fetch_t *f = data;
 
     size_t                 size;
     ngx_str_t              body;
     ngx_uint_t             status, result, why;
+    ngx_http_thim_ctx_t   *ctx;
     ngx_http_thim_zone_t  *zone;
 
-    if (ctx->fetch_done) {
+    if (f->done) {
         return rc;
     }
 
+    ngx_http_thim_fetch_end(f);
+
+    ctx = f->ctx;
     ctx->fetch_done = 1;
-    ctx->fetching = 0;
-    zone = ctx->zone->data;
+    zone = f->zone->data;
+
+    if (rc == NGX_HTTP_CLIENT_CLOSED_REQUEST) {
+        /*
+         * not the origin's outcome (only a proxy that saw the client go
+         * away says 499): nothing is counted or blamed, and the lease
+         * goes at once to a waiter, which fetches again
+         */
+        ngx_log_error(NGX_LOG_INFO, sr->connection->log, 0,
+                      "thim: the fetch of \"%V\" ended with its client",
+                      &f->key);
+
+        ngx_http_thim_cache_release(f->zone, &f->key, f->lease);
+        ctx->fetch_status = NGX_HTTP_CLIENT_CLOSED_REQUEST;
+
+        goto wake;
+    }
 
     status = ngx_http_thim_fetch_status(sr, rc);
 
@@ -780,15 +940,22 @@ ngx_http_thim_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
         body.len = sr->out->buf->last - sr->out->buf->pos;
     }
 
-    why = ngx_http_thim_fetch_refusal(sr, ctx, status, &size);
+    why = ngx_http_thim_fetch_refusal(sr, f, status, &size);
 
     result = why ? ngx_http_thim_fetch_refuse(sr, ctx, why, size)
                  : ngx_http_thim_fetch_outcome(sr, ctx, status, &body);
 
     (void) ngx_atomic_fetch_add(&zone->sh->results[result], 1);
 
-    if (!ctx->background) {
-        sr->parent->write_event_handler = ngx_http_thim_fetch_resume;
+wake:
+
+    if (!f->background) {
+        /* a background subrequest does not wake its parent itself */
+        f->request->write_event_handler = ngx_http_thim_fetch_resume;
+
+        if (ngx_http_post_request(f->request, NULL) != NGX_OK) {
+            return NGX_ERROR;
+        }
     }
 
     /* NGX_ERROR would terminate the client's request too */
@@ -804,7 +971,7 @@ ngx_http_thim_fetch_done(ngx_http_request_t *sr, void *data, ngx_int_t rc)
  */
 
 static ngx_uint_t
-ngx_http_thim_fetch_refusal(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
+ngx_http_thim_fetch_refusal(ngx_http_request_t *sr, ngx_http_thim_fetch_t *f,
     ngx_uint_t status, size_t *size)
 {
     ngx_table_elt_t           *h;
@@ -824,7 +991,7 @@ ngx_http_thim_fetch_refusal(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
         return 0;
     }
 
-    if (ctx->oversized) {
+    if (f->oversized) {
         clcf = ngx_http_get_module_loc_conf(sr, ngx_http_core_module);
         *size = clcf->subrequest_output_buffer_size;
 
@@ -861,8 +1028,8 @@ ngx_http_thim_fetch_refuse(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
                   &ctx->key, ctx->fetch_reason ? ctx->fetch_reason : "",
                   ctx->have_record ? ", keeping the cached copy" : "");
 
-    ngx_http_thim_cache_fail_why(ctx->zone, &ctx->key, ctx->fetch_status,
-                                 why, size);
+    ngx_http_thim_cache_fail_why(ctx->zone, &ctx->key, ctx->fetch->lease,
+                                 ctx->fetch_status, why, size);
 
     return NGX_HTTP_THIM_RESULT_INVALID;
 }
@@ -925,7 +1092,8 @@ ngx_http_thim_fetch_outcome(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
 
         /* refused by the checks: logged by ngx_http_thim_fetch_accept() */
         ctx->fetch_status = NGX_HTTP_BAD_GATEWAY;
-        ngx_http_thim_cache_fail(ctx->zone, &ctx->key, ctx->fetch_status);
+        ngx_http_thim_cache_fail(ctx->zone, &ctx->key, ctx->fetch->lease,
+                                 ctx->fetch_status);
 
         return NGX_HTTP_THIM_RESULT_INVALID;
     }
@@ -988,7 +1156,8 @@ ngx_http_thim_fetch_outcome(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
     if (status != NGX_HTTP_NOT_FOUND
         || ngx_http_thim_fetch_negative(sr, ctx) != NGX_OK)
     {
-        ngx_http_thim_cache_fail(ctx->zone, &ctx->key, ctx->fetch_status);
+        ngx_http_thim_cache_fail(ctx->zone, &ctx->key, ctx->fetch->lease,
+                                 ctx->fetch_status);
     }
 
     return result;
@@ -1178,7 +1347,7 @@ ngx_http_thim_fetch_negative(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx)
     ngx_http_thim_record_t     rec;
     ngx_http_thim_loc_conf_t  *tlcf;
 
-    tlcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_thim_module);
+    tlcf = ctx->conf;
 
     if (tlcf->negative_valid == 0) {
         return NGX_DECLINED;
@@ -1228,6 +1397,8 @@ ngx_http_thim_keep(ngx_http_thim_ctx_t *ctx, ngx_http_thim_record_t *rec,
     st.len = last - st.value;
 
     ngx_http_thim_lifetime(ctx, ngx_time(), ttl, negative, &st);
+
+    st.lease = ctx->fetch->lease;
 
     rc = ngx_http_thim_cache_store(ctx->zone, &ctx->key, &st, log);
 
@@ -1296,7 +1467,7 @@ ngx_http_thim_past_grace(ngx_http_thim_ctx_t *ctx, time_t next_update)
 {
     ngx_http_thim_loc_conf_t  *tlcf;
 
-    tlcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_thim_module);
+    tlcf = ctx->conf;
 
     if (tlcf->next_update_grace >= 0
         && next_update + tlcf->next_update_grace <= ngx_time())
@@ -1323,7 +1494,7 @@ ngx_http_thim_lifetime(ngx_http_thim_ctx_t *ctx, time_t fetched, time_t ttl,
 {
     ngx_http_thim_loc_conf_t  *tlcf;
 
-    tlcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_thim_module);
+    tlcf = ctx->conf;
 
     if (!negative) {
         ttl = ngx_max(ttl, tlcf->valid_min);
@@ -1338,6 +1509,7 @@ ngx_http_thim_lifetime(ngx_http_thim_ctx_t *ctx, time_t fetched, time_t ttl,
     st->expires = fetched + ttl;
     st->refresh_at = st->expires - ttl / 4;
     st->next_update = negative ? 0 : ctx->next_update;
+    st->lease = 0;
     st->negative = negative;
     st->derived = 0;
 }
@@ -1423,6 +1595,10 @@ ngx_http_thim_fetch_resume(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_thim_answer(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
 {
+    if (ctx->fetch_status == NGX_HTTP_CLIENT_CLOSED_REQUEST) {
+        return NGX_HTTP_CLIENT_CLOSED_REQUEST;
+    }
+
     if (ctx->fetched_record) {
         return ngx_http_thim_deliver(r, ctx);
     }
@@ -1478,11 +1654,9 @@ ngx_http_thim_send_refused(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
 
 
 /*
- * However the request ends, a fetch still under way (the client went
- * away, the connection was terminated) gives the lease back at once,
- * without an outcome, so that a waiter takes the fetch over instead of
- * waiting out the lease or failing.  The pin is not released here: see
- * ngx_http_thim_unpin_cleanup().
+ * However the request ends, its wait timer goes.  A fetch still under way
+ * gives its lease back in the fetch's own cleanup, and the pin is released
+ * with the request's pool: see ngx_http_thim_unpin_cleanup().
  */
 
 static void
@@ -1492,11 +1666,6 @@ ngx_http_thim_cleanup(void *data)
 
     if (ctx->wait.timer_set) {
         ngx_del_timer(&ctx->wait);
-    }
-
-    if (ctx->fetching && !ctx->fetch_done) {
-        ngx_http_thim_cache_release(ctx->zone, &ctx->key);
-        ctx->fetching = 0;
     }
 }
 
@@ -1530,8 +1699,7 @@ ngx_http_thim_unpin_cleanup(void *data)
 /* how bad a cache status is, for an answer made of several */
 static ngx_uint_t  ngx_http_thim_parts_rank[] = {
     0,  /* NONE */     1,  /* HIT */      4,  /* MISS */
-    2,  /* EXPIRED */  3,  /* STALE */    2,  /* UPDATING */
-    0   /* BYPASS */
+    3,  /* STALE */    2   /* UPDATING */
 };
 
 
@@ -1622,6 +1790,7 @@ ngx_http_thim_derived_keep(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     st.expires = expires;
     st.refresh_at = expires;
     st.next_update = 0;
+    st.lease = 0;
     st.negative = 0;
     st.derived = 1;
 

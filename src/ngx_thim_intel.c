@@ -95,8 +95,9 @@ static ngx_int_t ngx_http_thim_intel_query(ngx_http_request_t *r,
 static ngx_int_t ngx_http_thim_intel_fmspc(ngx_http_thim_args_t *args,
     ngx_http_thim_intel_req_t *req, ngx_http_thim_intel_bad_t *bad);
 static ngx_int_t ngx_http_thim_intel_update(ngx_http_request_t *r,
-    ngx_http_thim_intel_path_t *path, ngx_http_thim_args_t *args,
-    ngx_str_t *canonical, ngx_http_thim_intel_bad_t *bad);
+    ngx_http_thim_loc_conf_t *tlcf, ngx_http_thim_intel_path_t *path,
+    ngx_http_thim_args_t *args, ngx_str_t *canonical,
+    ngx_http_thim_intel_bad_t *bad);
 static ngx_int_t ngx_http_thim_intel_custom(ngx_http_request_t *r,
     ngx_http_thim_arg_t *arg, ngx_str_t *eval,
     ngx_http_thim_intel_bad_t *bad);
@@ -369,7 +370,8 @@ ngx_http_thim_intel_query(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
             return rc;
         }
 
-        rc = ngx_http_thim_intel_update(r, path, args, &update, bad);
+        rc = ngx_http_thim_intel_update(r, ctx->conf, path, args, &update,
+                                        bad);
 
         if (rc == NGX_AGAIN) {
             /* the baseline is looked up first; the query is made then */
@@ -383,7 +385,8 @@ ngx_http_thim_intel_query(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
         return ngx_http_thim_intel_tcb_query(r, ctx, req, &update);
 
     case NGX_HTTP_THIM_INTEL_IDENTITY:
-        return ngx_http_thim_intel_update(r, path, args, &req->query, bad);
+        return ngx_http_thim_intel_update(r, ctx->conf, path, args,
+                                          &req->query, bad);
 
     case NGX_HTTP_THIM_INTEL_EVAL_NUMBERS:
         return NGX_OK;
@@ -509,7 +512,7 @@ ngx_http_thim_intel_after_numbers(ngx_http_request_t *r,
     pending = ctx->data;
     req = &pending->req;
 
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
+    tlcf = ctx->conf;
 
     if (ngx_http_thim_intel_pick(&ctx->record.body, (ngx_uint_t) tlcf->baseline,
                                  &number)
@@ -633,14 +636,14 @@ ngx_http_thim_intel_fmspc(ngx_http_thim_args_t *args,
 
 static ngx_int_t
 ngx_http_thim_intel_update(ngx_http_request_t *r,
-    ngx_http_thim_intel_path_t *path, ngx_http_thim_args_t *args,
-    ngx_str_t *canonical, ngx_http_thim_intel_bad_t *bad)
+    ngx_http_thim_loc_conf_t *tlcf, ngx_http_thim_intel_path_t *path,
+    ngx_http_thim_args_t *args, ngx_str_t *canonical,
+    ngx_http_thim_intel_bad_t *bad)
 {
     uint64_t                   number_value;
     ngx_int_t                  rc, early;
     ngx_str_t                  eval;
     ngx_http_thim_arg_t       *update, *number, *custom;
-    ngx_http_thim_loc_conf_t  *tlcf;
 
     update = ngx_http_thim_args_find(args, (u_char *) "update",
                                      sizeof("update") - 1);
@@ -709,8 +712,6 @@ ngx_http_thim_intel_update(ngx_http_request_t *r,
 
         return NGX_OK;
     }
-
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
 
     if (eval.len) {
         rc = ngx_http_thim_intel_eval_number(r, eval.data, eval.len,
@@ -1110,7 +1111,7 @@ ngx_http_thim_intel_set_fetch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     ngx_http_thim_loc_conf_t          *tlcf;
     ngx_http_thim_intel_collateral_t  *col;
 
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
+    tlcf = ctx->conf;
 
     col = req->collateral;
     path = &col->origin_path;
@@ -1219,7 +1220,7 @@ ngx_http_thim_intel_check_json(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
         return NGX_DECLINED;
     }
 
-    tlcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_thim_module);
+    tlcf = ctx->conf;
 
     if (ngx_http_thim_intel_root_crl(ctx, &root_crl) != NGX_OK) {
         *reason = "the cached Intel root CA CRL cannot be read";
@@ -1289,7 +1290,7 @@ ngx_http_thim_intel_check_crl(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
         return NGX_DECLINED;
     }
 
-    tlcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_thim_module);
+    tlcf = ctx->conf;
 
     if (ctx->expect == NULL) {
         role = NGX_HTTP_THIM_SIGNER_ROOT;
@@ -1419,10 +1420,11 @@ ngx_http_thim_intel_set_tcb(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
 
     args.nargs = 0;
 
-    rc = ngx_http_thim_intel_update(r, path, &args, &update, &bad);
+    rc = ngx_http_thim_intel_update(r, ctx->conf, path, &args, &update,
+                                    &bad);
 
     if (rc == NGX_AGAIN) {
-        tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
+        tlcf = ctx->conf;
 
         if (tlcf->update_early) {
             ngx_str_set(&update, "update=early");

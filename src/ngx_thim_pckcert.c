@@ -197,10 +197,18 @@ static char  *ngx_http_thim_pckcert_params[] = {
     "encrypted_ppid", "qeid", "cpusvn", "pcesvn", "pceid", NULL
 };
 
-/* nginx's error-line text of a connection, which ours filters */
+/*
+ * nginx's error-line text of a connection, which ours filters, and its
+ * error-line context of a request, which ours wraps.  They are kept here
+ * as the filter chain keeps its next filters: nginx sets the same two
+ * functions (ngx_http_log_error(), ngx_http_log_error_handler()) on every
+ * HTTP connection and request of the process, so one copy is every
+ * connection's; ours is never taken as the next one (that would loop).
+ * A per-request copy in the context would not do: the log handler must
+ * work before the context exists and after an internal redirect clears
+ * it.
+ */
 static ngx_log_handler_pt  ngx_http_thim_pckcert_next_error;
-
-/* nginx's error-line context, which ours wraps (one for every request) */
 static ngx_http_log_handler_pt  ngx_http_thim_pckcert_next_log_handler;
 
 
@@ -312,7 +320,7 @@ ngx_http_thim_pckcert_derived_key(ngx_http_request_t *r,
     size_t                     len;
     ngx_http_thim_loc_conf_t  *tlcf;
 
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
+    tlcf = ctx->conf;
 
     len = sizeof("intel-pck-tcb::v4e:") - 1 + NGX_HTTP_THIM_DIGEST_HEX
           + NGX_INT_T_LEN + NGX_HTTP_THIM_CPUSVN_HEX + NGX_HTTP_THIM_SVN_HEX;
@@ -655,7 +663,7 @@ ngx_http_thim_pckcert_set_origin(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
+    tlcf = ctx->conf;
 
     ctx->origin_uri.len = tlcf->intel_origin.len
                           + ngx_http_thim_pckcerts_origin_path.len;
@@ -911,8 +919,10 @@ ngx_http_thim_pckcert_private(ngx_http_request_t *r, ngx_str_t *query,
     r->unparsed_uri = uri;
     r->args = args;
 
-    ngx_http_thim_pckcert_next_log_handler = r->log_handler;
-    r->log_handler = ngx_http_thim_pckcert_log_handler;
+    if (r->log_handler != ngx_http_thim_pckcert_log_handler) {
+        ngx_http_thim_pckcert_next_log_handler = r->log_handler;
+        r->log_handler = ngx_http_thim_pckcert_log_handler;
+    }
 
     return NGX_OK;
 }
@@ -1632,7 +1642,7 @@ ngx_http_thim_pckcert_check(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
     ngx_http_thim_pckcert_t   *pc;
     ngx_http_thim_loc_conf_t  *tlcf;
 
-    tlcf = ngx_http_get_module_loc_conf(ctx->request, ngx_http_thim_module);
+    tlcf = ctx->conf;
     pc = ctx->expect;
 
     set.chain = ngx_pnalloc(ctx->request->pool, ctx->chain.len + 1);

@@ -14,15 +14,14 @@
  * roots, thim_next_update_grace is applied, and the record a fetch would
  * have stored is rebuilt.
  *
- * The checks reach their configuration through ctx->request.  There is
- * no request at start-up (this runs in the master, before the fork), so
- * ngx_http_thim_persist_recheck() makes a minimal one in a pool of its
- * own: its pool, uri, args and a loc_conf array holding only this
- * module's configuration, that of the first location with thim_intel (or
- * thim_amd, thim_amd_azure) on the zone, as registered while the
- * configuration was merged.  Checks and rekey functions use nothing else
- * of a request; passing the loc conf explicitly would have changed every
- * check's signature for this one caller.  For Intel the copy registered
+ * The checks read their configuration from ctx->conf: here that of the
+ * first location with thim_intel (or thim_amd, thim_amd_azure) on the
+ * zone, as registered while the configuration was merged (thim_refresh
+ * uses the same).  The rekey parsers read the key's path and query as a
+ * request's uri and args; there is no request at start-up (this runs in
+ * the master, before the fork), so ngx_http_thim_persist_recheck() makes
+ * a minimal one carrying only its pool, uri and args: no connection, no
+ * configuration, nothing else of a request.  For Intel the copy registered
  * takes any tcbEvaluationDataNumber and the latest baseline: a key is an
  * origin request the module itself made (latest-N baselines make keys
  * with numbers clients may not ask for), not a client's.
@@ -526,17 +525,13 @@ ngx_http_thim_persist_recheck(ngx_http_thim_persist_t *persist,
         return NGX_ERROR;
     }
 
-    r->loc_conf = ngx_pcalloc(pool, sizeof(void *) * ngx_http_max_module);
-    if (r->loc_conf == NULL) {
-        return NGX_ERROR;
-    }
-
-    r->loc_conf[ngx_http_thim_module.ctx_index] = tlcf;
+    /* the rekey parsers' carrier of path, query and pool: nothing else */
     r->pool = pool;
     r->uri = rc->path;
     r->args = rc->query;
 
     ctx->request = r;
+    ctx->conf = tlcf;
     ctx->zone = persist->shm_zone;
 
     if (rc->origin == NGX_HTTP_THIM_ORIGIN_AMD) {

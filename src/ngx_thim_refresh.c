@@ -369,10 +369,10 @@ ngx_http_thim_refresh_stop(ngx_http_thim_persist_t *persist)
  * location = /_thim/refresh { thim_refresh; allow 127.0.0.1; deny all; }
  * GET ?key=<the cache key, percent-encoded>: the key is served as a
  * client's request for it would be (refreshed when past its refresh
- * time).  The key must be the canonical one its request makes, under
- * this location's configuration (a client policy that refuses the key's
- * tcbEvaluationDataNumber refuses its refresh ahead of time too; it is
- * then refreshed on access).
+ * time).  The key must be the canonical one its request makes under the
+ * configuration the zone registered for its origin, the one its records
+ * are re-checked with (ngx_thim_persist.c): the keys are the module's
+ * own origin requests, so any tcbEvaluationDataNumber is taken.
  */
 
 ngx_int_t
@@ -383,7 +383,10 @@ ngx_http_thim_refresh_handler(ngx_http_request_t *r)
     ngx_int_t                 rc;
     ngx_str_t                 arg, key, uri, args;
     ngx_http_thim_ctx_t      *ctx;
+    ngx_http_thim_zone_t     *zone;
+    ngx_http_thim_persist_t  *ps;
     ngx_http_thim_recheck_t   rk;
+    ngx_http_thim_loc_conf_t *conf;
 
     rc = ngx_http_thim_begin(r, &ctx);
     if (rc != NGX_DECLINED) {
@@ -421,6 +424,26 @@ ngx_http_thim_refresh_handler(ngx_http_request_t *r)
                                         "not a key of any route family",
                                         "key");
     }
+
+    /*
+     * the key is read, fetched and checked with the configuration the
+     * zone registered for its origin (trust anchors, origin locations,
+     * policy), as its records are re-checked, not with this location's:
+     * nothing else needs to be configured here
+     */
+    zone = ctx->zone->data;
+    ps = zone->persist;
+
+    conf = (ps == NULL) ? NULL
+           : (rk.origin == NGX_HTTP_THIM_ORIGIN_AMD) ? ps->amd : ps->intel;
+
+    if (conf == NULL) {
+        return ngx_http_thim_send_error(r, ctx, NGX_HTTP_BAD_REQUEST,
+                             "no location serves this origin from the zone",
+                             "key");
+    }
+
+    ctx->conf = conf;
 
     /* the family's parsers read the key's path and query as a request's */
     uri = r->uri;

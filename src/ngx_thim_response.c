@@ -44,10 +44,8 @@ static ngx_str_t  ngx_http_thim_cache_status_names[] = {
     ngx_null_string,
     ngx_string("HIT"),
     ngx_string("MISS"),
-    ngx_string("EXPIRED"),
     ngx_string("STALE"),
-    ngx_string("UPDATING"),
-    ngx_string("BYPASS")
+    ngx_string("UPDATING")
 };
 
 

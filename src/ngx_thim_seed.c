@@ -43,6 +43,11 @@ typedef struct {
 static ngx_int_t ngx_http_thim_seed_entry(ngx_http_thim_persist_t *persist,
     json_t *entry, ngx_pool_t *pool, ngx_http_thim_seed_stats_t *stats,
     ngx_log_t *log);
+static ngx_int_t ngx_http_thim_seed_name(json_t *entry, ngx_pool_t *pool,
+    ngx_str_t *origin, ngx_http_thim_recheck_t *check, ngx_str_t *what);
+static ngx_int_t ngx_http_thim_seed_store(ngx_http_thim_persist_t *persist,
+    json_t *entry, ngx_pool_t *pool, ngx_http_thim_recheck_t *check,
+    ngx_log_t *log);
 static char *ngx_http_thim_seed_read(ngx_http_thim_persist_t *persist,
     json_t *entry, ngx_pool_t *pool, ngx_str_t *body);
 static ngx_int_t ngx_http_thim_seed_chain(json_t *entry,
@@ -186,16 +191,12 @@ static ngx_int_t
 ngx_http_thim_seed_entry(ngx_http_thim_persist_t *persist, json_t *entry,
     ngx_pool_t *pool, ngx_http_thim_seed_stats_t *stats, ngx_log_t *log)
 {
-    u_char                         *p;
     char                           *reason;
-    size_t                          len;
-    time_t                          fetched;
     ngx_int_t                       rc;
     ngx_uint_t                      i, level;
     const char                     *s;
     ngx_str_t                       origin, what;
     ngx_http_thim_zone_t           *ctx;
-    ngx_http_thim_store_t           st;
     ngx_http_thim_recheck_t         check;
     ngx_http_thim_record_t          headers;
     ngx_http_thim_seed_unserved_t  *u;
@@ -203,35 +204,11 @@ ngx_http_thim_seed_entry(ngx_http_thim_persist_t *persist, json_t *entry,
     ctx = persist->shm_zone->data;
     ngx_memzero(&check, sizeof(ngx_http_thim_recheck_t));
 
-    /* what the entry is, for the log: its origin, path and query */
-    s = ngx_http_thim_seed_string(entry, "origin");
-    origin.data = (u_char *) (s ? s : "");
-    origin.len = ngx_strlen(origin.data);
-
-    s = ngx_http_thim_seed_string(entry, "path");
-    check.path.data = (u_char *) (s ? s : "");
-    check.path.len = ngx_strlen(check.path.data);
-
-    s = ngx_http_thim_seed_string(entry, "query");
-    check.query.data = (u_char *) (s ? s : "");
-    check.query.len = ngx_strlen(check.query.data);
-
-    /* a pckcerts query carries an encrypted PPID: it is not shown */
-    what.len = origin.len + 1 + check.path.len + 1 + check.query.len;
-    what.data = ngx_pnalloc(pool, what.len);
-    if (what.data == NULL) {
+    if (ngx_http_thim_seed_name(entry, pool, &origin, &check, &what)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
-
-    p = ngx_sprintf(what.data, "%V:%V", &origin, &check.path);
-
-    if (check.query.len) {
-        p = ngx_sprintf(p, "?%V", &check.query);
-    }
-
-    what.len = p - what.data;
-
-    ngx_http_thim_persist_show(pool, &what, &what);
 
     level = NGX_LOG_WARN;
     reason = NULL;
@@ -297,41 +274,10 @@ ngx_http_thim_seed_entry(ngx_http_thim_persist_t *persist, json_t *entry,
         goto skip;
     }
 
-    /*
-     * when the origin answered, never later than now; without it, older
-     * than anything cached.  The lifetime is the one an origin answer
-     * gets now.
-     */
-    s = ngx_http_thim_seed_string(entry, "fetched");
-    len = s ? ngx_strlen(s) : 0;
+    rc = ngx_http_thim_seed_store(persist, entry, pool, &check, log);
 
-    if (s == NULL
-        || ngx_http_thim_parse_iso8601((u_char *) s, len, &fetched) != NGX_OK
-        || fetched < 0)
-    {
-        fetched = 0;
-    }
-
-    fetched = ngx_min(fetched, ngx_time());
-
-    st.len = ngx_http_thim_record_size(&check.record);
-    st.value = ngx_pnalloc(pool, st.len);
-    if (st.value == NULL) {
+    if (rc == NGX_ABORT) {
         return NGX_ERROR;
-    }
-
-    (void) ngx_http_thim_record_write(st.value, &check.record);
-
-    ngx_http_thim_lifetime(check.ctx, ngx_time(),
-                           check.next_update - ngx_time(), 0, &st);
-
-    rc = ngx_http_thim_cache_import(persist->shm_zone, &check.ctx->key, &st,
-                                    fetched, log);
-
-    /* a PCK certificate set: found by QE ID and by encrypted PPID */
-    if (rc == NGX_OK && check.alt_key.len) {
-        rc = ngx_http_thim_cache_import(persist->shm_zone, &check.alt_key,
-                                        &st, fetched, log);
     }
 
     if (rc == NGX_DECLINED) {
@@ -359,6 +305,106 @@ skip:
     stats->skipped++;
 
     return NGX_OK;
+}
+
+
+/*
+ * What the entry is, for the log: its origin, path and query (a pckcerts
+ * query carries an encrypted PPID: it is not shown); check gets the path
+ * and the query.
+ */
+
+static ngx_int_t
+ngx_http_thim_seed_name(json_t *entry, ngx_pool_t *pool, ngx_str_t *origin,
+    ngx_http_thim_recheck_t *check, ngx_str_t *what)
+{
+    u_char      *p;
+    const char  *s;
+
+    s = ngx_http_thim_seed_string(entry, "origin");
+    origin->data = (u_char *) (s ? s : "");
+    origin->len = ngx_strlen(origin->data);
+
+    s = ngx_http_thim_seed_string(entry, "path");
+    check->path.data = (u_char *) (s ? s : "");
+    check->path.len = ngx_strlen(check->path.data);
+
+    s = ngx_http_thim_seed_string(entry, "query");
+    check->query.data = (u_char *) (s ? s : "");
+    check->query.len = ngx_strlen(check->query.data);
+
+    what->len = origin->len + 1 + check->path.len + 1 + check->query.len;
+    what->data = ngx_pnalloc(pool, what->len);
+    if (what->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(what->data, "%V:%V", origin, &check->path);
+
+    if (check->query.len) {
+        p = ngx_sprintf(p, "?%V", &check->query);
+    }
+
+    what->len = p - what->data;
+
+    ngx_http_thim_persist_show(pool, what, what);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Stores a re-checked entry under its key (and a PCK certificate set
+ * under its second key too): as ngx_http_thim_cache_import() returns, or
+ * NGX_ABORT without memory.
+ * Its fetch time is when the origin answered, never later than now;
+ * without one, older than anything cached.  The lifetime is the one an
+ * origin answer gets now.
+ */
+
+static ngx_int_t
+ngx_http_thim_seed_store(ngx_http_thim_persist_t *persist, json_t *entry,
+    ngx_pool_t *pool, ngx_http_thim_recheck_t *check, ngx_log_t *log)
+{
+    size_t                  len;
+    time_t                  fetched;
+    ngx_int_t               rc;
+    const char             *s;
+    ngx_http_thim_store_t   st;
+
+    s = ngx_http_thim_seed_string(entry, "fetched");
+    len = s ? ngx_strlen(s) : 0;
+
+    if (s == NULL
+        || ngx_http_thim_parse_iso8601((u_char *) s, len, &fetched) != NGX_OK
+        || fetched < 0)
+    {
+        fetched = 0;
+    }
+
+    fetched = ngx_min(fetched, ngx_time());
+
+    st.len = ngx_http_thim_record_size(&check->record);
+    st.value = ngx_pnalloc(pool, st.len);
+    if (st.value == NULL) {
+        return NGX_ABORT;
+    }
+
+    (void) ngx_http_thim_record_write(st.value, &check->record);
+
+    ngx_http_thim_lifetime(check->ctx, ngx_time(),
+                           check->next_update - ngx_time(), 0, &st);
+
+    rc = ngx_http_thim_cache_import(persist->shm_zone, &check->ctx->key, &st,
+                                    fetched, log);
+
+    /* a PCK certificate set: found by QE ID and by encrypted PPID */
+    if (rc == NGX_OK && check->alt_key.len) {
+        rc = ngx_http_thim_cache_import(persist->shm_zone, &check->alt_key,
+                                        &st, fetched, log);
+    }
+
+    return rc;
 }
 
 

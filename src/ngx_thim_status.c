@@ -757,6 +757,7 @@ ngx_http_thim_status_error(ngx_http_request_t *r, ngx_uint_t status,
      */
 
     ctx->request = r;
+    ctx->conf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
 
     if (ngx_http_thim_request_id(r, &ctx->request_id) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -286,3 +286,12 @@ ngx_http_thim_timegm(struct tm *tm)
 
     return days * 86400 + tm->tm_hour * 3600 + tm->tm_min * 60 + tm->tm_sec;
 }
+
+
+/* a pool cleanup handler for a certificate the configuration holds */
+
+void
+ngx_http_thim_x509_free(void *data)
+{
+    X509_free(data);
+}

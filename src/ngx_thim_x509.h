@@ -23,6 +23,7 @@ size_t ngx_http_thim_pem_size(size_t der_len, char *label);
 u_char *ngx_http_thim_pem_encode(u_char *dst, u_char *der, size_t len,
     char *label);
 ngx_int_t ngx_http_thim_parse_iso8601(u_char *p, size_t len, time_t *t);
+void ngx_http_thim_x509_free(void *data);
 
 
 #endif /* _NGX_THIM_X509_H_INCLUDED_ */

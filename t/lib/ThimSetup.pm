@@ -69,6 +69,11 @@ sub config {
     my $intel_root = $opt{intel_root}
                      // "$DATA/intel/root/Intel_SGX_Root_CA.pem";
     my $pass = $opt{pass_headers} ? '' : 'proxy_pass_request_headers off;';
+    # root_in_locations: the Intel trust anchor only where thim_intel is
+    my $root_http = $opt{root_in_locations} ? ''
+                    : "thim_intel_root_ca $intel_root;";
+    my $root_loc = $opt{root_in_locations}
+                   ? "thim_intel_root_ca $intel_root;" : '';
     my $proxy = <<"PROXY";
             proxy_ssl_verify on;
             proxy_ssl_trusted_certificate %%CA%%;
@@ -92,7 +97,7 @@ http {
     access_log %%TESTDIR%%/logs/thim.log thim;
 
     thim_cache_zone name=thim:$zone;
-    thim_intel_root_ca $intel_root;
+    $root_http
     thim_intel_api_key_file $API_KEY_FILE;
     thim_amd_trust Milan $DATA/amd/milan/cert_chain.pem;
     thim_amd_trust Genoa $DATA/amd/genoa/cert_chain.pem;
@@ -108,9 +113,9 @@ http {
         listen 127.0.0.1:%%PORT_https%% ssl http2 reuseport;
         %%SSL%%
 
-        location /sgx/certification/ { thim_intel; }
-        location /tdx/certification/ { thim_intel; }
-        location /metadata/THIM/sgx/ { thim_intel; }
+        location /sgx/certification/ { thim_intel; $root_loc }
+        location /tdx/certification/ { thim_intel; $root_loc }
+        location /metadata/THIM/sgx/ { thim_intel; $root_loc }
         location /vcek/ { thim_amd; }
         location /vlek/ { thim_amd; }
         location = /metadata/THIM/amd/certification { thim_amd_azure; }
