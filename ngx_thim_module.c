@@ -169,6 +169,13 @@ static ngx_command_t  ngx_http_thim_commands[] = {
       offsetof(ngx_http_thim_loc_conf_t, amd_max_fetches),
       &ngx_http_thim_max_fetches_bounds },
 
+    { ngx_string("thim_intel_max_fetches"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thim_loc_conf_t, intel_max_fetches),
+      &ngx_http_thim_max_fetches_bounds },
+
     { ngx_string("thim_refresh"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_thim_refresh,
@@ -459,6 +466,7 @@ ngx_http_thim_create_loc_conf(ngx_conf_t *cf)
     tlcf->valid_max = NGX_CONF_UNSET;
     tlcf->negative_valid = NGX_CONF_UNSET;
     tlcf->amd_max_fetches = NGX_CONF_UNSET_UINT;
+    tlcf->intel_max_fetches = NGX_CONF_UNSET_UINT;
     tlcf->baseline = NGX_CONF_UNSET;
     tlcf->next_update_grace = NGX_CONF_UNSET;
     tlcf->update_early = NGX_CONF_UNSET_UINT;
@@ -508,6 +516,8 @@ ngx_http_thim_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->amd_origin, prev->amd_origin,
                              "/_thim/amd");
     ngx_conf_merge_uint_value(conf->amd_max_fetches, prev->amd_max_fetches, 2);
+    ngx_conf_merge_uint_value(conf->intel_max_fetches,
+                              prev->intel_max_fetches, 8);
     ngx_conf_merge_uint_value(conf->update_early, prev->update_early, 0);
     ngx_conf_merge_value(conf->next_update_grace, prev->next_update_grace,
                          -1);

@@ -41,6 +41,17 @@
 #define NGX_HTTP_THIM_ORIGIN_AMD         2
 #define NGX_HTTP_THIM_ORIGINS            3
 
+/*
+ * 429 hold-offs: one per origin, and one of its own for Intel's routes
+ * limited by the API key (pckcert, pckcerts), so that their limit never
+ * holds back the TCB infos, identities and CRLs that need no key.
+ */
+#define NGX_HTTP_THIM_HOLDOFF_INTEL_KEY  NGX_HTTP_THIM_ORIGINS
+#define NGX_HTTP_THIM_HOLDOFFS           (NGX_HTTP_THIM_ORIGINS + 1)
+
+#define ngx_http_thim_route_holdoff(route)                                    \
+    ((route)->api_key ? NGX_HTTP_THIM_HOLDOFF_INTEL_KEY : (route)->origin)
+
 
 /* the form a stored body is served in (CRLs are stored as DER) */
 #define NGX_HTTP_THIM_FORM_STORED      0
@@ -132,6 +143,7 @@ typedef struct {
     X509                      *intel_root;      /* the trust anchor */
     ngx_str_t                  amd_origin;
     ngx_uint_t                 amd_max_fetches;
+    ngx_uint_t                 intel_max_fetches;
     ngx_http_complex_value_t  *amd_platform_id;  /* Azure's AMD forms */
     ngx_http_complex_value_t  *amd_tcb_version;
     ngx_http_complex_value_t  *amd_product;

@@ -12,9 +12,20 @@
  * flight) until the zone is next created.
  *
  * Eviction: stale collateral is still valuable (it is served while the
- * origin is down), so nothing is dropped because it is old; entries are
- * evicted least recently used first, and only when an allocation fails.
- * An entry whose fetch is under way is never evicted.
+ * origin is down), so nothing real is dropped because it is old; entries
+ * are evicted only when an allocation fails, by class (see
+ * NGX_HTTP_THIM_CLASS_*: empty, negative and derived entries before real
+ * collateral, a stale real record last), least recently used first within
+ * a class.  Each class is a queue, so an eviction looks at the tail of
+ * the first non-empty one, not at the whole zone: a flood of cold keys
+ * (each a new entry, then a negative one) churns its own classes and
+ * never reaches the collateral that was there before it.  An expired
+ * negative record is freed when a new entry is made, so they do not pile
+ * up.  An entry whose fetch is under way is never evicted.
+ *
+ * Derived answers are grouped under the record they come from (a PCK
+ * certificate under its platform's set): at most so many per group, the
+ * oldest dropped (ngx_http_thim_cache_group()).
  */
 
 
@@ -28,7 +39,10 @@ typedef struct {
     u_short                    key_len;
     u_char                     origin;         /* of the fetch slot */
     u_char                     slot;           /* its index + 1, 0: none */
-    ngx_queue_t                queue;
+    ngx_queue_t                queue;          /* in its class's LRU */
+    ngx_queue_t                group;          /* a derived entry: in its
+                                                  source's group; any
+                                                  other: the group's head */
     ngx_http_thim_value_t     *value;          /* NULL until a fetch works */
     time_t                     fetched;
     time_t                     refresh_at;
@@ -65,6 +79,14 @@ static void *ngx_http_thim_cache_alloc(ngx_http_thim_zone_t *ctx, size_t size,
     ngx_http_thim_node_t *keep);
 static ngx_int_t ngx_http_thim_cache_evict_one(ngx_http_thim_zone_t *ctx,
     ngx_http_thim_node_t *keep);
+static ngx_int_t ngx_http_thim_cache_evict_class(ngx_http_thim_zone_t *ctx,
+    ngx_uint_t class, ngx_http_thim_node_t *keep, ngx_msec_t now);
+static void ngx_http_thim_cache_age_out(ngx_http_thim_zone_t *ctx);
+static void ngx_http_thim_cache_touch(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *tn);
+static ngx_uint_t ngx_http_thim_cache_class(ngx_http_thim_node_t *tn);
+static ngx_uint_t ngx_http_thim_cache_leased(ngx_http_thim_node_t *tn,
+    ngx_msec_t now);
 static void ngx_http_thim_cache_free_node(ngx_http_thim_zone_t *ctx,
     ngx_http_thim_node_t *tn);
 static void ngx_http_thim_cache_pin(ngx_http_thim_node_t *tn,
@@ -90,6 +112,7 @@ ngx_http_thim_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_http_thim_zone_t  *octx = data;
 
     size_t                 len;
+    ngx_uint_t             i;
     ngx_http_thim_zone_t  *ctx;
 
     ctx = shm_zone->data;
@@ -119,7 +142,9 @@ ngx_http_thim_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     ngx_rbtree_init(&ctx->sh->rbtree, &ctx->sh->sentinel,
                     ngx_http_thim_cache_rbtree_insert);
-    ngx_queue_init(&ctx->sh->lru);
+    for (i = 0; i < NGX_HTTP_THIM_CLASSES; i++) {
+        ngx_queue_init(&ctx->sh->lru[i]);
+    }
 
     len = sizeof(" in thim zone \"\"") + shm_zone->shm.name.len;
 
@@ -176,8 +201,7 @@ ngx_http_thim_cache_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
         }
     }
 
-    ngx_queue_remove(&tn->queue);
-    ngx_queue_insert_head(&ctx->sh->lru, &tn->queue);
+    ngx_http_thim_cache_touch(ctx, tn);
 
     lk->seq = tn->seq;
 
@@ -380,6 +404,9 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     (void) ngx_http_thim_cache_end_lease(ctx, tn, st->lease);
     tn->seq++;
 
+    /* its class may have changed: an empty entry now has a record */
+    ngx_http_thim_cache_touch(ctx, tn);
+
     ctx->sh->value_bytes += st->len;
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
@@ -490,15 +517,15 @@ ngx_http_thim_cache_renew(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 }
 
 
-/* every operation starts here: the key's hash, the lock, the entry */
-
 /*
  * The origin answered 429: nobody, in any worker, asks it again before
- * "until" (the later of two hold-offs wins).
+ * "until" (the later of two hold-offs wins).  "holdoff" is the origin,
+ * or NGX_HTTP_THIM_HOLDOFF_INTEL_KEY for the routes that Intel limits by
+ * API key.
  */
 
 void
-ngx_http_thim_cache_hold_off(ngx_shm_zone_t *shm_zone, ngx_uint_t origin,
+ngx_http_thim_cache_hold_off(ngx_shm_zone_t *shm_zone, ngx_uint_t holdoff,
     time_t until)
 {
     ngx_http_thim_zone_t  *ctx;
@@ -507,13 +534,70 @@ ngx_http_thim_cache_hold_off(ngx_shm_zone_t *shm_zone, ngx_uint_t origin,
 
     ngx_shmtx_lock(&ctx->shpool->mutex);
 
-    if (ctx->sh->holdoff[origin] < until) {
-        ctx->sh->holdoff[origin] = until;
+    if (ctx->sh->holdoff[holdoff] < until) {
+        ctx->sh->holdoff[holdoff] = until;
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 }
 
+
+/*
+ * The derived entry "key" joins the group of the entry "group" it was
+ * made from, as its newest member; the oldest members beyond "max" go.
+ * So a client that knows one platform cannot fill the zone with answers
+ * derived from its set (one per raw TCB it makes up).  Nothing happens
+ * when either entry is gone: the answer is derived again next time.
+ */
+
+void
+ngx_http_thim_cache_group(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_str_t *group, ngx_uint_t max)
+{
+    uint32_t               hash;
+    ngx_uint_t             n;
+    ngx_queue_t           *q, *head;
+    ngx_http_thim_zone_t  *ctx;
+    ngx_http_thim_node_t  *tn, *gn;
+
+    ctx = shm_zone->data;
+
+    gn = ngx_http_thim_cache_lock_find(shm_zone, group, &hash);
+
+    hash = ngx_crc32_short(key->data, key->len);
+    tn = ngx_http_thim_cache_find(ctx, key, hash);
+
+    if (gn == NULL || tn == NULL || gn->derived || !tn->derived) {
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
+        return;
+    }
+
+    head = &gn->group;
+
+    ngx_queue_remove(&tn->group);
+    ngx_queue_insert_head(head, &tn->group);
+
+    n = 0;
+
+    for (q = ngx_queue_head(head);
+         q != ngx_queue_sentinel(head);
+         q = ngx_queue_next(q))
+    {
+        n++;
+    }
+
+    while (n-- > max) {
+        q = ngx_queue_last(head);
+        ngx_http_thim_cache_free_node(ctx,
+                              ngx_queue_data(q, ngx_http_thim_node_t, group));
+        (void) ngx_atomic_fetch_add(&ctx->sh->evictions, 1);
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
+
+
+/* every operation starts here: the key's hash, the lock, the entry */
 
 static ngx_http_thim_node_t *
 ngx_http_thim_cache_lock_find(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
@@ -622,6 +706,8 @@ ngx_http_thim_cache_create(ngx_http_thim_zone_t *ctx, ngx_str_t *key,
            + offsetof(ngx_http_thim_node_t, key)
            + key->len;
 
+    ngx_http_thim_cache_age_out(ctx);
+
     node = ngx_http_thim_cache_alloc(ctx, size, NULL);
     if (node == NULL) {
         return NULL;
@@ -638,14 +724,16 @@ ngx_http_thim_cache_create(ngx_http_thim_zone_t *ctx, ngx_str_t *key,
     ngx_memcpy(tn->key, key->data, key->len);
 
     ngx_rbtree_insert(&ctx->sh->rbtree, node);
-    ngx_queue_insert_head(&ctx->sh->lru, &tn->queue);
+    ngx_queue_insert_head(&ctx->sh->lru[NGX_HTTP_THIM_CLASS_EMPTY],
+                          &tn->queue);
+    ngx_queue_init(&tn->group);
     ctx->sh->entries++;
 
     return tn;
 }
 
 
-/* slab allocation that evicts least recently used entries until it fits */
+/* slab allocation that evicts entries, by class, until it fits */
 
 static void *
 ngx_http_thim_cache_alloc(ngx_http_thim_zone_t *ctx, size_t size,
@@ -671,27 +759,56 @@ static ngx_int_t
 ngx_http_thim_cache_evict_one(ngx_http_thim_zone_t *ctx,
     ngx_http_thim_node_t *keep)
 {
-    ngx_msec_t             now;
-    ngx_queue_t           *q;
-    ngx_http_thim_node_t  *tn;
+    ngx_uint_t  class;
+    ngx_msec_t  now;
 
     now = ngx_current_msec;
 
-    for (q = ngx_queue_last(&ctx->sh->lru);
-         q != ngx_queue_sentinel(&ctx->sh->lru);
-         q = ngx_queue_prev(q))
-    {
+    for (class = 0; class < NGX_HTTP_THIM_CLASSES; class++) {
+        if (ngx_http_thim_cache_evict_class(ctx, class, keep, now) == NGX_OK) {
+            (void) ngx_atomic_fetch_add(&ctx->sh->evictions, 1);
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * The least recently used entry of the class that may go.  Skipped are
+ * only the entries being fetched (as many as fetches under way) and
+ * "keep"; a fresh record found expired moves to the stale class instead
+ * (once per expiry), so the walk stays short.
+ */
+
+static ngx_int_t
+ngx_http_thim_cache_evict_class(ngx_http_thim_zone_t *ctx, ngx_uint_t class,
+    ngx_http_thim_node_t *keep, ngx_msec_t now)
+{
+    ngx_queue_t           *q, *prev, *lru;
+    ngx_http_thim_node_t  *tn;
+
+    lru = &ctx->sh->lru[class];
+
+    for (q = ngx_queue_last(lru); q != ngx_queue_sentinel(lru); q = prev) {
+        prev = ngx_queue_prev(q);
         tn = ngx_queue_data(q, ngx_http_thim_node_t, queue);
 
-        if (tn == keep
-            || (tn->fetch_owner
-                && (ngx_msec_int_t) (tn->fetch_deadline - now) > 0))
+        if (tn == keep || ngx_http_thim_cache_leased(tn, now)) {
+            continue;
+        }
+
+        if (class == NGX_HTTP_THIM_CLASS_FRESH
+            && ngx_http_thim_cache_class(tn) == NGX_HTTP_THIM_CLASS_STALE)
         {
+            ngx_queue_remove(q);
+            ngx_queue_insert_tail(&ctx->sh->lru[NGX_HTTP_THIM_CLASS_STALE],
+                                  q);
             continue;
         }
 
         ngx_http_thim_cache_free_node(ctx, tn);
-        (void) ngx_atomic_fetch_add(&ctx->sh->evictions, 1);
 
         return NGX_OK;
     }
@@ -700,11 +817,94 @@ ngx_http_thim_cache_evict_one(ngx_http_thim_zone_t *ctx,
 }
 
 
+/*
+ * A new entry is about to be made: the oldest negative record goes if it
+ * has expired, so that the 404s of a stream of unknown keys age out
+ * instead of filling the zone until every allocation has to evict.
+ */
+
+static void
+ngx_http_thim_cache_age_out(ngx_http_thim_zone_t *ctx)
+{
+    ngx_queue_t           *lru;
+    ngx_http_thim_node_t  *tn;
+
+    lru = &ctx->sh->lru[NGX_HTTP_THIM_CLASS_NEGATIVE];
+
+    if (ngx_queue_empty(lru)) {
+        return;
+    }
+
+    tn = ngx_queue_data(ngx_queue_last(lru), ngx_http_thim_node_t, queue);
+
+    if (tn->expires <= ngx_time()
+        && !ngx_http_thim_cache_leased(tn, ngx_current_msec))
+    {
+        ngx_http_thim_cache_free_node(ctx, tn);
+    }
+}
+
+
+/* used now: to the head of its class's queue, its class as it is now */
+
+static void
+ngx_http_thim_cache_touch(ngx_http_thim_zone_t *ctx, ngx_http_thim_node_t *tn)
+{
+    ngx_queue_remove(&tn->queue);
+    ngx_queue_insert_head(&ctx->sh->lru[ngx_http_thim_cache_class(tn)],
+                          &tn->queue);
+}
+
+
+static ngx_uint_t
+ngx_http_thim_cache_class(ngx_http_thim_node_t *tn)
+{
+    if (tn->value == NULL) {
+        return NGX_HTTP_THIM_CLASS_EMPTY;
+    }
+
+    if (tn->negative) {
+        return NGX_HTTP_THIM_CLASS_NEGATIVE;
+    }
+
+    if (tn->derived) {
+        return NGX_HTTP_THIM_CLASS_DERIVED;
+    }
+
+    return (tn->expires > ngx_time()) ? NGX_HTTP_THIM_CLASS_FRESH
+                                      : NGX_HTTP_THIM_CLASS_STALE;
+}
+
+
+/* a fetch of the entry is under way */
+
+static ngx_uint_t
+ngx_http_thim_cache_leased(ngx_http_thim_node_t *tn, ngx_msec_t now)
+{
+    return tn->fetch_owner
+           && (ngx_msec_int_t) (tn->fetch_deadline - now) > 0;
+}
+
+
 static void
 ngx_http_thim_cache_free_node(ngx_http_thim_zone_t *ctx,
     ngx_http_thim_node_t *tn)
 {
+    ngx_queue_t  *q;
+
     ngx_http_thim_cache_detach(ctx, tn);
+
+    if (tn->derived) {
+        ngx_queue_remove(&tn->group);
+
+    } else {
+        /* its derived entries stay, in no group, and go first anyway */
+        while (!ngx_queue_empty(&tn->group)) {
+            q = ngx_queue_head(&tn->group);
+            ngx_queue_remove(q);
+            ngx_queue_init(q);
+        }
+    }
 
     ngx_queue_remove(&tn->queue);
     ngx_rbtree_delete(&ctx->sh->rbtree, ngx_http_thim_rbnode(tn));
@@ -804,9 +1004,7 @@ ngx_http_thim_cache_try_lease(ngx_http_thim_zone_t *ctx,
 
     now = ngx_current_msec;
 
-    if (tn->fetch_owner
-        && (ngx_msec_int_t) (tn->fetch_deadline - now) > 0)
-    {
+    if (ngx_http_thim_cache_leased(tn, now)) {
         return NGX_DECLINED;
     }
 
@@ -910,7 +1108,7 @@ ngx_http_thim_cache_holdoff_left(ngx_http_thim_zone_t *ctx,
 {
     time_t  left;
 
-    left = ctx->sh->holdoff[lk->origin] - ngx_time();
+    left = ctx->sh->holdoff[lk->holdoff] - ngx_time();
 
     return left > 0 ? left : 0;
 }
@@ -938,8 +1136,7 @@ ngx_http_thim_cache_peek(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     lk->found = NGX_HTTP_THIM_FOUND_MISS;
 
     if (tn && tn->value && !tn->negative && tn->expires > ngx_time()) {
-        ngx_queue_remove(&tn->queue);
-        ngx_queue_insert_head(&ctx->sh->lru, &tn->queue);
+        ngx_http_thim_cache_touch(ctx, tn);
 
         ngx_http_thim_cache_pin(tn, lk);
         lk->found = NGX_HTTP_THIM_FOUND_FRESH;
@@ -1012,8 +1209,9 @@ ngx_http_thim_cache_body(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
 
 /*
- * Every entry that has a record, least recently used first (so that a
- * snapshot loaded in that order rebuilds the LRU), under one lock: the
+ * Every entry that has a record, class by class in eviction order and
+ * least recently used first within a class (so that a snapshot loaded in
+ * that order rebuilds the queues), under one lock: the
  * handler only copies.  A handler's rc other than NGX_OK stops the walk
  * and is returned.
  */
@@ -1023,7 +1221,8 @@ ngx_http_thim_cache_walk(ngx_shm_zone_t *shm_zone,
     ngx_http_thim_walk_pt handler, void *data)
 {
     ngx_int_t               rc;
-    ngx_queue_t            *q;
+    ngx_uint_t              class;
+    ngx_queue_t            *q, *lru;
     ngx_http_thim_zone_t   *ctx;
     ngx_http_thim_node_t   *tn;
     ngx_http_thim_entry_t   e;
@@ -1033,30 +1232,31 @@ ngx_http_thim_cache_walk(ngx_shm_zone_t *shm_zone,
 
     ngx_shmtx_lock(&ctx->shpool->mutex);
 
-    for (q = ngx_queue_last(&ctx->sh->lru);
-         q != ngx_queue_sentinel(&ctx->sh->lru);
-         q = ngx_queue_prev(q))
-    {
-        tn = ngx_queue_data(q, ngx_http_thim_node_t, queue);
+    for (class = 0; class < NGX_HTTP_THIM_CLASSES && rc == NGX_OK; class++) {
+        lru = &ctx->sh->lru[class];
 
-        if (tn->value == NULL) {
-            continue;
-        }
+        for (q = ngx_queue_last(lru);
+             q != ngx_queue_sentinel(lru) && rc == NGX_OK;
+             q = ngx_queue_prev(q))
+        {
+            tn = ngx_queue_data(q, ngx_http_thim_node_t, queue);
 
-        e.key.data = tn->key;
-        e.key.len = tn->key_len;
-        e.value = tn->value->data;
-        e.len = tn->value->len;
-        e.fetched = tn->fetched;
-        e.refresh_at = tn->refresh_at;
-        e.expires = tn->expires;
-        e.next_update = tn->next_update;
-        e.negative = tn->negative;
-        e.derived = tn->derived;
+            if (tn->value == NULL) {
+                continue;
+            }
 
-        rc = handler(&e, data);
-        if (rc != NGX_OK) {
-            break;
+            e.key.data = tn->key;
+            e.key.len = tn->key_len;
+            e.value = tn->value->data;
+            e.len = tn->value->len;
+            e.fetched = tn->fetched;
+            e.refresh_at = tn->refresh_at;
+            e.expires = tn->expires;
+            e.next_update = tn->next_update;
+            e.negative = tn->negative;
+            e.derived = tn->derived;
+
+            rc = handler(&e, data);
         }
     }
 

@@ -24,6 +24,19 @@
 #define NGX_HTTP_THIM_MAX_FETCH_SLOTS    16
 
 
+/*
+ * Eviction classes, in the order they are evicted: what costs nothing to
+ * lose goes first, and a stale real record, the only answer while its
+ * origin is down, goes last.  One LRU queue per class.
+ */
+#define NGX_HTTP_THIM_CLASS_EMPTY        0   /* no record (yet) */
+#define NGX_HTTP_THIM_CLASS_NEGATIVE     1   /* an origin 404 */
+#define NGX_HTTP_THIM_CLASS_DERIVED      2   /* made from other records */
+#define NGX_HTTP_THIM_CLASS_FRESH        3   /* real collateral */
+#define NGX_HTTP_THIM_CLASS_STALE        4   /* real, past its expiry */
+#define NGX_HTTP_THIM_CLASSES            5
+
+
 /* what ngx_http_thim_cache_lookup() and _poll() found */
 typedef enum {
     NGX_HTTP_THIM_FOUND_FRESH = 0,   /* fresh record copied */
@@ -49,6 +62,7 @@ typedef struct {
 typedef struct {
     ngx_http_thim_found_e      found;
     ngx_uint_t                 origin;         /* NGX_HTTP_THIM_ORIGIN_* */
+    ngx_uint_t                 holdoff;        /* NGX_HTTP_THIM_HOLDOFF_* */
     u_char                    *value;          /* the record's bytes */
     size_t                     value_len;
     ngx_http_thim_value_t     *pin;            /* to unpin, or NULL */
@@ -86,12 +100,12 @@ typedef struct {
 typedef struct {
     ngx_rbtree_t               rbtree;
     ngx_rbtree_node_t          sentinel;
-    ngx_queue_t                lru;
+    ngx_queue_t                lru[NGX_HTTP_THIM_CLASSES];
 
     /* under the lock */
     ngx_uint_t                 entries;
     size_t                     value_bytes;
-    time_t                     holdoff[NGX_HTTP_THIM_ORIGINS];  /* 429 */
+    time_t                     holdoff[NGX_HTTP_THIM_HOLDOFFS];  /* 429 */
 
     /* fetches under way per bounded origin: lease deadlines, 0 free */
     ngx_msec_t                 slots[NGX_HTTP_THIM_ORIGINS]
@@ -174,8 +188,10 @@ void ngx_http_thim_cache_release(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_uint_t lease);
 ngx_int_t ngx_http_thim_cache_renew(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_uint_t lease, ngx_msec_t ms);
-void ngx_http_thim_cache_hold_off(ngx_shm_zone_t *shm_zone, ngx_uint_t origin,
-    time_t until);
+void ngx_http_thim_cache_hold_off(ngx_shm_zone_t *shm_zone,
+    ngx_uint_t holdoff, time_t until);
+void ngx_http_thim_cache_group(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_str_t *group, ngx_uint_t max);
 
 
 /* one entry with a record, as ngx_http_thim_cache_walk() shows it */

@@ -207,6 +207,7 @@ ngx_http_thim_serve(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
     }
 
     lk.origin = ctx->route->origin;
+    lk.holdoff = ngx_http_thim_route_holdoff(ctx->route);
     lk.max_fetches = ngx_http_thim_max_fetches(tlcf, lk.origin);
     lk.grace = tlcf->next_update_grace;
 
@@ -223,12 +224,25 @@ ngx_http_thim_serve(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
 }
 
 
-/* AMD KDS is bounded (thim_amd_max_fetches); Intel PCS is not */
+/*
+ * AMD KDS (thim_amd_max_fetches) and Intel PCS (thim_intel_max_fetches)
+ * are bounded; Intel's root CA CRL location is one key.
+ */
 
 static ngx_uint_t
 ngx_http_thim_max_fetches(ngx_http_thim_loc_conf_t *tlcf, ngx_uint_t origin)
 {
-    return (origin == NGX_HTTP_THIM_ORIGIN_AMD) ? tlcf->amd_max_fetches : 0;
+    switch (origin) {
+
+    case NGX_HTTP_THIM_ORIGIN_AMD:
+        return tlcf->amd_max_fetches;
+
+    case NGX_HTTP_THIM_ORIGIN_INTEL:
+        return tlcf->intel_max_fetches;
+
+    default:
+        return 0;
+    }
 }
 
 
@@ -550,6 +564,7 @@ ngx_http_thim_wait_handler(ngx_event_t *ev)
 
     lk.seq = ctx->wait_seq;
     lk.origin = ctx->route->origin;
+    lk.holdoff = ngx_http_thim_route_holdoff(ctx->route);
     lk.max_fetches = ngx_http_thim_max_fetches(tlcf, lk.origin);
     lk.grace = tlcf->next_update_grace;
 
@@ -1120,7 +1135,8 @@ ngx_http_thim_fetch_outcome(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
         ctx->retry_after = ngx_http_thim_retry_after(sr);
         result = NGX_HTTP_THIM_RESULT_RATE_LIMITED;
 
-        ngx_http_thim_cache_hold_off(ctx->zone, ctx->route->origin,
+        ngx_http_thim_cache_hold_off(ctx->zone,
+                                     ngx_http_thim_route_holdoff(ctx->route),
                                      ngx_time() + ctx->retry_after);
         break;
 

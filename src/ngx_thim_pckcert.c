@@ -53,6 +53,13 @@
 #define NGX_HTTP_THIM_DIGEST_HEX       64
 #define NGX_HTTP_THIM_SHORT_DIGEST     12     /* in redacted request lines */
 
+/*
+ * The most answers kept derived from one platform's set: a platform has
+ * a few raw TCBs over its life, while a client that knows its QE ID may
+ * make up any number (ngx_http_thim_cache_group()).
+ */
+#define NGX_HTTP_THIM_PCK_DERIVED_MAX  16
+
 /* what a request is answered with */
 #define NGX_HTTP_THIM_PCK_PEM          0
 #define NGX_HTTP_THIM_PCK_AZURE        1
@@ -119,6 +126,9 @@ static ngx_int_t ngx_http_thim_pckcert_platform_key(ngx_pool_t *pool,
 static ngx_int_t ngx_http_thim_pckcert_derived_key(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_http_thim_pckcert_t *pc,
     ngx_http_thim_pckcert_args_t *a);
+static void ngx_http_thim_pckcert_keep_derived(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_http_thim_pckcert_t *pc,
+    ngx_http_thim_record_t *rec);
 static ngx_int_t ngx_http_thim_pckcert_from_derived(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_http_thim_pckcert_t *pc);
 static ngx_int_t ngx_http_thim_pckcert_digest(u_char *dst, char *tag,
@@ -356,6 +366,38 @@ ngx_http_thim_pckcert_derived_key(ngx_http_request_t *r,
     pc->derived.len = p - pc->derived.data;
 
     return NGX_OK;
+}
+
+
+/*
+ * The answer is kept in the group of its platform's set, whose key is in
+ * its own: at most NGX_HTTP_THIM_PCK_DERIVED_MAX per platform.
+ */
+
+static void
+ngx_http_thim_pckcert_keep_derived(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_http_thim_pckcert_t *pc,
+    ngx_http_thim_record_t *rec)
+{
+    u_char     *p;
+    ngx_str_t   set;
+
+    ngx_http_thim_derived_keep(r, ctx, &pc->derived, rec, pc->parts.expires);
+
+    set.len = sizeof(NGX_HTTP_THIM_PCK_SET_TAG) - 1
+              + NGX_HTTP_THIM_DIGEST_HEX;
+    set.data = ngx_pnalloc(r->pool, set.len);
+    if (set.data == NULL) {
+        return;
+    }
+
+    p = ngx_cpymem(set.data, NGX_HTTP_THIM_PCK_SET_TAG,
+                   sizeof(NGX_HTTP_THIM_PCK_SET_TAG) - 1);
+    ngx_memcpy(p, pc->derived.data + sizeof("intel-pck-tcb:") - 1,
+               NGX_HTTP_THIM_DIGEST_HEX);
+
+    ngx_http_thim_cache_group(ctx->zone, &pc->derived, &set,
+                              NGX_HTTP_THIM_PCK_DERIVED_MAX);
 }
 
 
@@ -1549,8 +1591,7 @@ ngx_http_thim_pckcert_answer(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     if (pc->parts.cache_status == NGX_HTTP_THIM_CACHE_HIT
         || pc->parts.cache_status == NGX_HTTP_THIM_CACHE_MISS)
     {
-        ngx_http_thim_derived_keep(r, ctx, &pc->derived, &rec,
-                                   pc->parts.expires);
+        ngx_http_thim_pckcert_keep_derived(r, ctx, pc, &rec);
     }
 
     if (pc->form == NGX_HTTP_THIM_PCK_AZURE) {

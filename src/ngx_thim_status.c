@@ -42,7 +42,7 @@ typedef struct {
     uint64_t                   results[NGX_HTTP_THIM_RESULTS];
     uint64_t                   held_off;
     uint64_t                   evictions;
-    uint64_t                   holdoff[NGX_HTTP_THIM_ORIGINS];
+    uint64_t                   holdoff[NGX_HTTP_THIM_HOLDOFFS];
     uint64_t                   snapshot;       /* last written, or 0 */
 } ngx_http_thim_status_zone_t;
 
@@ -106,11 +106,12 @@ static ngx_str_t  ngx_http_thim_status_results[NGX_HTTP_THIM_RESULTS] = {
 };
 
 
-/* one name per NGX_HTTP_THIM_ORIGIN_*, in their order */
-static ngx_str_t  ngx_http_thim_status_origins[NGX_HTTP_THIM_ORIGINS] = {
+/* one name per hold-off: NGX_HTTP_THIM_ORIGIN_*, then the API key's */
+static ngx_str_t  ngx_http_thim_status_origins[NGX_HTTP_THIM_HOLDOFFS] = {
     ngx_string("intel"),
     ngx_string("intel_root"),
-    ngx_string("amd")
+    ngx_string("amd"),
+    ngx_string("intel_pck")
 };
 
 
@@ -143,7 +144,7 @@ static ngx_http_thim_status_json_t  ngx_http_thim_status_json_fields[] = {
     { ngx_string("evictions"), ngx_http_thim_status_offset(evictions),
       NULL, 0 },
     { ngx_string("holdoff"), ngx_http_thim_status_offset(holdoff),
-      ngx_http_thim_status_origins, NGX_HTTP_THIM_ORIGINS },
+      ngx_http_thim_status_origins, NGX_HTTP_THIM_HOLDOFFS },
     { ngx_string("snapshot"), ngx_http_thim_status_offset(snapshot),
       NULL, 0 },
 
@@ -206,7 +207,7 @@ static ngx_http_thim_status_metric_t  ngx_http_thim_status_metrics[] = {
     { ngx_string("thim_origin_holdoff_until_seconds"), ngx_string("gauge"),
       ngx_string("Unix time until which the origin is not asked, or 0."),
       ngx_http_thim_status_offset(holdoff), ngx_string("origin"),
-      ngx_http_thim_status_origins, NGX_HTTP_THIM_ORIGINS },
+      ngx_http_thim_status_origins, NGX_HTTP_THIM_HOLDOFFS },
 
     { ngx_string("thim_snapshot_written_seconds"), ngx_string("gauge"),
       ngx_string("Unix time the zone's snapshot was last written, or 0."),
@@ -393,7 +394,7 @@ ngx_http_thim_status_snapshot(ngx_http_request_t *r, ngx_uint_t format,
     ngx_http_thim_status_zone_t **zones, ngx_uint_t *n)
 {
     size_t                        value_bytes;
-    time_t                        now, holdoff[NGX_HTTP_THIM_ORIGINS];
+    time_t                        now, holdoff[NGX_HTTP_THIM_HOLDOFFS];
     ngx_uint_t                    i, j, entries, pfree;
     ngx_shm_zone_t              **shm_zones;
     ngx_slab_pool_t              *shpool;
@@ -456,7 +457,7 @@ ngx_http_thim_status_snapshot(ngx_http_request_t *r, ngx_uint_t format,
         zs->record_bytes = value_bytes;
 
         /* a hold-off that has run out is left in place, but is over */
-        for (j = 0; j < NGX_HTTP_THIM_ORIGINS; j++) {
+        for (j = 0; j < NGX_HTTP_THIM_HOLDOFFS; j++) {
             zs->holdoff[j] = (holdoff[j] > now) ? (uint64_t) holdoff[j] : 0;
         }
     }

@@ -84,7 +84,7 @@ is_deeply([sort keys %{$s0->{zones}}], [sort 'thim', 'spare', $ODD],
 my @order = qw(size free used entries record_bytes hits misses stale waits
                fetches results ok not_found gone rate_limited error timeout
                invalid held_off evictions holdoff intel intel_root amd
-               snapshot);
+               intel_pck snapshot);
 my ($spare_raw) = $r0->{content} =~ /"spare":(\{.*?"snapshot":\d+\})/;
 is(join(' ', ($spare_raw // '') =~ /"([a-z_]+)":/g), join(' ', @order),
    'zone keys in the documented order');
@@ -122,7 +122,7 @@ is($z1->{results}{ok} - $z0->{results}{ok}, 1, 'results.ok moved by 1');
 is($z1->{results}{$_}, 0, "results.$_ = 0")
     for qw(not_found gone rate_limited error timeout invalid);
 is($z1->{$_}, 0, "$_ = 0") for qw(stale waits held_off evictions);
-is($z1->{holdoff}{$_}, 0, "holdoff.$_ = 0") for qw(intel intel_root amd);
+is($z1->{holdoff}{$_}, 0, "holdoff.$_ = 0") for qw(intel intel_root amd intel_pck);
 cmp_ok($z1->{entries}, '>=', 1, 'entries >= 1');
 cmp_ok($z1->{record_bytes}, '>', 0, 'record_bytes > 0');
 is($z1->{size}, 4 * 1024 * 1024, 'size is the configured 4m');
@@ -218,7 +218,7 @@ is($z4->{results}{rate_limited} - $z1->{results}{rate_limited}, 1,
    'results.rate_limited moved by 1');
 cmp_ok($z4->{holdoff}{intel}, '>', $before, 'holdoff.intel: a future time');
 cmp_ok($z4->{holdoff}{intel}, '<=', $before + 31, '... Retry-After away');
-is($z4->{holdoff}{$_}, 0, "holdoff.$_ untouched") for qw(intel_root amd);
+is($z4->{holdoff}{$_}, 0, "holdoff.$_ untouched") for qw(intel_root amd intel_pck);
 ($p) = parse_prometheus($t->get("$STATUS?format=prometheus")->{content},
                        'after a 429');
 is($p->{'thim_origin_holdoff_until_seconds{zone="thim",origin="intel"}'},

@@ -41,10 +41,12 @@ sub module {
 # (start no emulator), api_key (the Intel API key the emulator wants on
 # pckcerts), intel_root (the thim_intel_root_ca file, by default Intel's),
 # pass_headers (leave proxy_pass_request_headers at its default, on, as an
-# operator may: the module alone must keep client headers from the origin).
+# operator may: the module alone must keep client headers from the origin),
+# log_level (of the error log, debug by default).
 sub start {
     my (%opt) = @_;
     my $t = ThimTest->new(workers => $opt{workers} // 2,
+                          log_level => $opt{log_level} // 'debug',
                           modules => [module()]);
     my $o;
     unless ($opt{no_origin}) {

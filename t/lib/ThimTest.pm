@@ -85,7 +85,8 @@ pass in parallel) never pick the same port between the probe and nginx's bind.
 
 Writes F<nginx.conf> in the prefix after expanding, in this order: every
 C<%%NAME%%> from C<< $t->{vars} >>, C<%%PORT_name%%>, C<%%TEST_GLOBALS%%>
-(pid, lock_file, C<error_log ... debug>, C<user root> when euid is 0,
+(pid, lock_file, C<error_log ... debug> (or the C<log_level> given to new:
+a flood test would write gigabytes at debug), C<user root> when euid is 0,
 worker_processes, worker_shutdown_timeout 5s, load_module lines),
 C<%%TEST_GLOBALS_HTTP%%> (log_format C<thimtest> with $request and $status,
 access_log, the five C<*_temp_path> under F<tmp/>), C<%%SSL%%> (ssl_certificate,
@@ -268,6 +269,7 @@ sub new {
         check_alerts  => 1,
         ignore_alerts => [],
         timeout       => 10,
+        log_level     => 'debug',
         %opt,
         owner    => $$,
         ports    => {},
@@ -409,7 +411,7 @@ sub _globals {
     return join '',
         "pid $d/logs/nginx.pid;\n",
         "lock_file $d/logs/nginx.lock;\n",
-        "error_log $d/logs/error.log debug;\n",
+        "error_log $d/logs/error.log $self->{log_level};\n",
         ($> == 0 ? "user root;\n" : ''),
         "worker_processes $self->{workers};\n",
         "worker_shutdown_timeout 5s;\n",
