@@ -882,7 +882,7 @@ ngx_http_thim_cache_back_off(ngx_http_thim_zone_t *ctx,
 
     tn->backoff_until = ngx_http_thim_cache_now_msec() + delay;
 
-    until = (time_t) (tn->backoff_until / 1000) + 1;
+    until = (time_t) ((tn->backoff_until + 999) / 1000);
 
     if (tn->value && tn->refresh_at < until) {
         tn->refresh_at = until;
