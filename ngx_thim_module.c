@@ -70,6 +70,8 @@ static char *ngx_http_thim_baseline(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_thim_next_update_grace(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_thim_fetch_backoff(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_thim_eval_override(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_thim_origin_uri(ngx_conf_t *cf, void *post, void *data);
@@ -244,6 +246,13 @@ static ngx_command_t  ngx_http_thim_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_thim_loc_conf_t, fetch_timeout),
+      NULL },
+
+    { ngx_string("thim_fetch_backoff"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_thim_fetch_backoff,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("thim_cache_valid"),
@@ -462,6 +471,8 @@ ngx_http_thim_create_loc_conf(ngx_conf_t *cf)
 
     tlcf->zone = NGX_CONF_UNSET_PTR;
     tlcf->fetch_timeout = NGX_CONF_UNSET_MSEC;
+    tlcf->backoff_min = NGX_CONF_UNSET_MSEC;
+    tlcf->backoff_max = NGX_CONF_UNSET_MSEC;
     tlcf->valid_min = NGX_CONF_UNSET;
     tlcf->valid_max = NGX_CONF_UNSET;
     tlcf->negative_valid = NGX_CONF_UNSET;
@@ -554,6 +565,13 @@ ngx_http_thim_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
     ngx_conf_merge_msec_value(conf->fetch_timeout, prev->fetch_timeout,
                               15000);
+
+    if (conf->backoff_min == NGX_CONF_UNSET_MSEC) {
+        conf->backoff_min = (prev->backoff_min == NGX_CONF_UNSET_MSEC)
+                            ? 1000 : prev->backoff_min;
+        conf->backoff_max = (prev->backoff_min == NGX_CONF_UNSET_MSEC)
+                            ? 300000 : prev->backoff_max;
+    }
     ngx_conf_merge_sec_value(conf->negative_valid, prev->negative_valid, 60);
 
     if (conf->valid_min == NGX_CONF_UNSET) {
@@ -1012,6 +1030,37 @@ ngx_http_thim_next_update_grace(ngx_conf_t *cf, ngx_command_t *cmd,
 
     if (tlcf->next_update_grace == (time_t) NGX_ERROR) {
         return "takes off or a time";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* thim_fetch_backoff min max; */
+
+static char *
+ngx_http_thim_fetch_backoff(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_thim_loc_conf_t *tlcf = conf;
+
+    ngx_str_t  *value;
+
+    if (tlcf->backoff_min != NGX_CONF_UNSET_MSEC) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    tlcf->backoff_min = ngx_parse_time(&value[1], 0);
+    tlcf->backoff_max = ngx_parse_time(&value[2], 0);
+
+    if (tlcf->backoff_min == (ngx_msec_t) NGX_ERROR
+        || tlcf->backoff_max == (ngx_msec_t) NGX_ERROR
+        || tlcf->backoff_min == 0
+        || tlcf->backoff_max < tlcf->backoff_min
+        || tlcf->backoff_max > 86400000)
+    {
+        return "takes two times, min above 0 and at most max, max at most 1d";
     }
 
     return NGX_CONF_OK;

@@ -149,6 +149,8 @@ typedef struct {
     ngx_http_complex_value_t  *amd_product;
     ngx_http_thim_amd_trust_t  amd_trust[NGX_HTTP_THIM_AMD_PRODUCTS];
     ngx_msec_t                 fetch_timeout;
+    ngx_msec_t                 backoff_min;     /* thim_fetch_backoff */
+    ngx_msec_t                 backoff_max;
     time_t                     valid_min;
     time_t                     valid_max;
     time_t                     negative_valid;

@@ -26,6 +26,14 @@
  * Derived answers are grouped under the record they come from (a PCK
  * certificate under its platform's set): at most so many per group, the
  * oldest dropped (ngx_http_thim_cache_group()).
+ *
+ * Back-off: a failed fetch (5xx, refused, timed out, a refused answer)
+ * makes its key wait before the next one, from thim_fetch_backoff's
+ * minimum doubling up to its maximum, with jitter so that keys that
+ * failed together do not come back together.  Meanwhile an expired copy
+ * is served STALE and a key with none gets the last failure at once:
+ * however many clients ask, the origin sees one attempt per key per
+ * step.  The bounds are the ones of the request that took the lease.
  */
 
 
@@ -39,6 +47,7 @@ typedef struct {
     u_short                    key_len;
     u_char                     origin;         /* of the fetch slot */
     u_char                     slot;           /* its index + 1, 0: none */
+    u_char                     backoff_step;   /* failures in a row */
     ngx_queue_t                queue;          /* in its class's LRU */
     ngx_queue_t                group;          /* a derived entry: in its
                                                   source's group; any
@@ -55,6 +64,9 @@ typedef struct {
     ngx_pid_t                  fetch_owner;
     ngx_uint_t                 fetch_lease;    /* the fetch's token */
     ngx_msec_t                 fetch_deadline; /* ngx_current_msec */
+    ngx_msec_t                 backoff_min;    /* of the last lease */
+    ngx_msec_t                 backoff_max;
+    ngx_msec_t                 backoff_until;  /* ngx_current_msec, 0: none */
     u_char                     key[1];
 } ngx_http_thim_node_t;
 
@@ -97,6 +109,14 @@ static ngx_int_t ngx_http_thim_cache_try_lease(ngx_http_thim_zone_t *ctx,
     ngx_http_thim_node_t *tn, ngx_msec_t lease, ngx_http_thim_lookup_t *lk);
 static time_t ngx_http_thim_cache_holdoff_left(ngx_http_thim_zone_t *ctx,
     ngx_http_thim_lookup_t *lk);
+static ngx_http_thim_found_e ngx_http_thim_cache_declined(
+    ngx_http_thim_node_t *tn, ngx_http_thim_lookup_t *lk);
+static void ngx_http_thim_cache_back_off(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *tn);
+static void ngx_http_thim_cache_recovered(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *tn);
+static time_t ngx_http_thim_cache_backoff_left(ngx_http_thim_node_t *tn,
+    ngx_msec_t now);
 static ngx_int_t ngx_http_thim_cache_take_slot(ngx_http_thim_zone_t *ctx,
     ngx_http_thim_node_t *tn, ngx_http_thim_lookup_t *lk, ngx_msec_t now,
     ngx_msec_t lease);
@@ -183,6 +203,8 @@ ngx_http_thim_cache_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     tn = ngx_http_thim_cache_lock_find(shm_zone, key, &hash);
 
     lk->refresh = 0;
+    lk->updating = 0;
+    lk->backoff = 0;
     lk->seq = 0;
     lk->lease = 0;
     lk->pin = NULL;
@@ -232,8 +254,7 @@ ngx_http_thim_cache_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
         lk->found = NGX_HTTP_THIM_FOUND_MISS;
 
     } else {
-        lk->found = lk->retry_after ? NGX_HTTP_THIM_FOUND_HELD_OFF
-                                    : NGX_HTTP_THIM_FOUND_WAIT;
+        lk->found = ngx_http_thim_cache_declined(tn, lk);
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
@@ -258,6 +279,8 @@ ngx_http_thim_cache_poll(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
     ctx = shm_zone->data;
     lk->refresh = 0;
+    lk->updating = 0;
+    lk->backoff = 0;
     lk->retry_after = 0;
     lk->lease = 0;
     lk->pin = NULL;
@@ -284,7 +307,9 @@ ngx_http_thim_cache_poll(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
             lk->fail_status = tn->fail_status;
             lk->fail_why = tn->fail_why;
             lk->fail_size = tn->fail_size;
-            lk->retry_after = ngx_http_thim_cache_holdoff_left(ctx, lk);
+            lk->retry_after = ngx_max(
+                ngx_http_thim_cache_holdoff_left(ctx, lk),
+                ngx_http_thim_cache_backoff_left(tn, ngx_current_msec));
         }
 
     } else if (ngx_http_thim_cache_try_lease(ctx, tn, lease, lk) == NGX_OK) {
@@ -298,8 +323,7 @@ ngx_http_thim_cache_poll(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
         }
 
     } else {
-        lk->found = lk->retry_after ? NGX_HTTP_THIM_FOUND_HELD_OFF
-                                    : NGX_HTTP_THIM_FOUND_WAIT;
+        lk->found = ngx_http_thim_cache_declined(tn, lk);
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
@@ -358,6 +382,9 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
             tn->seq++;
         }
 
+        /* the copy kept is served: ask again only after a pause */
+        ngx_http_thim_cache_back_off(ctx, tn);
+
         ngx_shmtx_unlock(&ctx->shpool->mutex);
         return NGX_DECLINED;
     }
@@ -402,6 +429,7 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     tn->fail_status = 0;
     tn->fail_why = 0;
     (void) ngx_http_thim_cache_end_lease(ctx, tn, st->lease);
+    ngx_http_thim_cache_recovered(ctx, tn);
     tn->seq++;
 
     /* its class may have changed: an empty entry now has a record */
@@ -428,7 +456,9 @@ ngx_http_thim_cache_fail(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 /*
  * The same, with the refusal the fetcher tells its client (why, an
  * NGX_HTTP_THIM_REFUSED_* of ngx_thim_fetch.c, and a size it names), so
- * that the waiters tell theirs the same.
+ * that the waiters tell theirs the same.  The key then backs off, but
+ * for a 404 or 410 of a key with no record: that answer is the origin's
+ * last word on it (thim_cache_negative_valid decides how long it holds).
  */
 
 void
@@ -448,6 +478,12 @@ ngx_http_thim_cache_fail_why(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
         tn->fail_why = why;
         tn->fail_size = size;
         tn->seq++;
+
+        if (tn->value
+            || (status != NGX_HTTP_NOT_FOUND && status != 410))
+        {
+            ngx_http_thim_cache_back_off(ctx, tn);
+        }
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
@@ -892,6 +928,8 @@ ngx_http_thim_cache_free_node(ngx_http_thim_zone_t *ctx,
 {
     ngx_queue_t  *q;
 
+    ngx_http_thim_cache_recovered(ctx, tn);
+
     ngx_http_thim_cache_detach(ctx, tn);
 
     if (tn->derived) {
@@ -1005,6 +1043,13 @@ ngx_http_thim_cache_try_lease(ngx_http_thim_zone_t *ctx,
     now = ngx_current_msec;
 
     if (ngx_http_thim_cache_leased(tn, now)) {
+        lk->updating = 1;
+        return NGX_DECLINED;
+    }
+
+    lk->backoff = ngx_http_thim_cache_backoff_left(tn, now);
+
+    if (lk->backoff) {
         return NGX_DECLINED;
     }
 
@@ -1015,6 +1060,9 @@ ngx_http_thim_cache_try_lease(ngx_http_thim_zone_t *ctx,
 
     tn->fetch_owner = ngx_pid;
     tn->fetch_deadline = now + lease;
+    tn->origin = (u_char) lk->origin;
+    tn->backoff_min = lk->backoff_min;
+    tn->backoff_max = lk->backoff_max;
 
     /* never 0: 0 is "no lease" to the fetch that holds lk->lease */
     if (++ctx->sh->lease_gen == 0) {
@@ -1029,6 +1077,110 @@ ngx_http_thim_cache_try_lease(ngx_http_thim_zone_t *ctx,
     }
 
     return NGX_OK;
+}
+
+
+/* no lease for the key: why, as ngx_http_thim_cache_lookup() tells it */
+
+static ngx_http_thim_found_e
+ngx_http_thim_cache_declined(ngx_http_thim_node_t *tn,
+    ngx_http_thim_lookup_t *lk)
+{
+    if (lk->retry_after) {
+        return NGX_HTTP_THIM_FOUND_HELD_OFF;
+    }
+
+    if (lk->backoff == 0) {
+        return NGX_HTTP_THIM_FOUND_WAIT;
+    }
+
+    /* the last failure is the answer until the next attempt */
+    lk->fail_status = tn->fail_status ? tn->fail_status
+                                      : NGX_HTTP_BAD_GATEWAY;
+    lk->fail_why = tn->fail_why;
+    lk->fail_size = tn->fail_size;
+    lk->retry_after = lk->backoff;
+
+    return NGX_HTTP_THIM_FOUND_FAILED;
+}
+
+
+/*
+ * A fetch of the key failed: no new one before the next step, which is
+ * twice as long as the last (thim_fetch_backoff), less up to a half of
+ * it at random.  A record fresh but due for refresh is not due again
+ * before then, so the refresh sweeper moves on to other keys.
+ */
+
+static void
+ngx_http_thim_cache_back_off(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *tn)
+{
+    time_t      until;
+    ngx_uint_t  i;
+    ngx_msec_t  delay;
+
+    if (tn->backoff_min == 0) {
+        return;
+    }
+
+    if (tn->backoff_step == 0) {
+        ctx->sh->backoff[tn->origin]++;
+    }
+
+    if (tn->backoff_step < 255) {
+        tn->backoff_step++;
+    }
+
+    delay = tn->backoff_min;
+
+    for (i = 1; i < tn->backoff_step && delay < tn->backoff_max; i++) {
+        delay *= 2;
+    }
+
+    delay = ngx_min(delay, tn->backoff_max);
+    delay -= (ngx_msec_t) ngx_random() % (delay / 2 + 1);
+
+    /* on the leases' clock (see ngx_http_thim_cache_try_lease()) */
+    tn->backoff_until = ngx_current_msec + delay;
+
+    until = ngx_time() + (time_t) ((delay + 999) / 1000);
+
+    if (tn->value && tn->refresh_at < until) {
+        tn->refresh_at = until;
+    }
+}
+
+
+/* a fetch of the key worked, or the key goes: it no longer backs off */
+
+static void
+ngx_http_thim_cache_recovered(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *tn)
+{
+    if (tn->backoff_step) {
+        ctx->sh->backoff[tn->origin]--;
+    }
+
+    tn->backoff_step = 0;
+    tn->backoff_until = 0;
+}
+
+
+/* seconds, rounded up, before the key may be fetched again; 0: now */
+
+static time_t
+ngx_http_thim_cache_backoff_left(ngx_http_thim_node_t *tn, ngx_msec_t now)
+{
+    ngx_msec_int_t  left;
+
+    if (tn->backoff_until == 0) {
+        return 0;
+    }
+
+    left = (ngx_msec_int_t) (tn->backoff_until - now);
+
+    return (left > 0) ? (time_t) ((left + 999) / 1000) : 0;
 }
 
 

@@ -40,11 +40,15 @@
 /* what ngx_http_thim_cache_lookup() and _poll() found */
 typedef enum {
     NGX_HTTP_THIM_FOUND_FRESH = 0,   /* fresh record copied */
-    NGX_HTTP_THIM_FOUND_STALE,       /* stale record copied; fetch elsewhere */
+    NGX_HTTP_THIM_FOUND_STALE,       /* stale record copied; a fetch runs
+                                        elsewhere (lk->updating), or none
+                                        may (back-off, hold-off) */
     NGX_HTTP_THIM_FOUND_REFRESH,     /* stale record copied; we own a fetch */
     NGX_HTTP_THIM_FOUND_MISS,        /* no record; we own a fetch */
     NGX_HTTP_THIM_FOUND_WAIT,        /* no record; a fetch runs elsewhere */
-    NGX_HTTP_THIM_FOUND_FAILED,      /* no record; the awaited fetch failed */
+    NGX_HTTP_THIM_FOUND_FAILED,      /* no record; the awaited fetch failed,
+                                        or the key is backing off after
+                                        a failure */
     NGX_HTTP_THIM_FOUND_HELD_OFF     /* no record; the origin said 429 */
 } ngx_http_thim_found_e;
 
@@ -81,8 +85,14 @@ typedef struct {
     time_t                     grace;          /* past nextUpdate + grace
                                                   a record is not served;
                                                   -1: always served */
+    ngx_msec_t                 backoff_min;    /* thim_fetch_backoff */
+    ngx_msec_t                 backoff_max;
+    time_t                     backoff;        /* seconds the key still
+                                                  backs off, or 0 */
     unsigned                   refresh:1;      /* FRESH, and we own a
                                                   refresh ahead of expiry */
+    unsigned                   updating:1;     /* a fetch of the key is
+                                                  under way elsewhere */
 } ngx_http_thim_lookup_t;
 
 
@@ -106,6 +116,8 @@ typedef struct {
     ngx_uint_t                 entries;
     size_t                     value_bytes;
     time_t                     holdoff[NGX_HTTP_THIM_HOLDOFFS];  /* 429 */
+    ngx_uint_t                 backoff[NGX_HTTP_THIM_ORIGINS];  /* keys
+                                                   whose last fetch failed */
 
     /* fetches under way per bounded origin: lease deadlines, 0 free */
     ngx_msec_t                 slots[NGX_HTTP_THIM_ORIGINS]

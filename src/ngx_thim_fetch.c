@@ -12,10 +12,13 @@
  *    that fetch's outcome by polling the zone, bounded by
  *    thim_fetch_timeout;
  *  - a failed fetch never touches a cached record, which keeps being
- *    served (STALE), with a warning in the log;
+ *    served (STALE), with a warning in the log; the key then backs off
+ *    (thim_fetch_backoff, ngx_thim_cache.c): no fetch of it before the
+ *    next step, and a key with no record gets the failure at once;
  *  - an origin 404 is cached briefly as a negative record, unless a real
- *    record exists; an origin 429 holds every worker back from that
- *    origin for its Retry-After (misses then get 503 at once).
+ *    record exists; an origin 429, or 503 with Retry-After, holds every
+ *    worker back from that origin for its Retry-After (misses then get
+ *    503 at once).
  *
  * Origin answers arrive through an in-memory subrequest to the
  * operator's internal proxy_pass location: nginx brings TLS, keepalive,
@@ -210,6 +213,8 @@ ngx_http_thim_serve(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
     lk.holdoff = ngx_http_thim_route_holdoff(ctx->route);
     lk.max_fetches = ngx_http_thim_max_fetches(tlcf, lk.origin);
     lk.grace = tlcf->next_update_grace;
+    lk.backoff_min = tlcf->backoff_min;
+    lk.backoff_max = tlcf->backoff_max;
 
     ngx_http_thim_cache_lookup(ctx->zone, &ctx->key, tlcf->fetch_timeout,
                                &lk);
@@ -275,9 +280,9 @@ ngx_http_thim_dispatch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
         break;
 
     case NGX_HTTP_THIM_FOUND_STALE:
-        /* after a wait, the fetch we waited for failed */
-        ctx->cache_status = waited ? NGX_HTTP_THIM_CACHE_STALE
-                                   : NGX_HTTP_THIM_CACHE_UPDATING;
+        /* UPDATING only while a fetch is under way (not backing off) */
+        ctx->cache_status = lk->updating ? NGX_HTTP_THIM_CACHE_UPDATING
+                                         : NGX_HTTP_THIM_CACHE_STALE;
         (void) ngx_atomic_fetch_add(&zone->sh->stale, 1);
         break;
 
@@ -319,8 +324,9 @@ ngx_http_thim_dispatch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
 
     default: /* NGX_HTTP_THIM_FOUND_FAILED */
         ctx->cache_status = NGX_HTTP_THIM_CACHE_MISS;
-        ctx->retry_after = (lk->fail_status == NGX_HTTP_SERVICE_UNAVAILABLE)
-                           ? lk->retry_after : 0;
+
+        /* when the key (or its origin) may be asked again */
+        ctx->retry_after = lk->retry_after;
 
         if (lk->fail_why) {
             /* what the fetcher was told */
@@ -567,6 +573,8 @@ ngx_http_thim_wait_handler(ngx_event_t *ev)
     lk.holdoff = ngx_http_thim_route_holdoff(ctx->route);
     lk.max_fetches = ngx_http_thim_max_fetches(tlcf, lk.origin);
     lk.grace = tlcf->next_update_grace;
+    lk.backoff_min = tlcf->backoff_min;
+    lk.backoff_max = tlcf->backoff_max;
 
     ngx_http_thim_cache_poll(ctx->zone, &ctx->key, tlcf->fetch_timeout, &lk);
 
@@ -1129,6 +1137,20 @@ ngx_http_thim_fetch_outcome(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
         ctx->fetch_status = NGX_HTTP_GATEWAY_TIME_OUT;
         result = NGX_HTTP_THIM_RESULT_TIMEOUT;
         break;
+
+    case NGX_HTTP_SERVICE_UNAVAILABLE:
+        if (ngx_http_thim_origin_header(sr, &(ngx_str_t)
+                                        ngx_string("Retry-After"))
+            == NULL)
+        {
+            ctx->fetch_status = NGX_HTTP_BAD_GATEWAY;
+            result = NGX_HTTP_THIM_RESULT_ERROR;
+            break;
+        }
+
+        /* a 503 that asks for a pause is a 429 */
+
+        /* fall through */
 
     case NGX_HTTP_TOO_MANY_REQUESTS:
         ctx->fetch_status = NGX_HTTP_SERVICE_UNAVAILABLE;

@@ -43,6 +43,7 @@ typedef struct {
     uint64_t                   held_off;
     uint64_t                   evictions;
     uint64_t                   holdoff[NGX_HTTP_THIM_HOLDOFFS];
+    uint64_t                   backoff[NGX_HTTP_THIM_ORIGINS];
     uint64_t                   snapshot;       /* last written, or 0 */
 } ngx_http_thim_status_zone_t;
 
@@ -145,6 +146,8 @@ static ngx_http_thim_status_json_t  ngx_http_thim_status_json_fields[] = {
       NULL, 0 },
     { ngx_string("holdoff"), ngx_http_thim_status_offset(holdoff),
       ngx_http_thim_status_origins, NGX_HTTP_THIM_HOLDOFFS },
+    { ngx_string("backoff"), ngx_http_thim_status_offset(backoff),
+      ngx_http_thim_status_origins, NGX_HTTP_THIM_ORIGINS },
     { ngx_string("snapshot"), ngx_http_thim_status_offset(snapshot),
       NULL, 0 },
 
@@ -208,6 +211,11 @@ static ngx_http_thim_status_metric_t  ngx_http_thim_status_metrics[] = {
       ngx_string("Unix time until which the origin is not asked, or 0."),
       ngx_http_thim_status_offset(holdoff), ngx_string("origin"),
       ngx_http_thim_status_origins, NGX_HTTP_THIM_HOLDOFFS },
+
+    { ngx_string("thim_origin_backoff_keys"), ngx_string("gauge"),
+      ngx_string("Keys backing off: their last fetch failed."),
+      ngx_http_thim_status_offset(backoff), ngx_string("origin"),
+      ngx_http_thim_status_origins, NGX_HTTP_THIM_ORIGINS },
 
     { ngx_string("thim_snapshot_written_seconds"), ngx_string("gauge"),
       ngx_string("Unix time the zone's snapshot was last written, or 0."),
@@ -446,6 +454,10 @@ ngx_http_thim_status_snapshot(ngx_http_request_t *r, ngx_uint_t format,
         value_bytes = sh->value_bytes;
         pfree = shpool->pfree;
         ngx_memcpy(holdoff, sh->holdoff, sizeof(holdoff));
+
+        for (j = 0; j < NGX_HTTP_THIM_ORIGINS; j++) {
+            zs->backoff[j] = sh->backoff[j];
+        }
         zs->snapshot = (uint64_t) sh->snapshot_time;
 
         ngx_shmtx_unlock(&shpool->mutex);

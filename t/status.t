@@ -84,7 +84,7 @@ is_deeply([sort keys %{$s0->{zones}}], [sort 'thim', 'spare', $ODD],
 my @order = qw(size free used entries record_bytes hits misses stale waits
                fetches results ok not_found gone rate_limited error timeout
                invalid held_off evictions holdoff intel intel_root amd
-               intel_pck snapshot);
+               intel_pck backoff intel intel_root amd snapshot);
 my ($spare_raw) = $r0->{content} =~ /"spare":(\{.*?"snapshot":\d+\})/;
 is(join(' ', ($spare_raw // '') =~ /"([a-z_]+)":/g), join(' ', @order),
    'zone keys in the documented order');
@@ -171,6 +171,8 @@ for my $zone (keys %{$s1->{zones}}) {
     $want{"thim_origin_held_off_total{$l}"} = $z->{held_off};
     $want{qq{thim_origin_holdoff_until_seconds{$l,origin="$_"}}}
         = $z->{holdoff}{$_} for keys %{$z->{holdoff}};
+    $want{qq{thim_origin_backoff_keys{$l,origin="$_"}}}
+        = $z->{backoff}{$_} for keys %{$z->{backoff}};
     $want{"thim_snapshot_written_seconds{$l}"} = $z->{snapshot};
 }
 is_deeply($p, \%want, 'Prometheus samples == JSON numbers, nothing else');

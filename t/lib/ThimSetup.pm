@@ -42,7 +42,10 @@ sub module {
 # pckcerts), intel_root (the thim_intel_root_ca file, by default Intel's),
 # pass_headers (leave proxy_pass_request_headers at its default, on, as an
 # operator may: the module alone must keep client headers from the origin),
-# log_level (of the error log, debug by default).
+# log_level (of the error log, debug by default), backoff
+# (thim_fetch_backoff's arguments; by default "1ms 1ms", which lets a test
+# retry a failed key at once; undef: the module's default, as t/backoff.t
+# has it).
 sub start {
     my (%opt) = @_;
     my $t = ThimTest->new(workers => $opt{workers} // 2,
@@ -76,6 +79,8 @@ sub config {
                     : "thim_intel_root_ca $intel_root;";
     my $root_loc = $opt{root_in_locations}
                    ? "thim_intel_root_ca $intel_root;" : '';
+    my $backoff = exists $opt{backoff} ? $opt{backoff} : '1ms 1ms';
+    $backoff = defined $backoff ? "thim_fetch_backoff $backoff;" : '';
     my $proxy = <<"PROXY";
             proxy_ssl_verify on;
             proxy_ssl_trusted_certificate %%CA%%;
@@ -104,6 +109,7 @@ http {
     thim_amd_trust Milan $DATA/amd/milan/cert_chain.pem;
     thim_amd_trust Genoa $DATA/amd/genoa/cert_chain.pem;
     thim_amd_trust Turin $DATA/amd/turin/cert_chain.pem;
+    $backoff
     $http
 
     upstream intel_pcs {

@@ -7,7 +7,8 @@
  *   {"version":1,"time":T,"zones":{"<name>":{"size":N,"free":N,"used":N,
  *    "entries":N,"record_bytes":N,"hits":N,"misses":N,"stale":N,
  *    "waits":N,"fetches":N,"results":{"ok":N,...},"held_off":N,
- *    "evictions":N,"holdoff":{"intel":T,"intel_root":T,"amd":T}}}}
+ *    "evictions":N,"holdoff":{"intel":T,"intel_root":T,"amd":T},
+ *    "backoff":{"intel":N,"intel_root":N,"amd":N}}}}
  */
 
 
@@ -64,6 +65,10 @@ static thimctl_row_t  thimctl_rows[] = {
     { "hold-off intel", "holdoff", "intel", THIMCTL_SHOW_HOLDOFF },
     { "hold-off intel root", "holdoff", "intel_root", THIMCTL_SHOW_HOLDOFF },
     { "hold-off amd", "holdoff", "amd", THIMCTL_SHOW_HOLDOFF },
+    { "backing off intel", "backoff", "intel", THIMCTL_SHOW_NUMBER },
+    { "backing off intel root", "backoff", "intel_root",
+      THIMCTL_SHOW_NUMBER },
+    { "backing off amd", "backoff", "amd", THIMCTL_SHOW_NUMBER },
     { NULL, NULL, NULL, 0 }
 };
 
