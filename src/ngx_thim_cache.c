@@ -1252,17 +1252,91 @@ ngx_http_thim_cache_end_lease(ngx_http_thim_zone_t *ctx,
 }
 
 
-/* seconds until the lookup's origin may be asked again; 0: now */
+/*
+ * Seconds, rounded up, until the lookup's origin may be asked again: after
+ * its 429 (or 503 with Retry-After), or its own back-off once it failed
+ * NGX_HTTP_THIM_ORIGIN_FAILS fetches in a row; 0: now.
+ */
 
 static time_t
 ngx_http_thim_cache_holdoff_left(ngx_http_thim_zone_t *ctx,
     ngx_http_thim_lookup_t *lk)
 {
-    time_t  left;
+    time_t          left, failing;
+    ngx_msec_int_t  ms;
 
     left = ctx->sh->holdoff[lk->holdoff] - ngx_time();
 
-    return left > 0 ? left : 0;
+    ms = ctx->sh->origin_backoff[lk->holdoff]
+         ? (ngx_msec_int_t) (ctx->sh->origin_backoff[lk->holdoff]
+                             - ngx_current_msec)
+         : 0;
+
+    failing = (ms > 0) ? (time_t) ((ms + 999) / 1000) : 0;
+
+    lk->origin_failing = (failing > left);
+
+    return ngx_max(ngx_max(left, failing), 0);
+}
+
+
+/*
+ * Back-off per key keeps one key from being asked for again and again;
+ * an origin that is down fails every key, so once it has failed
+ * NGX_HTTP_THIM_ORIGIN_FAILS fetches in a row, whatever their keys, it is
+ * not asked at all for a step (thim_fetch_backoff's, doubling with each
+ * further failure, less up to a half at random), as after a 429: misses
+ * are answered at once, expired copies are served STALE.  The fetch that
+ * follows the step is the probe; any answer from the origin (a checked
+ * 200, a 404, even a refused body: it was reached) ends the back-off.
+ */
+
+void
+ngx_http_thim_cache_origin_result(ngx_shm_zone_t *shm_zone,
+    ngx_uint_t holdoff, ngx_uint_t failed, ngx_msec_t min, ngx_msec_t max,
+    ngx_log_t *log)
+{
+    ngx_uint_t             i, fails;
+    ngx_msec_t             step;
+    ngx_http_thim_zone_t  *ctx;
+
+    ctx = shm_zone->data;
+    step = 0;
+    fails = 0;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    if (!failed) {
+        ctx->sh->origin_fails[holdoff] = 0;
+        ctx->sh->origin_backoff[holdoff] = 0;
+
+    } else {
+        fails = ++ctx->sh->origin_fails[holdoff];
+
+        if (fails >= NGX_HTTP_THIM_ORIGIN_FAILS && min) {
+            step = min;
+
+            for (i = NGX_HTTP_THIM_ORIGIN_FAILS; i < fails && step < max; i++)
+            {
+                step *= 2;
+            }
+
+            step = ngx_min(step, max);
+            step -= (ngx_msec_t) ngx_random() % (step / 2 + 1);
+
+            /* never 0: 0 is "none" */
+            ctx->sh->origin_backoff[holdoff] = (ngx_current_msec + step)
+                                               | 1;
+        }
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    if (step) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "thim: origin failed %ui fetches in a row: not asked "
+                      "for %M ms", fails, step);
+    }
 }
 
 

@@ -91,12 +91,19 @@ typedef struct {
                                                   backs off, or 0 */
     unsigned                   refresh:1;      /* FRESH, and we own a
                                                   refresh ahead of expiry */
+    unsigned                   origin_failing:1; /* the hold-off is the
+                                                  origin's back-off */
     unsigned                   updating:1;     /* a fetch of the key is
                                                   under way elsewhere */
 } ngx_http_thim_lookup_t;
 
 
 /* how origin fetches ended, for the status endpoint */
+/* an origin that failed this many fetches in a row, whatever their keys,
+   backs off as a whole (ngx_http_thim_cache_origin_result()) */
+#define NGX_HTTP_THIM_ORIGIN_FAILS       3
+
+
 #define NGX_HTTP_THIM_RESULT_OK          0   /* 200, checked, stored */
 #define NGX_HTTP_THIM_RESULT_NOT_FOUND   1   /* 404 */
 #define NGX_HTTP_THIM_RESULT_GONE        2   /* 410 */
@@ -118,6 +125,11 @@ typedef struct {
     time_t                     holdoff[NGX_HTTP_THIM_HOLDOFFS];  /* 429 */
     ngx_uint_t                 backoff[NGX_HTTP_THIM_ORIGINS];  /* keys
                                                    whose last fetch failed */
+    ngx_uint_t                 origin_fails[NGX_HTTP_THIM_HOLDOFFS];
+                                              /* fetches in a row that
+                                                 failed, across keys */
+    ngx_msec_t                 origin_backoff[NGX_HTTP_THIM_HOLDOFFS];
+                                              /* ngx_current_msec, 0: none */
 
     /* fetches under way per bounded origin: lease deadlines, 0 free */
     ngx_msec_t                 slots[NGX_HTTP_THIM_ORIGINS]
@@ -202,6 +214,9 @@ ngx_int_t ngx_http_thim_cache_renew(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_uint_t lease, ngx_msec_t ms);
 void ngx_http_thim_cache_hold_off(ngx_shm_zone_t *shm_zone,
     ngx_uint_t holdoff, time_t until);
+void ngx_http_thim_cache_origin_result(ngx_shm_zone_t *shm_zone,
+    ngx_uint_t holdoff, ngx_uint_t failed, ngx_msec_t min, ngx_msec_t max,
+    ngx_log_t *log);
 void ngx_http_thim_cache_group(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_str_t *group, ngx_uint_t max);
 

@@ -100,6 +100,8 @@ static ngx_uint_t ngx_http_thim_fetch_status(ngx_http_request_t *sr,
     ngx_int_t rc);
 static ngx_int_t ngx_http_thim_fetch_no_answer(ngx_http_request_t *sr,
     ngx_http_thim_ctx_t *ctx, ngx_uint_t status);
+static void ngx_http_thim_fetch_origin_result(ngx_http_request_t *sr,
+    ngx_http_thim_ctx_t *ctx, ngx_uint_t status);
 static ngx_uint_t ngx_http_thim_fetch_outcome(ngx_http_request_t *sr,
     ngx_http_thim_ctx_t *ctx, ngx_uint_t status, ngx_str_t *body);
 static ngx_int_t ngx_http_thim_fetch_accept(ngx_http_request_t *sr,
@@ -319,7 +321,10 @@ ngx_http_thim_dispatch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
         ctx->cache_status = NGX_HTTP_THIM_CACHE_MISS;
         ctx->retry_after = lk->retry_after;
         return ngx_http_thim_send_error(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                     "the origin asked for a pause and nothing is cached",
+                     lk->origin_failing
+                     ? "the origin is failing (backing off) and nothing "
+                       "is cached"
+                     : "the origin asked for a pause and nothing is cached",
                      NULL);
 
     default: /* NGX_HTTP_THIM_FOUND_FAILED */
@@ -1093,6 +1098,39 @@ ngx_http_thim_refused_reason(ngx_pool_t *pool, ngx_uint_t why, size_t size)
 
 
 /*
+ * Whether the origin is reachable, for its back-off as a whole: a proxy
+ * failure (no connection, no TLS, no answer in time) or a 5xx counts as a
+ * failure; any other answer, even one the checks refuse or a 401, shows
+ * the origin is up.  A 429 or a 503 with Retry-After is a hold-off of its
+ * own and counts as neither.
+ */
+
+static void
+ngx_http_thim_fetch_origin_result(ngx_http_request_t *sr,
+    ngx_http_thim_ctx_t *ctx, ngx_uint_t status)
+{
+    ngx_uint_t  failed;
+
+    if (status == NGX_HTTP_TOO_MANY_REQUESTS
+        || (status == NGX_HTTP_SERVICE_UNAVAILABLE
+            && ngx_http_thim_origin_header(sr, &(ngx_str_t)
+                                           ngx_string("Retry-After"))
+               != NULL))
+    {
+        return;
+    }
+
+    failed = (status >= NGX_HTTP_INTERNAL_SERVER_ERROR);
+
+    ngx_http_thim_cache_origin_result(ctx->zone,
+                                      ngx_http_thim_route_holdoff(ctx->route),
+                                      failed, ctx->conf->backoff_min,
+                                      ctx->conf->backoff_max,
+                                      sr->connection->log);
+}
+
+
+/*
  * What the origin's answer means: stored, cached as a negative record,
  * or a failure that leaves the zone as it was (and, for a 429, holds the
  * origin off).  Sets ctx->fetch_status for the parked client and returns
@@ -1105,6 +1143,8 @@ ngx_http_thim_fetch_outcome(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
 {
     ngx_uint_t        result, level;
     ngx_table_elt_t  *h;
+
+    ngx_http_thim_fetch_origin_result(sr, ctx, status);
 
     if (status == NGX_HTTP_OK) {
 

@@ -193,6 +193,13 @@ cmp_ok($lines, '<=', 3 * max_attempts($took),
        "... a few error lines per attempt ($lines), not per request");
 $o->clear_faults;
 
+# the dropped attempts made Intel's origin back off as a whole (3 failures
+# in a row: t/backoff_origin.t); its step passes and an answer ends it, so
+# that what follows is the back-off of one key alone
+ok($t->wait_for(sub { $t->get("$TCB?fmspc=0000000000aa")->{status} == 404 },
+                timeout => 10),
+   'the origin answers again (an unknown FMSPC: 404)');
+
 # --- a cold key: the last failure, at once, with Retry-After ---------------
 
 my $cold = "$TCB?fmspc=$FMSPC";
