@@ -504,7 +504,6 @@ ngx_http_thim_persist_recheck(ngx_http_thim_persist_t *persist,
     ngx_int_t                     n;
     ngx_str_t                    *value;
     ngx_uint_t                    i;
-    ngx_http_request_t           *r;
     ngx_http_thim_ctx_t          *ctx;
     ngx_http_thim_loc_conf_t     *tlcf;
     const ngx_http_thim_route_t  *route;
@@ -518,32 +517,28 @@ ngx_http_thim_persist_recheck(ngx_http_thim_persist_t *persist,
         return NGX_DECLINED;
     }
 
-    r = ngx_pcalloc(pool, sizeof(ngx_http_request_t));
     ctx = ngx_pcalloc(pool, sizeof(ngx_http_thim_ctx_t));
-
-    if (r == NULL || ctx == NULL) {
+    if (ctx == NULL) {
         return NGX_ERROR;
     }
 
-    /* the rekey parsers' carrier of path, query and pool: nothing else */
-    r->pool = pool;
-    r->uri = rc->path;
-    r->args = rc->query;
-
-    ctx->request = r;
+    /* no request: the parsers and checks read the pool and the conf */
+    ctx->pool = pool;
     ctx->conf = tlcf;
     ctx->zone = persist->shm_zone;
 
     if (rc->origin == NGX_HTTP_THIM_ORIGIN_AMD) {
-        n = ngx_http_thim_amd_rekey(r, ctx, &rc->reason);
+        n = ngx_http_thim_amd_rekey(ctx, &rc->path, &rc->query, &rc->reason);
 
     } else if (ngx_http_thim_pckcert_is_set(&rc->path)) {
         /* a set's key is a digest of its platform (ngx_thim_pckcert.c) */
-        n = ngx_http_thim_pckcert_rekey(r, ctx, &rc->qeid, &rc->alt_key,
+        n = ngx_http_thim_pckcert_rekey(ctx, &rc->path, &rc->query,
+                                        &rc->qeid, &rc->alt_key,
                                         &rc->reason);
 
     } else {
-        n = ngx_http_thim_intel_rekey(r, ctx, &rc->reason);
+        n = ngx_http_thim_intel_rekey(ctx, &rc->path, &rc->query,
+                                      &rc->reason);
     }
 
     if (n != NGX_OK) {
