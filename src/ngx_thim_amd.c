@@ -15,6 +15,7 @@
 
 #include "ngx_thim_args.h"
 #include "ngx_thim_fetch.h"
+#include "ngx_thim_key.h"
 #include "ngx_thim_response.h"
 #include "ngx_thim_tcbm.h"
 
@@ -41,8 +42,6 @@ static ngx_int_t ngx_http_thim_amd_set_path(ngx_http_thim_ctx_t *ctx,
 static ngx_int_t ngx_http_thim_amd_spls(ngx_str_t *query,
     ngx_http_thim_amd_product_t *product, ngx_http_thim_spl_t *spl,
     char **reason, char **parameter);
-static ngx_int_t ngx_http_thim_amd_set_fetch(ngx_http_thim_ctx_t *ctx,
-    ngx_str_t *path, ngx_str_t *query);
 static ngx_int_t ngx_http_thim_amd_check_vcek(ngx_http_thim_ctx_t *ctx,
     ngx_str_t *body, char **reason, time_t *next_update);
 static ngx_int_t ngx_http_thim_amd_check_chain(ngx_http_thim_ctx_t *ctx,
@@ -276,8 +275,6 @@ ngx_http_thim_amd_set_path(ngx_http_thim_ctx_t *ctx,
 
     ngx_str_null(&query);
 
-    ctx->route = route;
-
     if (ngx_http_thim_amd_expect(ctx, product, NULL, NULL) != NGX_OK) {
         return NGX_ERROR;
     }
@@ -285,7 +282,8 @@ ngx_http_thim_amd_set_path(ngx_http_thim_ctx_t *ctx,
     ((ngx_http_thim_amd_expect_t *) ctx->expect)->vlek =
                                                    (family->data[2] == 'l');
 
-    return ngx_http_thim_amd_set_fetch(ctx, &path, &query);
+    /* key "amd:" + KDS path; subrequest thim_amd_origin + path */
+    return ngx_http_thim_set_fetch(ctx, route, &path, &query);
 }
 
 
@@ -353,13 +351,12 @@ ngx_http_thim_amd_set_vcek(ngx_http_thim_ctx_t *ctx,
 
     query.len = p - query.data;
 
-    ctx->route = &ngx_http_thim_amd_vcek_route;
-
     if (ngx_http_thim_amd_expect(ctx, product, hwid, spl) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    return ngx_http_thim_amd_set_fetch(ctx, &path, &query);
+    return ngx_http_thim_set_fetch(ctx, &ngx_http_thim_amd_vcek_route, &path,
+                                   &query);
 }
 
 
@@ -449,46 +446,6 @@ ngx_http_thim_amd_spls(ngx_str_t *query,
 
         *(ngx_uint_t *) ((u_char *) spl + s->offset) = (ngx_uint_t) v;
     }
-
-    return NGX_OK;
-}
-
-
-/* key "amd:" + KDS path [+ "?" query]; subrequest thim_amd_origin + path */
-
-static ngx_int_t
-ngx_http_thim_amd_set_fetch(ngx_http_thim_ctx_t *ctx,
-    ngx_str_t *path, ngx_str_t *query)
-{
-    u_char                    *p;
-    ngx_http_thim_loc_conf_t  *tlcf;
-
-    tlcf = ctx->conf;
-
-    ctx->key.len = sizeof("amd:") - 1 + path->len
-                   + (query->len ? 1 + query->len : 0);
-    ctx->key.data = ngx_pnalloc(ctx->pool, ctx->key.len);
-
-    ctx->origin_uri.len = tlcf->amd_origin.len + path->len;
-    ctx->origin_uri.data = ngx_pnalloc(ctx->pool, ctx->origin_uri.len);
-
-    if (ctx->key.data == NULL || ctx->origin_uri.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_cpymem(ctx->key.data, "amd:", sizeof("amd:") - 1);
-    p = ngx_cpymem(p, path->data, path->len);
-
-    if (query->len) {
-        *p++ = '?';
-        ngx_memcpy(p, query->data, query->len);
-    }
-
-    p = ngx_cpymem(ctx->origin_uri.data, tlcf->amd_origin.data,
-                   tlcf->amd_origin.len);
-    ngx_memcpy(p, path->data, path->len);
-
-    ctx->origin_args = *query;
 
     return NGX_OK;
 }

@@ -19,6 +19,7 @@
 #include "ngx_thim_cache.h"
 #include "ngx_thim_crl_uri.h"
 #include "ngx_thim_fetch.h"
+#include "ngx_thim_key.h"
 #include "ngx_thim_response.h"
 #include "ngx_thim_x509.h"
 #include "ngx_thim_verify.h"
@@ -94,9 +95,17 @@ static ngx_int_t ngx_http_thim_intel_query(ngx_http_thim_ctx_t *ctx,
 static ngx_int_t ngx_http_thim_intel_fmspc(ngx_http_thim_args_t *args,
     ngx_http_thim_intel_req_t *req, ngx_http_thim_intel_bad_t *bad);
 static ngx_int_t ngx_http_thim_intel_update(ngx_http_thim_ctx_t *ctx,
-    ngx_http_thim_intel_path_t *path,
-    ngx_http_thim_args_t *args, ngx_str_t *canonical,
+    ngx_http_thim_intel_path_t *path, ngx_http_thim_args_t *args,
+    ngx_str_t *canonical, ngx_http_thim_intel_bad_t *bad);
+static ngx_int_t ngx_http_thim_intel_asked(ngx_pool_t *pool,
+    ngx_http_thim_args_t *args, ngx_http_thim_arg_t **asked, ngx_str_t *eval,
     ngx_http_thim_intel_bad_t *bad);
+static ngx_int_t ngx_http_thim_intel_asked_number(ngx_http_thim_ctx_t *ctx,
+    ngx_str_t *eval, ngx_str_t *canonical, ngx_http_thim_intel_bad_t *bad);
+static ngx_int_t ngx_http_thim_intel_bad_number(
+    ngx_http_thim_intel_bad_t *bad);
+static ngx_int_t ngx_http_thim_intel_policy(ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_arg_t *update, ngx_str_t *canonical);
 static ngx_int_t ngx_http_thim_intel_custom(ngx_pool_t *pool,
     ngx_http_thim_arg_t *arg, ngx_str_t *eval,
     ngx_http_thim_intel_bad_t *bad);
@@ -636,70 +645,15 @@ ngx_http_thim_intel_update(ngx_http_thim_ctx_t *ctx,
     ngx_http_thim_intel_path_t *path, ngx_http_thim_args_t *args,
     ngx_str_t *canonical, ngx_http_thim_intel_bad_t *bad)
 {
-    uint64_t                   number_value;
-    ngx_int_t                  rc, early;
-    ngx_str_t                  eval;
-    ngx_http_thim_arg_t       *update, *number, *custom;
-    ngx_http_thim_loc_conf_t  *tlcf;
-
-    tlcf = ctx->conf;
-
-    update = ngx_http_thim_args_find(args, (u_char *) "update",
-                                     sizeof("update") - 1);
-    number = ngx_http_thim_args_find(args,
-                                     (u_char *) "tcbEvaluationDataNumber",
-                                     sizeof("tcbEvaluationDataNumber") - 1);
-    custom = ngx_http_thim_args_find(args, (u_char *) "customParameter",
-                                     sizeof("customParameter") - 1);
+    ngx_int_t             rc;
+    ngx_str_t             eval;
+    ngx_http_thim_arg_t  *update;
 
     ngx_str_null(canonical);
-    ngx_str_null(&eval);
 
-    if (update
-        && !ngx_http_thim_strcaseeq(update->value.data, update->value.len,
-                                    "standard")
-        && !ngx_http_thim_strcaseeq(update->value.data, update->value.len,
-                                    "early"))
-    {
-        bad->reason = "update must be early or standard";
-        bad->parameter = "update";
-        return NGX_DECLINED;
-    }
-
-    if (custom) {
-        rc = ngx_http_thim_intel_custom(ctx->pool, custom, &eval, bad);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-    }
-
-    if (number) {
-        if (eval.len) {
-            bad->reason = "tcbEvaluationDataNumber is given twice";
-            bad->parameter = "customParameter";
-            return NGX_DECLINED;
-        }
-
-        eval = number->value;
-    }
-
-    if (update && number) {
-        bad->reason = "update and tcbEvaluationDataNumber are exclusive";
-        bad->parameter = "update";
-        return NGX_DECLINED;
-    }
-
-    /*
-     * QCNL always sends update= and appends customParameter when its
-     * caller names an evaluation number: the number wins, as it does for
-     * the Azure client, and the origin is asked for it alone.
-     */
-    if (eval.len) {
-        update = NULL;
-    }
-
-    if (number && number->value.len == 0) {
-        goto bad_number;
+    rc = ngx_http_thim_intel_asked(ctx->pool, args, &update, &eval, bad);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     if (path->version == 3) {
@@ -713,37 +667,152 @@ ngx_http_thim_intel_update(ngx_http_thim_ctx_t *ctx,
     }
 
     if (eval.len) {
-        rc = ngx_http_thim_intel_eval_number(ctx->pool, eval.data, eval.len,
-                                             canonical, &number_value);
-        if (rc == NGX_DECLINED) {
-            goto bad_number;
-        }
+        return ngx_http_thim_intel_asked_number(ctx, &eval, canonical, bad);
+    }
 
-        if (rc == NGX_OK
-            && (number_value < tlcf->eval_min
-                || number_value > tlcf->eval_max))
-        {
-            bad->reason = (tlcf->eval_max < tlcf->eval_min)
-                          ? "this service serves its own TCB baseline: "
-                            "tcbEvaluationDataNumber is not accepted"
-                          : "tcbEvaluationDataNumber is outside the range "
-                            "this service serves";
-            bad->parameter = "tcbEvaluationDataNumber";
+    return ngx_http_thim_intel_policy(ctx, update, canonical);
+}
+
+
+/*
+ * What the query asks for: a valid update=, or the evaluation number of
+ * tcbEvaluationDataNumber= or customParameter (then *update is NULL).
+ */
+
+static ngx_int_t
+ngx_http_thim_intel_asked(ngx_pool_t *pool, ngx_http_thim_args_t *args,
+    ngx_http_thim_arg_t **asked, ngx_str_t *eval,
+    ngx_http_thim_intel_bad_t *bad)
+{
+    ngx_int_t             rc;
+    ngx_http_thim_arg_t  *update, *number, *custom;
+
+    update = ngx_http_thim_args_find(args, (u_char *) "update",
+                                     sizeof("update") - 1);
+    number = ngx_http_thim_args_find(args,
+                                     (u_char *) "tcbEvaluationDataNumber",
+                                     sizeof("tcbEvaluationDataNumber") - 1);
+    custom = ngx_http_thim_args_find(args, (u_char *) "customParameter",
+                                     sizeof("customParameter") - 1);
+
+    ngx_str_null(eval);
+    *asked = NULL;
+
+    if (update
+        && !ngx_http_thim_strcaseeq(update->value.data, update->value.len,
+                                    "standard")
+        && !ngx_http_thim_strcaseeq(update->value.data, update->value.len,
+                                    "early"))
+    {
+        bad->reason = "update must be early or standard";
+        bad->parameter = "update";
+        return NGX_DECLINED;
+    }
+
+    if (custom) {
+        rc = ngx_http_thim_intel_custom(pool, custom, eval, bad);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    if (number) {
+        if (eval->len) {
+            bad->reason = "tcbEvaluationDataNumber is given twice";
+            bad->parameter = "customParameter";
             return NGX_DECLINED;
         }
 
-        return rc;
+        *eval = number->value;
+    }
+
+    if (update && number) {
+        bad->reason = "update and tcbEvaluationDataNumber are exclusive";
+        bad->parameter = "update";
+        return NGX_DECLINED;
+    }
+
+    if (number && number->value.len == 0) {
+        return ngx_http_thim_intel_bad_number(bad);
     }
 
     /*
-     * No number asked for: the operator's baseline.  A pinned one holds
-     * even against update=standard, which QCNL and dcap-qvl always send.
+     * QCNL always sends update= and appends customParameter when its
+     * caller names an evaluation number: the number wins, as it does for
+     * the Azure client, and the origin is asked for it alone.
      */
+    if (eval->len == 0) {
+        *asked = update;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a number asked for, within thim_intel_eval_override's range */
+
+static ngx_int_t
+ngx_http_thim_intel_asked_number(ngx_http_thim_ctx_t *ctx, ngx_str_t *eval,
+    ngx_str_t *canonical, ngx_http_thim_intel_bad_t *bad)
+{
+    uint64_t                   number;
+    ngx_int_t                  rc;
+    ngx_http_thim_loc_conf_t  *tlcf;
+
+    tlcf = ctx->conf;
+
+    rc = ngx_http_thim_intel_eval_number(ctx->pool, eval->data, eval->len,
+                                         canonical, &number);
+    if (rc == NGX_DECLINED) {
+        return ngx_http_thim_intel_bad_number(bad);
+    }
+
+    if (rc == NGX_OK
+        && (number < tlcf->eval_min || number > tlcf->eval_max))
+    {
+        bad->reason = (tlcf->eval_max < tlcf->eval_min)
+                      ? "this service serves its own TCB baseline: "
+                        "tcbEvaluationDataNumber is not accepted"
+                      : "tcbEvaluationDataNumber is outside the range "
+                        "this service serves";
+        bad->parameter = "tcbEvaluationDataNumber";
+        return NGX_DECLINED;
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_thim_intel_bad_number(ngx_http_thim_intel_bad_t *bad)
+{
+    bad->reason = "tcbEvaluationDataNumber must be a decimal number "
+                  "of at most 10 digits";
+    bad->parameter = "tcbEvaluationDataNumber";
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * No number asked for: the operator's baseline.  A pinned one holds
+ * even against update=standard, which QCNL and dcap-qvl always send.
+ */
+
+static ngx_int_t
+ngx_http_thim_intel_policy(ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_arg_t *update, ngx_str_t *canonical)
+{
+    ngx_int_t                  early;
+    ngx_http_thim_loc_conf_t  *tlcf;
+
+    tlcf = ctx->conf;
 
     switch (tlcf->baseline_kind) {
 
     case NGX_HTTP_THIM_BASELINE_FIXED:
-        return ngx_http_thim_intel_number(ctx->pool, (uint64_t) tlcf->baseline,
+        return ngx_http_thim_intel_number(ctx->pool,
+                                          (uint64_t) tlcf->baseline,
                                           canonical);
 
     case NGX_HTTP_THIM_BASELINE_BEHIND:
@@ -766,14 +835,6 @@ ngx_http_thim_intel_update(ngx_http_thim_ctx_t *ctx,
     }
 
     return NGX_OK;
-
-bad_number:
-
-    bad->reason = "tcbEvaluationDataNumber must be a decimal number "
-                  "of at most 10 digits";
-    bad->parameter = "tcbEvaluationDataNumber";
-
-    return NGX_DECLINED;
 }
 
 
@@ -1096,63 +1157,17 @@ ngx_http_thim_intel_form(ngx_http_thim_ctx_t *ctx, ngx_uint_t form)
 
 
 /*
- * key = "intel:" or "intel-root:" + origin path [+ "?" canonical query];
- * subrequest = the origin's thim_intel_origin or thim_intel_root_origin
- * prefix + origin path, with the canonical query.
+ * The collateral's route, origin path and the canonical query: key and
+ * subrequest as every route's are made (ngx_thim_key.c).
  */
 
 static ngx_int_t
 ngx_http_thim_intel_set_fetch(ngx_http_thim_ctx_t *ctx,
     ngx_http_thim_intel_req_t *req)
 {
-    u_char                            *p;
-    ngx_str_t                         *prefix, *path, tag;
-    ngx_http_thim_loc_conf_t          *tlcf;
-    ngx_http_thim_intel_collateral_t  *col;
-
-    tlcf = ctx->conf;
-
-    col = req->collateral;
-    path = &col->origin_path;
-
-    ctx->route = &col->route;
-
-    if (col->route.origin == NGX_HTTP_THIM_ORIGIN_INTEL_ROOT) {
-        ngx_str_set(&tag, "intel-root:");
-        prefix = &tlcf->intel_root_origin;
-
-    } else {
-        ngx_str_set(&tag, "intel:");
-        prefix = &tlcf->intel_origin;
-    }
-
-    ctx->key.len = tag.len + path->len
-                   + (req->query.len ? 1 + req->query.len : 0);
-    ctx->key.data = ngx_pnalloc(ctx->pool, ctx->key.len);
-    if (ctx->key.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_cpymem(ctx->key.data, tag.data, tag.len);
-    p = ngx_cpymem(p, path->data, path->len);
-
-    if (req->query.len) {
-        *p++ = '?';
-        ngx_memcpy(p, req->query.data, req->query.len);
-    }
-
-    ctx->origin_uri.len = prefix->len + path->len;
-    ctx->origin_uri.data = ngx_pnalloc(ctx->pool, ctx->origin_uri.len);
-    if (ctx->origin_uri.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_cpymem(ctx->origin_uri.data, prefix->data, prefix->len);
-    ngx_memcpy(p, path->data, path->len);
-
-    ctx->origin_args = req->query;
-
-    return NGX_OK;
+    return ngx_http_thim_set_fetch(ctx, &req->collateral->route,
+                                   &req->collateral->origin_path,
+                                   &req->query);
 }
 
 
@@ -1328,8 +1343,7 @@ ngx_http_thim_intel_check_crl(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
 ngx_int_t
 ngx_http_thim_intel_root_crl(ngx_http_thim_ctx_t *ctx, ngx_str_t *der)
 {
-    u_char     *p;
-    ngx_str_t   key, *path;
+    ngx_str_t   key;
     ngx_int_t   rc;
 
     ngx_str_null(der);
@@ -1338,16 +1352,12 @@ ngx_http_thim_intel_root_crl(ngx_http_thim_ctx_t *ctx, ngx_str_t *der)
         return NGX_OK;
     }
 
-    path = &ngx_http_thim_root_crl.origin_path;
-
-    key.len = sizeof("intel-root:") - 1 + path->len;
-    key.data = ngx_pnalloc(ctx->pool, key.len);
-    if (key.data == NULL) {
+    if (ngx_http_thim_key(ctx->pool, NGX_HTTP_THIM_KEY_INTEL_ROOT,
+                          &ngx_http_thim_root_crl.origin_path, NULL, &key)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
-
-    p = ngx_cpymem(key.data, "intel-root:", sizeof("intel-root:") - 1);
-    ngx_memcpy(p, path->data, path->len);
 
     rc = ngx_http_thim_cache_body(ctx->zone, &key, ctx->pool, der);
 

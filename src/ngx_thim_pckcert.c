@@ -36,6 +36,7 @@
 
 #include "ngx_thim_args.h"
 #include "ngx_thim_fetch.h"
+#include "ngx_thim_key.h"
 #include "ngx_thim_intel.h"
 #include "ngx_thim_pck.h"
 #include "ngx_thim_pck_set.h"
@@ -654,26 +655,20 @@ static ngx_int_t
 ngx_http_thim_pckcert_set_origin(ngx_http_thim_ctx_t *ctx,
     ngx_http_thim_pckcert_args_t *a)
 {
-    u_char                    *p;
-    ngx_http_thim_loc_conf_t  *tlcf;
+    u_char  *p;
 
     if (a->ppid.len == 0) {
         return NGX_OK;
     }
 
-    tlcf = ctx->conf;
-
-    ctx->origin_uri.len = tlcf->intel_origin.len
-                          + ngx_http_thim_pckcerts_origin_path.len;
-    ctx->origin_uri.data = ngx_pnalloc(ctx->pool, ctx->origin_uri.len);
-    if (ctx->origin_uri.data == NULL) {
+    if (ngx_http_thim_origin_uri(ctx->pool, ctx->conf,
+                                 NGX_HTTP_THIM_KEY_PCK_SET,
+                                 &ngx_http_thim_pckcerts_origin_path,
+                                 &ctx->origin_uri)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
-
-    p = ngx_cpymem(ctx->origin_uri.data, tlcf->intel_origin.data,
-                   tlcf->intel_origin.len);
-    ngx_memcpy(p, ngx_http_thim_pckcerts_origin_path.data,
-               ngx_http_thim_pckcerts_origin_path.len);
 
     ctx->origin_args.len = sizeof("encrypted_ppid=&pceid=") - 1
                            + NGX_HTTP_THIM_PPID_HEX + NGX_HTTP_THIM_SVN_HEX;
@@ -693,26 +688,27 @@ ngx_http_thim_pckcert_set_origin(ngx_http_thim_ctx_t *ctx,
 }
 
 
-/* "intel-pck:" + the platform digest, in the pool */
+/* "intel-pck:" + the platform digest, in the pool (ngx_thim_key.c) */
 
 static ngx_int_t
 ngx_http_thim_pckcert_platform_key(ngx_pool_t *pool, char *tag,
     ngx_str_t *id, ngx_str_t *pceid, ngx_str_t *key)
 {
-    u_char  *p;
+    u_char     hex[NGX_HTTP_THIM_DIGEST_HEX];
+    ngx_str_t  digest;
 
-    key->len = sizeof(NGX_HTTP_THIM_PCK_SET_TAG) - 1
-               + NGX_HTTP_THIM_DIGEST_HEX;
-    key->data = ngx_pnalloc(pool, key->len);
-    if (key->data == NULL) {
+    if (ngx_http_thim_pckcert_digest(hex, tag, id, pceid,
+                                     NGX_HTTP_THIM_DIGEST_HEX)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(key->data, NGX_HTTP_THIM_PCK_SET_TAG,
-                   sizeof(NGX_HTTP_THIM_PCK_SET_TAG) - 1);
+    digest.data = hex;
+    digest.len = NGX_HTTP_THIM_DIGEST_HEX;
 
-    return ngx_http_thim_pckcert_digest(p, tag, id, pceid,
-                                        NGX_HTTP_THIM_DIGEST_HEX);
+    return ngx_http_thim_key(pool, NGX_HTTP_THIM_KEY_PCK_SET, &digest, NULL,
+                             key);
 }
 
 
@@ -1711,7 +1707,6 @@ ngx_int_t
 ngx_http_thim_pckcert_rekey(ngx_http_thim_ctx_t *ctx, ngx_str_t *uri,
     ngx_str_t *query, ngx_str_t *qeid, ngx_str_t *alt, char **reason)
 {
-    u_char                        *p;
     char                          *parameter;
     ngx_http_thim_args_t           args;
     ngx_http_thim_pckcert_t       *pc;
@@ -1728,15 +1723,12 @@ ngx_http_thim_pckcert_rekey(ngx_http_thim_ctx_t *ctx, ngx_str_t *uri,
             return NGX_DECLINED;
         }
 
-        ctx->key.len = sizeof(NGX_HTTP_THIM_PCK_SET_TAG) - 1 + uri->len;
-        ctx->key.data = ngx_pnalloc(ctx->pool, ctx->key.len);
-        if (ctx->key.data == NULL) {
+        if (ngx_http_thim_key(ctx->pool, NGX_HTTP_THIM_KEY_PCK_SET, uri,
+                              NULL, &ctx->key)
+            != NGX_OK)
+        {
             return NGX_ERROR;
         }
-
-        p = ngx_cpymem(ctx->key.data, NGX_HTTP_THIM_PCK_SET_TAG,
-                       sizeof(NGX_HTTP_THIM_PCK_SET_TAG) - 1);
-        ngx_memcpy(p, uri->data, uri->len);
 
         /* the PCE ID is whatever the certificates agree on */
         ctx->expect = NULL;
