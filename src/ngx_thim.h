@@ -201,7 +201,11 @@ struct ngx_http_thim_fetch_s {
 
 
 struct ngx_http_thim_ctx_s {
-    ngx_http_request_t        *request;
+    ngx_http_request_t        *request;         /* NULL for a re-check */
+    ngx_pool_t                *pool;            /* the parsers' and the
+                                                   checks' allocations:
+                                                   the request's, or the
+                                                   re-check's */
     ngx_http_thim_loc_conf_t  *conf;            /* the location's, or the
                                                    zone's registered one
                                                    (thim_refresh) */

@@ -15,6 +15,7 @@
 
 #include "ngx_thim_args.h"
 #include "ngx_thim_fetch.h"
+#include "ngx_thim_key.h"
 #include "ngx_thim_response.h"
 #include "ngx_thim_tcbm.h"
 
@@ -30,20 +31,17 @@ typedef struct {
 } ngx_http_thim_amd_spl_t;
 
 
-static ngx_int_t ngx_http_thim_amd_route(ngx_http_request_t *r,
-    ngx_http_thim_ctx_t *ctx, char **reason, char **parameter);
-static ngx_int_t ngx_http_thim_amd_vcek(ngx_http_request_t *r,
-    ngx_http_thim_ctx_t *ctx, ngx_http_thim_amd_product_t *product,
-    ngx_str_t *hwid, char **reason, char **parameter);
-static ngx_int_t ngx_http_thim_amd_set_path(ngx_http_request_t *r,
-    ngx_http_thim_ctx_t *ctx, ngx_str_t *family,
-    ngx_http_thim_amd_product_t *product, ngx_str_t *rest,
+static ngx_int_t ngx_http_thim_amd_route(ngx_http_thim_ctx_t *ctx,
+    ngx_str_t *path, ngx_str_t *query, char **reason, char **parameter);
+static ngx_int_t ngx_http_thim_amd_vcek(ngx_http_thim_ctx_t *ctx,
+    ngx_str_t *query, ngx_http_thim_amd_product_t *product, ngx_str_t *hwid,
+    char **reason, char **parameter);
+static ngx_int_t ngx_http_thim_amd_set_path(ngx_http_thim_ctx_t *ctx,
+    ngx_str_t *family, ngx_http_thim_amd_product_t *product, ngx_str_t *rest,
     ngx_http_thim_route_t *route);
-static ngx_int_t ngx_http_thim_amd_spls(ngx_http_request_t *r,
+static ngx_int_t ngx_http_thim_amd_spls(ngx_str_t *query,
     ngx_http_thim_amd_product_t *product, ngx_http_thim_spl_t *spl,
     char **reason, char **parameter);
-static ngx_int_t ngx_http_thim_amd_set_fetch(ngx_http_request_t *r,
-    ngx_http_thim_ctx_t *ctx, ngx_str_t *path, ngx_str_t *query);
 static ngx_int_t ngx_http_thim_amd_check_vcek(ngx_http_thim_ctx_t *ctx,
     ngx_str_t *body, char **reason, time_t *next_update);
 static ngx_int_t ngx_http_thim_amd_check_chain(ngx_http_thim_ctx_t *ctx,
@@ -52,9 +50,9 @@ static ngx_int_t ngx_http_thim_amd_check_crl(ngx_http_thim_ctx_t *ctx,
     ngx_str_t *body, char **reason, time_t *next_update);
 static ngx_http_thim_amd_trust_t *ngx_http_thim_amd_trusted(
     ngx_http_thim_ctx_t *ctx, char **reason);
-static ngx_int_t ngx_http_thim_amd_expect(ngx_http_request_t *r,
-    ngx_http_thim_ctx_t *ctx, ngx_http_thim_amd_product_t *product,
-    ngx_str_t *hwid, ngx_http_thim_spl_t *spl);
+static ngx_int_t ngx_http_thim_amd_expect(ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_amd_product_t *product, ngx_str_t *hwid,
+    ngx_http_thim_spl_t *spl);
 
 
 /* Bergamo and Siena are Genoa-family parts: KDS knows them as Genoa */
@@ -131,7 +129,8 @@ ngx_http_thim_amd_handler(ngx_http_request_t *r)
     reason = NULL;
     parameter = NULL;
 
-    rc = ngx_http_thim_amd_route(r, ctx, &reason, &parameter);
+    rc = ngx_http_thim_amd_route(ctx, &r->uri, &r->args, &reason,
+                                 &parameter);
 
     if (rc == NGX_DECLINED) {
         return ngx_http_thim_send_error(r, ctx,
@@ -154,8 +153,8 @@ ngx_http_thim_amd_handler(ngx_http_request_t *r)
  */
 
 static ngx_int_t
-ngx_http_thim_amd_route(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
-    char **reason, char **parameter)
+ngx_http_thim_amd_route(ngx_http_thim_ctx_t *ctx, ngx_str_t *path,
+    ngx_str_t *query, char **reason, char **parameter)
 {
     u_char                       *p, *last, *slash;
     ngx_str_t                     family, name, rest;
@@ -164,10 +163,10 @@ ngx_http_thim_amd_route(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
 
     *reason = "unknown collateral route";
 
-    p = r->uri.data;
-    last = p + r->uri.len;
+    p = path->data;
+    last = p + path->len;
 
-    if (r->uri.len < sizeof("/vcek/v1/") - 1
+    if (path->len < sizeof("/vcek/v1/") - 1
         || (ngx_strncmp(p, "/vcek/v1/", sizeof("/vcek/v1/") - 1) != 0
             && ngx_strncmp(p, "/vlek/v1/", sizeof("/vlek/v1/") - 1) != 0))
     {
@@ -210,7 +209,7 @@ ngx_http_thim_amd_route(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     } else if (family.data[1] == 'v' && family.data[2] == 'c'
                && rest.len && ngx_strlchr(rest.data, last, '/') == NULL)
     {
-        return ngx_http_thim_amd_vcek(r, ctx, product, &rest, reason,
+        return ngx_http_thim_amd_vcek(ctx, query, product, &rest, reason,
                                       parameter);
 
     } else {
@@ -218,7 +217,7 @@ ngx_http_thim_amd_route(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
-    return ngx_http_thim_amd_set_path(r, ctx, &family, product, &rest, route);
+    return ngx_http_thim_amd_set_path(ctx, &family, product, &rest, route);
 }
 
 
@@ -240,7 +239,7 @@ ngx_http_thim_amd_product(ngx_str_t *name)
 
 
 ngx_int_t
-ngx_http_thim_amd_set_chain(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+ngx_http_thim_amd_set_chain(ngx_http_thim_ctx_t *ctx,
     ngx_http_thim_amd_product_t *product)
 {
     ngx_str_t  family, rest;
@@ -248,7 +247,7 @@ ngx_http_thim_amd_set_chain(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     ngx_str_set(&family, "/vcek/v1/");
     ngx_str_set(&rest, "cert_chain");
 
-    return ngx_http_thim_amd_set_path(r, ctx, &family, product, &rest,
+    return ngx_http_thim_amd_set_path(ctx, &family, product, &rest,
                                       &ngx_http_thim_amd_chain_route);
 }
 
@@ -256,7 +255,7 @@ ngx_http_thim_amd_set_chain(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
 /* "/vcek/v1/" + KDS's product name + "/" + rest, without a query */
 
 static ngx_int_t
-ngx_http_thim_amd_set_path(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+ngx_http_thim_amd_set_path(ngx_http_thim_ctx_t *ctx,
     ngx_str_t *family, ngx_http_thim_amd_product_t *product, ngx_str_t *rest,
     ngx_http_thim_route_t *route)
 {
@@ -264,7 +263,7 @@ ngx_http_thim_amd_set_path(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     ngx_str_t   path, query;
 
     path.len = family->len + product->kds.len + 1 + rest->len;
-    path.data = ngx_pnalloc(r->pool, path.len);
+    path.data = ngx_pnalloc(ctx->pool, path.len);
     if (path.data == NULL) {
         return NGX_ERROR;
     }
@@ -276,21 +275,20 @@ ngx_http_thim_amd_set_path(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
 
     ngx_str_null(&query);
 
-    ctx->route = route;
-
-    if (ngx_http_thim_amd_expect(r, ctx, product, NULL, NULL) != NGX_OK) {
+    if (ngx_http_thim_amd_expect(ctx, product, NULL, NULL) != NGX_OK) {
         return NGX_ERROR;
     }
 
     ((ngx_http_thim_amd_expect_t *) ctx->expect)->vlek =
                                                    (family->data[2] == 'l');
 
-    return ngx_http_thim_amd_set_fetch(r, ctx, &path, &query);
+    /* key "amd:" + KDS path; subrequest thim_amd_origin + path */
+    return ngx_http_thim_set_fetch(ctx, route, &path, &query);
 }
 
 
 static ngx_int_t
-ngx_http_thim_amd_vcek(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+ngx_http_thim_amd_vcek(ngx_http_thim_ctx_t *ctx, ngx_str_t *query,
     ngx_http_thim_amd_product_t *product, ngx_str_t *hwid, char **reason,
     char **parameter)
 {
@@ -305,12 +303,12 @@ ngx_http_thim_amd_vcek(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
-    rc = ngx_http_thim_amd_spls(r, product, &spl, reason, parameter);
+    rc = ngx_http_thim_amd_spls(query, product, &spl, reason, parameter);
     if (rc != NGX_OK) {
         return rc;
     }
 
-    return ngx_http_thim_amd_set_vcek(r, ctx, product, &id, &spl);
+    return ngx_http_thim_amd_set_vcek(ctx, product, &id, &spl);
 }
 
 
@@ -328,7 +326,7 @@ ngx_http_thim_amd_hwid(ngx_http_thim_amd_product_t *product, ngx_str_t *hwid,
 /* the canonical KDS URL of a (validated) VCEK */
 
 ngx_int_t
-ngx_http_thim_amd_set_vcek(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+ngx_http_thim_amd_set_vcek(ngx_http_thim_ctx_t *ctx,
     ngx_http_thim_amd_product_t *product, ngx_str_t *hwid,
     ngx_http_thim_spl_t *spl)
 {
@@ -336,9 +334,9 @@ ngx_http_thim_amd_set_vcek(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     ngx_str_t   path, query;
 
     path.len = sizeof("/vcek/v1/") - 1 + product->kds.len + 1 + hwid->len;
-    path.data = ngx_pnalloc(r->pool, path.len);
+    path.data = ngx_pnalloc(ctx->pool, path.len);
 
-    query.data = ngx_pnalloc(r->pool, NGX_HTTP_THIM_SPL_QUERY_LEN);
+    query.data = ngx_pnalloc(ctx->pool, NGX_HTTP_THIM_SPL_QUERY_LEN);
 
     if (path.data == NULL || query.data == NULL) {
         return NGX_ERROR;
@@ -353,27 +351,26 @@ ngx_http_thim_amd_set_vcek(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
 
     query.len = p - query.data;
 
-    ctx->route = &ngx_http_thim_amd_vcek_route;
-
-    if (ngx_http_thim_amd_expect(r, ctx, product, hwid, spl) != NGX_OK) {
+    if (ngx_http_thim_amd_expect(ctx, product, hwid, spl) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    return ngx_http_thim_amd_set_fetch(r, ctx, &path, &query);
+    return ngx_http_thim_set_fetch(ctx, &ngx_http_thim_amd_vcek_route, &path,
+                                   &query);
 }
 
 
 /* kept in the request pool: the check runs when KDS answers */
 
 static ngx_int_t
-ngx_http_thim_amd_expect(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+ngx_http_thim_amd_expect(ngx_http_thim_ctx_t *ctx,
     ngx_http_thim_amd_product_t *product, ngx_str_t *hwid,
     ngx_http_thim_spl_t *spl)
 {
     ngx_str_t                    src, dst;
     ngx_http_thim_amd_expect_t  *e;
 
-    e = ngx_pcalloc(r->pool, sizeof(ngx_http_thim_amd_expect_t));
+    e = ngx_pcalloc(ctx->pool, sizeof(ngx_http_thim_amd_expect_t));
     if (e == NULL) {
         return NGX_ERROR;
     }
@@ -406,7 +403,7 @@ ngx_http_thim_amd_expect(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
  */
 
 static ngx_int_t
-ngx_http_thim_amd_spls(ngx_http_request_t *r,
+ngx_http_thim_amd_spls(ngx_str_t *query,
     ngx_http_thim_amd_product_t *product, ngx_http_thim_spl_t *spl,
     char **reason, char **parameter)
 {
@@ -417,7 +414,7 @@ ngx_http_thim_amd_spls(ngx_http_request_t *r,
 
     ngx_memzero(spl, sizeof(ngx_http_thim_spl_t));
 
-    if (ngx_http_thim_args_parse(r->args.data, r->args.len, &args) != NGX_OK) {
+    if (ngx_http_thim_args_parse(query->data, query->len, &args) != NGX_OK) {
         *reason = "query string too long or too many parameters";
         *parameter = "";
         return NGX_DECLINED;
@@ -449,46 +446,6 @@ ngx_http_thim_amd_spls(ngx_http_request_t *r,
 
         *(ngx_uint_t *) ((u_char *) spl + s->offset) = (ngx_uint_t) v;
     }
-
-    return NGX_OK;
-}
-
-
-/* key "amd:" + KDS path [+ "?" query]; subrequest thim_amd_origin + path */
-
-static ngx_int_t
-ngx_http_thim_amd_set_fetch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
-    ngx_str_t *path, ngx_str_t *query)
-{
-    u_char                    *p;
-    ngx_http_thim_loc_conf_t  *tlcf;
-
-    tlcf = ctx->conf;
-
-    ctx->key.len = sizeof("amd:") - 1 + path->len
-                   + (query->len ? 1 + query->len : 0);
-    ctx->key.data = ngx_pnalloc(r->pool, ctx->key.len);
-
-    ctx->origin_uri.len = tlcf->amd_origin.len + path->len;
-    ctx->origin_uri.data = ngx_pnalloc(r->pool, ctx->origin_uri.len);
-
-    if (ctx->key.data == NULL || ctx->origin_uri.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_cpymem(ctx->key.data, "amd:", sizeof("amd:") - 1);
-    p = ngx_cpymem(p, path->data, path->len);
-
-    if (query->len) {
-        *p++ = '?';
-        ngx_memcpy(p, query->data, query->len);
-    }
-
-    p = ngx_cpymem(ctx->origin_uri.data, tlcf->amd_origin.data,
-                   tlcf->amd_origin.len);
-    ngx_memcpy(p, path->data, path->len);
-
-    ctx->origin_args = *query;
 
     return NGX_OK;
 }
@@ -681,17 +638,17 @@ ngx_http_thim_amd_trust(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 /*
  * The way back from a cache key to its request (see
- * ngx_http_thim_intel_rekey()): r->uri and r->args hold the KDS path and
- * query, read by the same route and SPL parsers as a client's request.
+ * ngx_http_thim_intel_rekey()): the KDS path and query of the key, read
+ * by the same route and SPL parsers as a client's request.
  */
 
 ngx_int_t
-ngx_http_thim_amd_rekey(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
-    char **reason)
+ngx_http_thim_amd_rekey(ngx_http_thim_ctx_t *ctx, ngx_str_t *path,
+    ngx_str_t *query, char **reason)
 {
     char  *parameter;
 
     parameter = NULL;
 
-    return ngx_http_thim_amd_route(r, ctx, reason, &parameter);
+    return ngx_http_thim_amd_route(ctx, path, query, reason, &parameter);
 }

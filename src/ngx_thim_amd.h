@@ -28,13 +28,13 @@ char *ngx_http_thim_amd_trust(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_thim_amd_hwid(ngx_http_thim_amd_product_t *product,
     ngx_str_t *hwid, char **reason);
-ngx_int_t ngx_http_thim_amd_set_vcek(ngx_http_request_t *r,
-    ngx_http_thim_ctx_t *ctx, ngx_http_thim_amd_product_t *product,
-    ngx_str_t *hwid, ngx_http_thim_spl_t *spl);
-ngx_int_t ngx_http_thim_amd_set_chain(ngx_http_request_t *r,
-    ngx_http_thim_ctx_t *ctx, ngx_http_thim_amd_product_t *product);
-ngx_int_t ngx_http_thim_amd_rekey(ngx_http_request_t *r,
-    ngx_http_thim_ctx_t *ctx, char **reason);
+ngx_int_t ngx_http_thim_amd_set_vcek(ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_amd_product_t *product, ngx_str_t *hwid,
+    ngx_http_thim_spl_t *spl);
+ngx_int_t ngx_http_thim_amd_set_chain(ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_amd_product_t *product);
+ngx_int_t ngx_http_thim_amd_rekey(ngx_http_thim_ctx_t *ctx, ngx_str_t *path,
+    ngx_str_t *query, char **reason);
 
 
 #endif /* _NGX_THIM_AMD_H_INCLUDED_ */

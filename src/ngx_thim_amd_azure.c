@@ -145,7 +145,7 @@ ngx_http_thim_amd_azure_handler(ngx_http_request_t *r)
     ctx->data = az;
     ctx->next = ngx_http_thim_azure_after_chain;
 
-    if (ngx_http_thim_amd_set_chain(r, ctx, az->product) != NGX_OK) {
+    if (ngx_http_thim_amd_set_chain(ctx, az->product) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -242,7 +242,7 @@ ngx_http_thim_azure_after_chain(ngx_http_request_t *r,
     ngx_http_thim_ctx_next_key(ctx);
     ctx->next = ngx_http_thim_azure_after_vcek;
 
-    if (ngx_http_thim_amd_set_vcek(r, ctx, az->product, &az->hwid, &az->spl)
+    if (ngx_http_thim_amd_set_vcek(ctx, az->product, &az->hwid, &az->spl)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -147,6 +147,7 @@ ngx_http_thim_ctx_create(ngx_http_request_t *r)
     tlcf = ngx_http_get_module_loc_conf(r, ngx_http_thim_module);
 
     ctx->request = r;
+    ctx->pool = r->pool;
     ctx->conf = tlcf;
     ctx->zone = tlcf->zone;
 
@@ -428,6 +429,7 @@ ngx_http_thim_refresh(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     }
 
     bg->request = r;
+    bg->pool = r->pool;
     bg->conf = ctx->conf;
     bg->route = ctx->route;
     bg->zone = ctx->zone;

@@ -19,6 +19,7 @@
 #include "ngx_thim_cache.h"
 #include "ngx_thim_crl_uri.h"
 #include "ngx_thim_fetch.h"
+#include "ngx_thim_key.h"
 #include "ngx_thim_response.h"
 #include "ngx_thim_x509.h"
 #include "ngx_thim_verify.h"
@@ -88,27 +89,33 @@ typedef struct {
 } ngx_http_thim_intel_bad_t;
 
 
-static ngx_int_t ngx_http_thim_intel_query(ngx_http_request_t *r,
-    ngx_http_thim_ctx_t *ctx, ngx_http_thim_intel_path_t *path,
-    ngx_http_thim_args_t *args, ngx_http_thim_intel_req_t *req,
-    ngx_http_thim_intel_bad_t *bad);
+static ngx_int_t ngx_http_thim_intel_query(ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_intel_path_t *path, ngx_http_thim_args_t *args,
+    ngx_http_thim_intel_req_t *req, ngx_http_thim_intel_bad_t *bad);
 static ngx_int_t ngx_http_thim_intel_fmspc(ngx_http_thim_args_t *args,
     ngx_http_thim_intel_req_t *req, ngx_http_thim_intel_bad_t *bad);
-static ngx_int_t ngx_http_thim_intel_update(ngx_http_request_t *r,
-    ngx_http_thim_loc_conf_t *tlcf, ngx_http_thim_intel_path_t *path,
-    ngx_http_thim_args_t *args, ngx_str_t *canonical,
+static ngx_int_t ngx_http_thim_intel_update(ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_intel_path_t *path, ngx_http_thim_args_t *args,
+    ngx_str_t *canonical, ngx_http_thim_intel_bad_t *bad);
+static ngx_int_t ngx_http_thim_intel_asked(ngx_pool_t *pool,
+    ngx_http_thim_args_t *args, ngx_http_thim_arg_t **asked, ngx_str_t *eval,
     ngx_http_thim_intel_bad_t *bad);
-static ngx_int_t ngx_http_thim_intel_custom(ngx_http_request_t *r,
+static ngx_int_t ngx_http_thim_intel_asked_number(ngx_http_thim_ctx_t *ctx,
+    ngx_str_t *eval, ngx_str_t *canonical, ngx_http_thim_intel_bad_t *bad);
+static ngx_int_t ngx_http_thim_intel_bad_number(
+    ngx_http_thim_intel_bad_t *bad);
+static ngx_int_t ngx_http_thim_intel_policy(ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_arg_t *update, ngx_str_t *canonical);
+static ngx_int_t ngx_http_thim_intel_custom(ngx_pool_t *pool,
     ngx_http_thim_arg_t *arg, ngx_str_t *eval,
     ngx_http_thim_intel_bad_t *bad);
 static ngx_int_t ngx_http_thim_intel_base64_valid(ngx_str_t *s);
-static ngx_int_t ngx_http_thim_intel_eval_number(ngx_http_request_t *r,
+static ngx_int_t ngx_http_thim_intel_eval_number(ngx_pool_t *pool,
     u_char *p, size_t len, ngx_str_t *canonical, uint64_t *number);
-static ngx_int_t ngx_http_thim_intel_number(ngx_http_request_t *r,
+static ngx_int_t ngx_http_thim_intel_number(ngx_pool_t *pool,
     uint64_t number, ngx_str_t *canonical);
-static ngx_int_t ngx_http_thim_intel_tcb_query(ngx_http_request_t *r,
-    ngx_http_thim_ctx_t *ctx, ngx_http_thim_intel_req_t *req,
-    ngx_str_t *update);
+static ngx_int_t ngx_http_thim_intel_tcb_query(ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_intel_req_t *req, ngx_str_t *update);
 static ngx_int_t ngx_http_thim_intel_baseline(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_http_thim_intel_path_t *path,
     ngx_http_thim_intel_req_t *req);
@@ -119,14 +126,13 @@ static ngx_int_t ngx_http_thim_intel_pick(ngx_str_t *body, ngx_uint_t behind,
 static ngx_int_t ngx_http_thim_intel_pckcrl(ngx_http_thim_ctx_t *ctx,
     ngx_http_thim_args_t *args, ngx_http_thim_intel_req_t *req,
     ngx_http_thim_intel_bad_t *bad);
-static ngx_int_t ngx_http_thim_intel_crl_uri(ngx_http_request_t *r,
-    ngx_http_thim_ctx_t *ctx, ngx_http_thim_args_t *args,
-    ngx_http_thim_intel_req_t *req, ngx_uint_t azure,
-    ngx_http_thim_intel_bad_t *bad);
+static ngx_int_t ngx_http_thim_intel_crl_uri(ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_args_t *args, ngx_http_thim_intel_req_t *req,
+    ngx_uint_t azure, ngx_http_thim_intel_bad_t *bad);
 static void ngx_http_thim_intel_form(ngx_http_thim_ctx_t *ctx,
     ngx_uint_t form);
-static ngx_int_t ngx_http_thim_intel_set_fetch(ngx_http_request_t *r,
-    ngx_http_thim_ctx_t *ctx, ngx_http_thim_intel_req_t *req);
+static ngx_int_t ngx_http_thim_intel_set_fetch(ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_intel_req_t *req);
 static ngx_int_t ngx_http_thim_intel_check_json(ngx_http_thim_ctx_t *ctx,
     ngx_str_t *body, char **reason, time_t *next_update);
 static ngx_int_t ngx_http_thim_intel_cached_eval(ngx_http_thim_ctx_t *ctx,
@@ -324,7 +330,7 @@ ngx_http_thim_intel_handler(ngx_http_request_t *r)
     rc = ngx_http_thim_args_parse(r->args.data, r->args.len, &args);
 
     if (rc == NGX_OK) {
-        rc = ngx_http_thim_intel_query(r, ctx, path, &args, &req, &bad);
+        rc = ngx_http_thim_intel_query(ctx, path, &args, &req, &bad);
     }
 
     if (rc == NGX_DECLINED) {
@@ -337,7 +343,7 @@ ngx_http_thim_intel_handler(ngx_http_request_t *r)
     }
 
     if (rc != NGX_OK
-        || ngx_http_thim_intel_set_fetch(r, ctx, &req) != NGX_OK)
+        || ngx_http_thim_intel_set_fetch(ctx, &req) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -353,7 +359,7 @@ ngx_http_thim_intel_handler(ngx_http_request_t *r)
  */
 
 static ngx_int_t
-ngx_http_thim_intel_query(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+ngx_http_thim_intel_query(ngx_http_thim_ctx_t *ctx,
     ngx_http_thim_intel_path_t *path, ngx_http_thim_args_t *args,
     ngx_http_thim_intel_req_t *req, ngx_http_thim_intel_bad_t *bad)
 {
@@ -370,7 +376,7 @@ ngx_http_thim_intel_query(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
             return rc;
         }
 
-        rc = ngx_http_thim_intel_update(r, ctx->conf, path, args, &update,
+        rc = ngx_http_thim_intel_update(ctx, path, args, &update,
                                         bad);
 
         if (rc == NGX_AGAIN) {
@@ -382,10 +388,10 @@ ngx_http_thim_intel_query(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
             return rc;
         }
 
-        return ngx_http_thim_intel_tcb_query(r, ctx, req, &update);
+        return ngx_http_thim_intel_tcb_query(ctx, req, &update);
 
     case NGX_HTTP_THIM_INTEL_IDENTITY:
-        return ngx_http_thim_intel_update(r, ctx->conf, path, args,
+        return ngx_http_thim_intel_update(ctx, path, args,
                                           &req->query, bad);
 
     case NGX_HTTP_THIM_INTEL_EVAL_NUMBERS:
@@ -401,7 +407,7 @@ ngx_http_thim_intel_query(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
             }
 
             /* Azure's form: always PEM (its collateral version 1) */
-            return ngx_http_thim_intel_crl_uri(r, ctx, args, req, 1, bad);
+            return ngx_http_thim_intel_crl_uri(ctx, args, req, 1, bad);
         }
 
         return ngx_http_thim_intel_pckcrl(ctx, args, req, bad);
@@ -413,7 +419,7 @@ ngx_http_thim_intel_query(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
         return NGX_OK;
 
     default: /* NGX_HTTP_THIM_INTEL_CRL */
-        return ngx_http_thim_intel_crl_uri(r, ctx, args, req, 0, bad);
+        return ngx_http_thim_intel_crl_uri(ctx, args, req, 0, bad);
     }
 }
 
@@ -421,14 +427,14 @@ ngx_http_thim_intel_query(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
 /* "fmspc=<fmspc>[&<update or number>]", and the FMSPC the body must name */
 
 static ngx_int_t
-ngx_http_thim_intel_tcb_query(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+ngx_http_thim_intel_tcb_query(ngx_http_thim_ctx_t *ctx,
     ngx_http_thim_intel_req_t *req, ngx_str_t *update)
 {
     u_char  *p;
 
     req->query.len = sizeof("fmspc=") - 1 + NGX_HTTP_THIM_FMSPC_LEN
                      + (update->len ? 1 + update->len : 0);
-    req->query.data = ngx_pnalloc(r->pool, req->query.len);
+    req->query.data = ngx_pnalloc(ctx->pool, req->query.len);
     if (req->query.data == NULL) {
         return NGX_ERROR;
     }
@@ -442,7 +448,7 @@ ngx_http_thim_intel_tcb_query(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     }
 
     /* checked when the origin answers, long after this frame */
-    ctx->subject.data = ngx_pnalloc(r->pool, NGX_HTTP_THIM_FMSPC_LEN);
+    ctx->subject.data = ngx_pnalloc(ctx->pool, NGX_HTTP_THIM_FMSPC_LEN);
     if (ctx->subject.data == NULL) {
         return NGX_ERROR;
     }
@@ -474,7 +480,7 @@ ngx_http_thim_intel_baseline(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     ngx_http_thim_intel_req_t      numbers;
     ngx_http_thim_intel_pending_t  *pending;
 
-    pending = ngx_palloc(r->pool, sizeof(ngx_http_thim_intel_pending_t));
+    pending = ngx_palloc(ctx->pool, sizeof(ngx_http_thim_intel_pending_t));
     if (pending == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -491,7 +497,7 @@ ngx_http_thim_intel_baseline(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     ctx->data = pending;
     ctx->next = ngx_http_thim_intel_after_numbers;
 
-    if (ngx_http_thim_intel_set_fetch(r, ctx, &numbers) != NGX_OK) {
+    if (ngx_http_thim_intel_set_fetch(ctx, &numbers) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -527,12 +533,12 @@ ngx_http_thim_intel_after_numbers(ngx_http_request_t *r,
     ngx_http_thim_ctx_next_key(ctx);
     ctx->next = NULL;
 
-    if (ngx_http_thim_intel_number(r, number, &canonical) != NGX_OK) {
+    if (ngx_http_thim_intel_number(ctx->pool, number, &canonical) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (req->has_fmspc) {
-        if (ngx_http_thim_intel_tcb_query(r, ctx, req, &canonical) != NGX_OK) {
+        if (ngx_http_thim_intel_tcb_query(ctx, req, &canonical) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
@@ -540,7 +546,7 @@ ngx_http_thim_intel_after_numbers(ngx_http_request_t *r,
         req->query = canonical;
     }
 
-    if (ngx_http_thim_intel_set_fetch(r, ctx, req) != NGX_OK) {
+    if (ngx_http_thim_intel_set_fetch(ctx, req) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -635,72 +641,19 @@ ngx_http_thim_intel_fmspc(ngx_http_thim_args_t *args,
  */
 
 static ngx_int_t
-ngx_http_thim_intel_update(ngx_http_request_t *r,
-    ngx_http_thim_loc_conf_t *tlcf, ngx_http_thim_intel_path_t *path,
-    ngx_http_thim_args_t *args, ngx_str_t *canonical,
-    ngx_http_thim_intel_bad_t *bad)
+ngx_http_thim_intel_update(ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_intel_path_t *path, ngx_http_thim_args_t *args,
+    ngx_str_t *canonical, ngx_http_thim_intel_bad_t *bad)
 {
-    uint64_t                   number_value;
-    ngx_int_t                  rc, early;
-    ngx_str_t                  eval;
-    ngx_http_thim_arg_t       *update, *number, *custom;
-
-    update = ngx_http_thim_args_find(args, (u_char *) "update",
-                                     sizeof("update") - 1);
-    number = ngx_http_thim_args_find(args,
-                                     (u_char *) "tcbEvaluationDataNumber",
-                                     sizeof("tcbEvaluationDataNumber") - 1);
-    custom = ngx_http_thim_args_find(args, (u_char *) "customParameter",
-                                     sizeof("customParameter") - 1);
+    ngx_int_t             rc;
+    ngx_str_t             eval;
+    ngx_http_thim_arg_t  *update;
 
     ngx_str_null(canonical);
-    ngx_str_null(&eval);
 
-    if (update
-        && !ngx_http_thim_strcaseeq(update->value.data, update->value.len,
-                                    "standard")
-        && !ngx_http_thim_strcaseeq(update->value.data, update->value.len,
-                                    "early"))
-    {
-        bad->reason = "update must be early or standard";
-        bad->parameter = "update";
-        return NGX_DECLINED;
-    }
-
-    if (custom) {
-        rc = ngx_http_thim_intel_custom(r, custom, &eval, bad);
-        if (rc != NGX_OK) {
-            return rc;
-        }
-    }
-
-    if (number) {
-        if (eval.len) {
-            bad->reason = "tcbEvaluationDataNumber is given twice";
-            bad->parameter = "customParameter";
-            return NGX_DECLINED;
-        }
-
-        eval = number->value;
-    }
-
-    if (update && number) {
-        bad->reason = "update and tcbEvaluationDataNumber are exclusive";
-        bad->parameter = "update";
-        return NGX_DECLINED;
-    }
-
-    /*
-     * QCNL always sends update= and appends customParameter when its
-     * caller names an evaluation number: the number wins, as it does for
-     * the Azure client, and the origin is asked for it alone.
-     */
-    if (eval.len) {
-        update = NULL;
-    }
-
-    if (number && number->value.len == 0) {
-        goto bad_number;
+    rc = ngx_http_thim_intel_asked(ctx->pool, args, &update, &eval, bad);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     if (path->version == 3) {
@@ -714,37 +667,152 @@ ngx_http_thim_intel_update(ngx_http_request_t *r,
     }
 
     if (eval.len) {
-        rc = ngx_http_thim_intel_eval_number(r, eval.data, eval.len,
-                                             canonical, &number_value);
-        if (rc == NGX_DECLINED) {
-            goto bad_number;
-        }
+        return ngx_http_thim_intel_asked_number(ctx, &eval, canonical, bad);
+    }
 
-        if (rc == NGX_OK
-            && (number_value < tlcf->eval_min
-                || number_value > tlcf->eval_max))
-        {
-            bad->reason = (tlcf->eval_max < tlcf->eval_min)
-                          ? "this service serves its own TCB baseline: "
-                            "tcbEvaluationDataNumber is not accepted"
-                          : "tcbEvaluationDataNumber is outside the range "
-                            "this service serves";
-            bad->parameter = "tcbEvaluationDataNumber";
+    return ngx_http_thim_intel_policy(ctx, update, canonical);
+}
+
+
+/*
+ * What the query asks for: a valid update=, or the evaluation number of
+ * tcbEvaluationDataNumber= or customParameter (then *update is NULL).
+ */
+
+static ngx_int_t
+ngx_http_thim_intel_asked(ngx_pool_t *pool, ngx_http_thim_args_t *args,
+    ngx_http_thim_arg_t **asked, ngx_str_t *eval,
+    ngx_http_thim_intel_bad_t *bad)
+{
+    ngx_int_t             rc;
+    ngx_http_thim_arg_t  *update, *number, *custom;
+
+    update = ngx_http_thim_args_find(args, (u_char *) "update",
+                                     sizeof("update") - 1);
+    number = ngx_http_thim_args_find(args,
+                                     (u_char *) "tcbEvaluationDataNumber",
+                                     sizeof("tcbEvaluationDataNumber") - 1);
+    custom = ngx_http_thim_args_find(args, (u_char *) "customParameter",
+                                     sizeof("customParameter") - 1);
+
+    ngx_str_null(eval);
+    *asked = NULL;
+
+    if (update
+        && !ngx_http_thim_strcaseeq(update->value.data, update->value.len,
+                                    "standard")
+        && !ngx_http_thim_strcaseeq(update->value.data, update->value.len,
+                                    "early"))
+    {
+        bad->reason = "update must be early or standard";
+        bad->parameter = "update";
+        return NGX_DECLINED;
+    }
+
+    if (custom) {
+        rc = ngx_http_thim_intel_custom(pool, custom, eval, bad);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    if (number) {
+        if (eval->len) {
+            bad->reason = "tcbEvaluationDataNumber is given twice";
+            bad->parameter = "customParameter";
             return NGX_DECLINED;
         }
 
-        return rc;
+        *eval = number->value;
+    }
+
+    if (update && number) {
+        bad->reason = "update and tcbEvaluationDataNumber are exclusive";
+        bad->parameter = "update";
+        return NGX_DECLINED;
+    }
+
+    if (number && number->value.len == 0) {
+        return ngx_http_thim_intel_bad_number(bad);
     }
 
     /*
-     * No number asked for: the operator's baseline.  A pinned one holds
-     * even against update=standard, which QCNL and dcap-qvl always send.
+     * QCNL always sends update= and appends customParameter when its
+     * caller names an evaluation number: the number wins, as it does for
+     * the Azure client, and the origin is asked for it alone.
      */
+    if (eval->len == 0) {
+        *asked = update;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a number asked for, within thim_intel_eval_override's range */
+
+static ngx_int_t
+ngx_http_thim_intel_asked_number(ngx_http_thim_ctx_t *ctx, ngx_str_t *eval,
+    ngx_str_t *canonical, ngx_http_thim_intel_bad_t *bad)
+{
+    uint64_t                   number;
+    ngx_int_t                  rc;
+    ngx_http_thim_loc_conf_t  *tlcf;
+
+    tlcf = ctx->conf;
+
+    rc = ngx_http_thim_intel_eval_number(ctx->pool, eval->data, eval->len,
+                                         canonical, &number);
+    if (rc == NGX_DECLINED) {
+        return ngx_http_thim_intel_bad_number(bad);
+    }
+
+    if (rc == NGX_OK
+        && (number < tlcf->eval_min || number > tlcf->eval_max))
+    {
+        bad->reason = (tlcf->eval_max < tlcf->eval_min)
+                      ? "this service serves its own TCB baseline: "
+                        "tcbEvaluationDataNumber is not accepted"
+                      : "tcbEvaluationDataNumber is outside the range "
+                        "this service serves";
+        bad->parameter = "tcbEvaluationDataNumber";
+        return NGX_DECLINED;
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_thim_intel_bad_number(ngx_http_thim_intel_bad_t *bad)
+{
+    bad->reason = "tcbEvaluationDataNumber must be a decimal number "
+                  "of at most 10 digits";
+    bad->parameter = "tcbEvaluationDataNumber";
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * No number asked for: the operator's baseline.  A pinned one holds
+ * even against update=standard, which QCNL and dcap-qvl always send.
+ */
+
+static ngx_int_t
+ngx_http_thim_intel_policy(ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_arg_t *update, ngx_str_t *canonical)
+{
+    ngx_int_t                  early;
+    ngx_http_thim_loc_conf_t  *tlcf;
+
+    tlcf = ctx->conf;
 
     switch (tlcf->baseline_kind) {
 
     case NGX_HTTP_THIM_BASELINE_FIXED:
-        return ngx_http_thim_intel_number(r, (uint64_t) tlcf->baseline,
+        return ngx_http_thim_intel_number(ctx->pool,
+                                          (uint64_t) tlcf->baseline,
                                           canonical);
 
     case NGX_HTTP_THIM_BASELINE_BEHIND:
@@ -767,14 +835,6 @@ ngx_http_thim_intel_update(ngx_http_request_t *r,
     }
 
     return NGX_OK;
-
-bad_number:
-
-    bad->reason = "tcbEvaluationDataNumber must be a decimal number "
-                  "of at most 10 digits";
-    bad->parameter = "tcbEvaluationDataNumber";
-
-    return NGX_DECLINED;
 }
 
 
@@ -786,7 +846,7 @@ bad_number:
  */
 
 static ngx_int_t
-ngx_http_thim_intel_custom(ngx_http_request_t *r, ngx_http_thim_arg_t *arg,
+ngx_http_thim_intel_custom(ngx_pool_t *pool, ngx_http_thim_arg_t *arg,
     ngx_str_t *eval, ngx_http_thim_intel_bad_t *bad)
 {
     u_char     *p, *last, *semi, *eq;
@@ -802,8 +862,8 @@ ngx_http_thim_intel_custom(ngx_http_request_t *r, ngx_http_thim_arg_t *arg,
         return NGX_DECLINED;
     }
 
-    src.data = ngx_pnalloc(r->pool, arg->value.len);
-    dst.data = ngx_pnalloc(r->pool, ngx_base64_decoded_length(arg->value.len));
+    src.data = ngx_pnalloc(pool, arg->value.len);
+    dst.data = ngx_pnalloc(pool, ngx_base64_decoded_length(arg->value.len));
     if (src.data == NULL || dst.data == NULL) {
         return NGX_ERROR;
     }
@@ -909,7 +969,7 @@ ngx_http_thim_intel_base64_valid(ngx_str_t *s)
 /* "0017" (percent-encoded or not) -> "tcbEvaluationDataNumber=17" */
 
 static ngx_int_t
-ngx_http_thim_intel_eval_number(ngx_http_request_t *r, u_char *p, size_t len,
+ngx_http_thim_intel_eval_number(ngx_pool_t *pool, u_char *p, size_t len,
     ngx_str_t *canonical, uint64_t *number)
 {
     u_char  buf[NGX_HTTP_THIM_SHORT_ARG_MAX];
@@ -925,15 +985,15 @@ ngx_http_thim_intel_eval_number(ngx_http_request_t *r, u_char *p, size_t len,
         return NGX_DECLINED;
     }
 
-    return ngx_http_thim_intel_number(r, *number, canonical);
+    return ngx_http_thim_intel_number(pool, *number, canonical);
 }
 
 
 static ngx_int_t
-ngx_http_thim_intel_number(ngx_http_request_t *r, uint64_t number,
+ngx_http_thim_intel_number(ngx_pool_t *pool, uint64_t number,
     ngx_str_t *canonical)
 {
-    canonical->data = ngx_pnalloc(r->pool, sizeof("tcbEvaluationDataNumber=")
+    canonical->data = ngx_pnalloc(pool, sizeof("tcbEvaluationDataNumber=")
                                            + NGX_INT64_LEN);
     if (canonical->data == NULL) {
         return NGX_ERROR;
@@ -1020,7 +1080,7 @@ ngx_http_thim_intel_pckcrl(ngx_http_thim_ctx_t *ctx,
  */
 
 static ngx_int_t
-ngx_http_thim_intel_crl_uri(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+ngx_http_thim_intel_crl_uri(ngx_http_thim_ctx_t *ctx,
     ngx_http_thim_args_t *args, ngx_http_thim_intel_req_t *req,
     ngx_uint_t azure, ngx_http_thim_intel_bad_t *bad)
 {
@@ -1097,63 +1157,17 @@ ngx_http_thim_intel_form(ngx_http_thim_ctx_t *ctx, ngx_uint_t form)
 
 
 /*
- * key = "intel:" or "intel-root:" + origin path [+ "?" canonical query];
- * subrequest = the origin's thim_intel_origin or thim_intel_root_origin
- * prefix + origin path, with the canonical query.
+ * The collateral's route, origin path and the canonical query: key and
+ * subrequest as every route's are made (ngx_thim_key.c).
  */
 
 static ngx_int_t
-ngx_http_thim_intel_set_fetch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+ngx_http_thim_intel_set_fetch(ngx_http_thim_ctx_t *ctx,
     ngx_http_thim_intel_req_t *req)
 {
-    u_char                            *p;
-    ngx_str_t                         *prefix, *path, tag;
-    ngx_http_thim_loc_conf_t          *tlcf;
-    ngx_http_thim_intel_collateral_t  *col;
-
-    tlcf = ctx->conf;
-
-    col = req->collateral;
-    path = &col->origin_path;
-
-    ctx->route = &col->route;
-
-    if (col->route.origin == NGX_HTTP_THIM_ORIGIN_INTEL_ROOT) {
-        ngx_str_set(&tag, "intel-root:");
-        prefix = &tlcf->intel_root_origin;
-
-    } else {
-        ngx_str_set(&tag, "intel:");
-        prefix = &tlcf->intel_origin;
-    }
-
-    ctx->key.len = tag.len + path->len
-                   + (req->query.len ? 1 + req->query.len : 0);
-    ctx->key.data = ngx_pnalloc(r->pool, ctx->key.len);
-    if (ctx->key.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_cpymem(ctx->key.data, tag.data, tag.len);
-    p = ngx_cpymem(p, path->data, path->len);
-
-    if (req->query.len) {
-        *p++ = '?';
-        ngx_memcpy(p, req->query.data, req->query.len);
-    }
-
-    ctx->origin_uri.len = prefix->len + path->len;
-    ctx->origin_uri.data = ngx_pnalloc(r->pool, ctx->origin_uri.len);
-    if (ctx->origin_uri.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_cpymem(ctx->origin_uri.data, prefix->data, prefix->len);
-    ngx_memcpy(p, path->data, path->len);
-
-    ctx->origin_args = req->query;
-
-    return NGX_OK;
+    return ngx_http_thim_set_fetch(ctx, &req->collateral->route,
+                                   &req->collateral->origin_path,
+                                   &req->query);
 }
 
 
@@ -1200,7 +1214,7 @@ ngx_http_thim_intel_check_json(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
         if (*reason == doc.text) {
             /* the document goes with this frame; the reason is kept */
             len = ngx_strlen(doc.text) + 1;
-            *reason = ngx_pnalloc(ctx->request->pool, len);
+            *reason = ngx_pnalloc(ctx->pool, len);
 
             if (*reason == NULL) {
                 *reason = "the collateral does not match the request";
@@ -1253,7 +1267,7 @@ ngx_http_thim_intel_cached_eval(ngx_http_thim_ctx_t *ctx,
     ngx_http_thim_intel_doc_t   doc;
 
     if (ctx->zone == NULL
-        || ngx_http_thim_cache_body(ctx->zone, &ctx->key, ctx->request->pool,
+        || ngx_http_thim_cache_body(ctx->zone, &ctx->key, ctx->pool,
                                     &body)
            != NGX_OK
         || ngx_http_thim_intel_json_read(body.data, body.len, col->json_key,
@@ -1329,8 +1343,7 @@ ngx_http_thim_intel_check_crl(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
 ngx_int_t
 ngx_http_thim_intel_root_crl(ngx_http_thim_ctx_t *ctx, ngx_str_t *der)
 {
-    u_char     *p;
-    ngx_str_t   key, *path;
+    ngx_str_t   key;
     ngx_int_t   rc;
 
     ngx_str_null(der);
@@ -1339,18 +1352,14 @@ ngx_http_thim_intel_root_crl(ngx_http_thim_ctx_t *ctx, ngx_str_t *der)
         return NGX_OK;
     }
 
-    path = &ngx_http_thim_root_crl.origin_path;
-
-    key.len = sizeof("intel-root:") - 1 + path->len;
-    key.data = ngx_pnalloc(ctx->request->pool, key.len);
-    if (key.data == NULL) {
+    if (ngx_http_thim_key(ctx->pool, NGX_HTTP_THIM_KEY_INTEL_ROOT,
+                          &ngx_http_thim_root_crl.origin_path, NULL, &key)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(key.data, "intel-root:", sizeof("intel-root:") - 1);
-    ngx_memcpy(p, path->data, path->len);
-
-    rc = ngx_http_thim_cache_body(ctx->zone, &key, ctx->request->pool, der);
+    rc = ngx_http_thim_cache_body(ctx->zone, &key, ctx->pool, der);
 
     return (rc == NGX_ERROR) ? NGX_ERROR : NGX_OK;
 }
@@ -1362,7 +1371,7 @@ static ngx_int_t
 ngx_http_thim_intel_chain(ngx_http_thim_ctx_t *ctx, ngx_str_t *pem)
 {
     pem->len = 0;
-    pem->data = ngx_pnalloc(ctx->request->pool, ctx->chain.len + 1);
+    pem->data = ngx_pnalloc(ctx->pool, ctx->chain.len + 1);
 
     if (pem->data == NULL) {
         return NGX_ERROR;
@@ -1399,7 +1408,7 @@ ngx_http_thim_check_crl(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
  */
 
 ngx_int_t
-ngx_http_thim_intel_set_tcb(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+ngx_http_thim_intel_set_tcb(ngx_http_thim_ctx_t *ctx,
     u_char *fmspc, ngx_uint_t version)
 {
     ngx_int_t                    rc;
@@ -1420,7 +1429,7 @@ ngx_http_thim_intel_set_tcb(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
 
     args.nargs = 0;
 
-    rc = ngx_http_thim_intel_update(r, ctx->conf, path, &args, &update,
+    rc = ngx_http_thim_intel_update(ctx, path, &args, &update,
                                     &bad);
 
     if (rc == NGX_AGAIN) {
@@ -1443,11 +1452,11 @@ ngx_http_thim_intel_set_tcb(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     req.has_fmspc = 1;
     ngx_memcpy(req.fmspc, fmspc, NGX_HTTP_THIM_FMSPC_LEN);
 
-    if (ngx_http_thim_intel_tcb_query(r, ctx, &req, &update) != NGX_OK) {
+    if (ngx_http_thim_intel_tcb_query(ctx, &req, &update) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    return ngx_http_thim_intel_set_fetch(r, ctx, &req);
+    return ngx_http_thim_intel_set_fetch(ctx, &req);
 }
 
 
@@ -1464,8 +1473,8 @@ ngx_http_thim_intel_set_tcb(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
  */
 
 ngx_int_t
-ngx_http_thim_intel_rekey(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
-    char **reason)
+ngx_http_thim_intel_rekey(ngx_http_thim_ctx_t *ctx, ngx_str_t *uri,
+    ngx_str_t *query, char **reason)
 {
     ngx_int_t                    rc;
     ngx_http_thim_args_t         args;
@@ -1474,16 +1483,16 @@ ngx_http_thim_intel_rekey(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     ngx_http_thim_intel_path_t  *path;
 
     for (path = ngx_http_thim_intel_paths; path->uri.len; path++) {
-        if (r->uri.len == path->uri.len
-            && ngx_strncmp(r->uri.data, path->uri.data, r->uri.len) == 0)
+        if (uri->len == path->uri.len
+            && ngx_strncmp(uri->data, path->uri.data, uri->len) == 0)
         {
             break;
         }
 
         if (path->collateral
-            && r->uri.len == path->collateral->origin_path.len
-            && ngx_strncmp(r->uri.data, path->collateral->origin_path.data,
-                           r->uri.len) == 0)
+            && uri->len == path->collateral->origin_path.len
+            && ngx_strncmp(uri->data, path->collateral->origin_path.data,
+                           uri->len) == 0)
         {
             break;
         }
@@ -1497,10 +1506,10 @@ ngx_http_thim_intel_rekey(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     ngx_memzero(&req, sizeof(ngx_http_thim_intel_req_t));
     bad.reason = "query string too long or too many parameters";
 
-    rc = ngx_http_thim_args_parse(r->args.data, r->args.len, &args);
+    rc = ngx_http_thim_args_parse(query->data, query->len, &args);
 
     if (rc == NGX_OK) {
-        rc = ngx_http_thim_intel_query(r, ctx, path, &args, &req, &bad);
+        rc = ngx_http_thim_intel_query(ctx, path, &args, &req, &bad);
     }
 
     if (rc == NGX_DECLINED || rc == NGX_AGAIN) {
@@ -1508,7 +1517,7 @@ ngx_http_thim_intel_rekey(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
-    if (rc != NGX_OK || ngx_http_thim_intel_set_fetch(r, ctx, &req) != NGX_OK)
+    if (rc != NGX_OK || ngx_http_thim_intel_set_fetch(ctx, &req) != NGX_OK)
     {
         return NGX_ERROR;
     }

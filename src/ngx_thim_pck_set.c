@@ -30,6 +30,9 @@
 
 static ngx_int_t ngx_http_thim_pck_set_ca(ngx_http_thim_pck_set_t *set,
     ngx_http_thim_signer_e *role, char **reason);
+static ngx_int_t ngx_http_thim_pck_set_list(ngx_http_thim_pck_set_t *set,
+    json_t *list, X509 *signer, u_char *fmspc, time_t *not_after,
+    char **reason);
 static ngx_int_t ngx_http_thim_pck_set_entry(ngx_http_thim_pck_set_t *set,
     ngx_http_thim_pck_entry_t *e, X509 *ca, ngx_http_thim_sgx_ext_t *ext,
     char **reason);
@@ -41,16 +44,12 @@ ngx_int_t
 ngx_http_thim_verify_pck_set(ngx_http_thim_pck_set_t *set, time_t *not_after,
     char **reason)
 {
-    size_t                      i;
-    json_t                     *list, *item;
-    ngx_int_t                   rc;
-    ngx_uint_t                  n;
-    json_error_t                err;
-    STACK_OF(X509)             *certs;
-    ngx_http_thim_signer_e      role;
-    ngx_http_thim_sgx_ext_t     first, ext;
-    ngx_http_thim_pck_entry_t   e;
-    u_char                      fmspc[NGX_HTTP_THIM_FMSPC_BYTES];
+    json_t                  *list;
+    ngx_int_t                rc;
+    json_error_t             err;
+    STACK_OF(X509)          *certs;
+    ngx_http_thim_signer_e   role;
+    u_char                   fmspc[NGX_HTTP_THIM_FMSPC_BYTES];
 
     if (ngx_http_thim_pck_set_ca(set, &role, reason) != NGX_OK) {
         return NGX_DECLINED;
@@ -98,51 +97,10 @@ ngx_http_thim_verify_pck_set(ngx_http_thim_pck_set_t *set, time_t *not_after,
         goto done;
     }
 
-    n = 0;
-    *not_after = 0;
-
-    json_array_foreach(list, i, item) {
-        if (ngx_http_thim_pck_entry(item, &e) != NGX_OK) {
-            *reason = "an entry lacks its tcb, tcbm or cert";
-            goto done;
-        }
-
-        if (e.cert == NULL) {
-            /* "Not available": Intel has no certificate for that level */
-            continue;
-        }
-
-        if (ngx_http_thim_pck_set_entry(set, &e, sk_X509_value(certs, 0),
-                                        &ext, reason)
-            != NGX_OK)
-        {
-            goto done;
-        }
-
-        if (set->fmspc.len
-            && ngx_memcmp(ext.fmspc, fmspc, NGX_HTTP_THIM_FMSPC_BYTES) != 0)
-        {
-            *reason = "a certificate is not of the FMSPC SGX-FMSPC names";
-            goto done;
-        }
-
-        /* the first certificate's identity binds the others */
-        if (n++ == 0) {
-            first = ext;
-
-        } else if (ngx_http_thim_pck_set_same(&first, &ext, reason)
-                   != NGX_OK)
-        {
-            goto done;
-        }
-
-        if (*not_after == 0 || ext.not_after < *not_after) {
-            *not_after = ext.not_after;
-        }
-    }
-
-    if (n == 0) {
-        *reason = "the list holds no certificate";
+    if (ngx_http_thim_pck_set_list(set, list, sk_X509_value(certs, 0),
+                                   fmspc, not_after, reason)
+        != NGX_OK)
+    {
         goto done;
     }
 
@@ -155,6 +113,73 @@ done:
     ERR_clear_error();
 
     return rc;
+}
+
+
+/*
+ * Every certificate of the list: issued by signer (the chain's first
+ * certificate), of the FMSPC named (if any), all of one platform;
+ * *not_after is the earliest notAfter.
+ */
+
+static ngx_int_t
+ngx_http_thim_pck_set_list(ngx_http_thim_pck_set_t *set, json_t *list,
+    X509 *signer, u_char *fmspc, time_t *not_after, char **reason)
+{
+    size_t                      i;
+    json_t                     *item;
+    ngx_uint_t                  n;
+    ngx_http_thim_sgx_ext_t     first, ext;
+    ngx_http_thim_pck_entry_t   e;
+
+    n = 0;
+    *not_after = 0;
+
+    json_array_foreach(list, i, item) {
+        if (ngx_http_thim_pck_entry(item, &e) != NGX_OK) {
+            *reason = "an entry lacks its tcb, tcbm or cert";
+            return NGX_DECLINED;
+        }
+
+        if (e.cert == NULL) {
+            /* "Not available": Intel has no certificate for that level */
+            continue;
+        }
+
+        if (ngx_http_thim_pck_set_entry(set, &e, signer, &ext, reason)
+            != NGX_OK)
+        {
+            return NGX_DECLINED;
+        }
+
+        if (set->fmspc.len
+            && ngx_memcmp(ext.fmspc, fmspc, NGX_HTTP_THIM_FMSPC_BYTES) != 0)
+        {
+            *reason = "a certificate is not of the FMSPC SGX-FMSPC names";
+            return NGX_DECLINED;
+        }
+
+        /* the first certificate's identity binds the others */
+        if (n++ == 0) {
+            first = ext;
+
+        } else if (ngx_http_thim_pck_set_same(&first, &ext, reason)
+                   != NGX_OK)
+        {
+            return NGX_DECLINED;
+        }
+
+        if (*not_after == 0 || ext.not_after < *not_after) {
+            *not_after = ext.not_after;
+        }
+    }
+
+    if (n == 0) {
+        *reason = "the list holds no certificate";
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
 }
 
 

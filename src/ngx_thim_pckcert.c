@@ -36,6 +36,7 @@
 
 #include "ngx_thim_args.h"
 #include "ngx_thim_fetch.h"
+#include "ngx_thim_key.h"
 #include "ngx_thim_intel.h"
 #include "ngx_thim_pck.h"
 #include "ngx_thim_pck_set.h"
@@ -117,15 +118,14 @@ static ngx_int_t ngx_http_thim_pckcert_names(ngx_http_thim_args_t *args,
 static ngx_int_t ngx_http_thim_pckcert_hex(ngx_http_thim_args_t *args,
     char *name, size_t len, ngx_uint_t required, ngx_str_t *value,
     char **reason);
-static ngx_int_t ngx_http_thim_pckcert_set_key(ngx_http_request_t *r,
-    ngx_http_thim_ctx_t *ctx, ngx_http_thim_pckcert_args_t *a);
-static ngx_int_t ngx_http_thim_pckcert_set_origin(ngx_http_request_t *r,
-    ngx_http_thim_ctx_t *ctx, ngx_http_thim_pckcert_args_t *a);
+static ngx_int_t ngx_http_thim_pckcert_set_key(ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_pckcert_args_t *a);
+static ngx_int_t ngx_http_thim_pckcert_set_origin(ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_pckcert_args_t *a);
 static ngx_int_t ngx_http_thim_pckcert_platform_key(ngx_pool_t *pool,
     char *tag, ngx_str_t *id, ngx_str_t *pceid, ngx_str_t *key);
-static ngx_int_t ngx_http_thim_pckcert_derived_key(ngx_http_request_t *r,
-    ngx_http_thim_ctx_t *ctx, ngx_http_thim_pckcert_t *pc,
-    ngx_http_thim_pckcert_args_t *a);
+static ngx_int_t ngx_http_thim_pckcert_derived_key(ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_pckcert_t *pc, ngx_http_thim_pckcert_args_t *a);
 static void ngx_http_thim_pckcert_keep_derived(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_http_thim_pckcert_t *pc,
     ngx_http_thim_record_t *rec);
@@ -280,14 +280,14 @@ ngx_http_thim_pckcert_handler(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
                                         parameter);
     }
 
-    if (ngx_http_thim_pckcert_set_key(r, ctx, &a) != NGX_OK) {
+    if (ngx_http_thim_pckcert_set_key(ctx, &a) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ctx->expect = pc;
 
     if (pc->form != NGX_HTTP_THIM_PCK_SET) {
-        if (ngx_http_thim_pckcert_derived_key(r, ctx, pc, &a) != NGX_OK) {
+        if (ngx_http_thim_pckcert_derived_key(ctx, pc, &a) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
@@ -307,7 +307,7 @@ ngx_http_thim_pckcert_handler(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     }
 
     /* only now, when the set may have to be fetched */
-    if (ngx_http_thim_pckcert_set_origin(r, ctx, &a) != NGX_OK) {
+    if (ngx_http_thim_pckcert_set_origin(ctx, &a) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -322,9 +322,8 @@ ngx_http_thim_pckcert_handler(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
  */
 
 static ngx_int_t
-ngx_http_thim_pckcert_derived_key(ngx_http_request_t *r,
-    ngx_http_thim_ctx_t *ctx, ngx_http_thim_pckcert_t *pc,
-    ngx_http_thim_pckcert_args_t *a)
+ngx_http_thim_pckcert_derived_key(ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_pckcert_t *pc, ngx_http_thim_pckcert_args_t *a)
 {
     u_char                    *p;
     size_t                     len;
@@ -335,7 +334,7 @@ ngx_http_thim_pckcert_derived_key(ngx_http_request_t *r,
     len = sizeof("intel-pck-tcb::v4e:") - 1 + NGX_HTTP_THIM_DIGEST_HEX
           + NGX_INT_T_LEN + NGX_HTTP_THIM_CPUSVN_HEX + NGX_HTTP_THIM_SVN_HEX;
 
-    pc->derived.data = ngx_pnalloc(r->pool, len);
+    pc->derived.data = ngx_pnalloc(ctx->pool, len);
     if (pc->derived.data == NULL) {
         return NGX_ERROR;
     }
@@ -667,12 +666,12 @@ ngx_http_thim_pckcert_hex(ngx_http_thim_args_t *args, char *name, size_t len,
  */
 
 static ngx_int_t
-ngx_http_thim_pckcert_set_key(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+ngx_http_thim_pckcert_set_key(ngx_http_thim_ctx_t *ctx,
     ngx_http_thim_pckcert_args_t *a)
 {
     ctx->route = &ngx_http_thim_pckcerts_route;
 
-    if (ngx_http_thim_pckcert_platform_key(r->pool,
+    if (ngx_http_thim_pckcert_platform_key(ctx->pool,
                                            a->qeid.len ? "qeid" : "ppid",
                                            a->qeid.len ? &a->qeid : &a->ppid,
                                            &a->pceid, &ctx->key)
@@ -695,33 +694,27 @@ ngx_http_thim_pckcert_set_key(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
 /* thim_intel_origin + /sgx/certification/v4/pckcerts?encrypted_ppid=&pceid= */
 
 static ngx_int_t
-ngx_http_thim_pckcert_set_origin(ngx_http_request_t *r,
-    ngx_http_thim_ctx_t *ctx, ngx_http_thim_pckcert_args_t *a)
+ngx_http_thim_pckcert_set_origin(ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_pckcert_args_t *a)
 {
-    u_char                    *p;
-    ngx_http_thim_loc_conf_t  *tlcf;
+    u_char  *p;
 
     if (a->ppid.len == 0) {
         return NGX_OK;
     }
 
-    tlcf = ctx->conf;
-
-    ctx->origin_uri.len = tlcf->intel_origin.len
-                          + ngx_http_thim_pckcerts_origin_path.len;
-    ctx->origin_uri.data = ngx_pnalloc(r->pool, ctx->origin_uri.len);
-    if (ctx->origin_uri.data == NULL) {
+    if (ngx_http_thim_origin_uri(ctx->pool, ctx->conf,
+                                 NGX_HTTP_THIM_KEY_PCK_SET,
+                                 &ngx_http_thim_pckcerts_origin_path,
+                                 &ctx->origin_uri)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(ctx->origin_uri.data, tlcf->intel_origin.data,
-                   tlcf->intel_origin.len);
-    ngx_memcpy(p, ngx_http_thim_pckcerts_origin_path.data,
-               ngx_http_thim_pckcerts_origin_path.len);
-
     ctx->origin_args.len = sizeof("encrypted_ppid=&pceid=") - 1
                            + NGX_HTTP_THIM_PPID_HEX + NGX_HTTP_THIM_SVN_HEX;
-    ctx->origin_args.data = ngx_pnalloc(r->pool, ctx->origin_args.len);
+    ctx->origin_args.data = ngx_pnalloc(ctx->pool, ctx->origin_args.len);
     if (ctx->origin_args.data == NULL) {
         return NGX_ERROR;
     }
@@ -737,26 +730,27 @@ ngx_http_thim_pckcert_set_origin(ngx_http_request_t *r,
 }
 
 
-/* "intel-pck:" + the platform digest, in the pool */
+/* "intel-pck:" + the platform digest, in the pool (ngx_thim_key.c) */
 
 static ngx_int_t
 ngx_http_thim_pckcert_platform_key(ngx_pool_t *pool, char *tag,
     ngx_str_t *id, ngx_str_t *pceid, ngx_str_t *key)
 {
-    u_char  *p;
+    u_char     hex[NGX_HTTP_THIM_DIGEST_HEX];
+    ngx_str_t  digest;
 
-    key->len = sizeof(NGX_HTTP_THIM_PCK_SET_TAG) - 1
-               + NGX_HTTP_THIM_DIGEST_HEX;
-    key->data = ngx_pnalloc(pool, key->len);
-    if (key->data == NULL) {
+    if (ngx_http_thim_pckcert_digest(hex, tag, id, pceid,
+                                     NGX_HTTP_THIM_DIGEST_HEX)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(key->data, NGX_HTTP_THIM_PCK_SET_TAG,
-                   sizeof(NGX_HTTP_THIM_PCK_SET_TAG) - 1);
+    digest.data = hex;
+    digest.len = NGX_HTTP_THIM_DIGEST_HEX;
 
-    return ngx_http_thim_pckcert_digest(p, tag, id, pceid,
-                                        NGX_HTTP_THIM_DIGEST_HEX);
+    return ngx_http_thim_key(pool, NGX_HTTP_THIM_KEY_PCK_SET, &digest, NULL,
+                             key);
 }
 
 
@@ -1372,7 +1366,7 @@ ngx_http_thim_pckcert_after_set(ngx_http_request_t *r,
     ngx_http_thim_ctx_next_key(ctx);
     ctx->next = ngx_http_thim_pckcert_after_tcb;
 
-    if (ngx_http_thim_intel_set_tcb(r, ctx, fmspc, pc->path->version)
+    if (ngx_http_thim_intel_set_tcb(ctx, fmspc, pc->path->version)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1686,7 +1680,7 @@ ngx_http_thim_pckcert_check(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
     tlcf = ctx->conf;
     pc = ctx->expect;
 
-    set.chain = ngx_pnalloc(ctx->request->pool, ctx->chain.len + 1);
+    set.chain = ngx_pnalloc(ctx->pool, ctx->chain.len + 1);
     if (set.chain == NULL
         || ngx_http_thim_pct_decode(set.chain, ctx->chain.data,
                                     ctx->chain.len, &set.chain_len)
@@ -1751,10 +1745,9 @@ ngx_http_thim_pckcert_is_set(ngx_str_t *path)
  */
 
 ngx_int_t
-ngx_http_thim_pckcert_rekey(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
-    ngx_str_t *qeid, ngx_str_t *alt, char **reason)
+ngx_http_thim_pckcert_rekey(ngx_http_thim_ctx_t *ctx, ngx_str_t *uri,
+    ngx_str_t *query, ngx_str_t *qeid, ngx_str_t *alt, char **reason)
 {
-    u_char                        *p;
     char                          *parameter;
     ngx_http_thim_args_t           args;
     ngx_http_thim_pckcert_t       *pc;
@@ -1763,23 +1756,20 @@ ngx_http_thim_pckcert_rekey(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     ctx->route = &ngx_http_thim_pckcerts_route;
     ngx_str_null(alt);
 
-    if (r->uri.len && r->uri.data[0] != '/') {
-        if (r->uri.len != NGX_HTTP_THIM_DIGEST_HEX
-            || !ngx_http_thim_is_hex(r->uri.data, r->uri.len))
+    if (uri->len && uri->data[0] != '/') {
+        if (uri->len != NGX_HTTP_THIM_DIGEST_HEX
+            || !ngx_http_thim_is_hex(uri->data, uri->len))
         {
             *reason = "not the key of a PCK certificate set";
             return NGX_DECLINED;
         }
 
-        ctx->key.len = sizeof(NGX_HTTP_THIM_PCK_SET_TAG) - 1 + r->uri.len;
-        ctx->key.data = ngx_pnalloc(r->pool, ctx->key.len);
-        if (ctx->key.data == NULL) {
+        if (ngx_http_thim_key(ctx->pool, NGX_HTTP_THIM_KEY_PCK_SET, uri,
+                              NULL, &ctx->key)
+            != NGX_OK)
+        {
             return NGX_ERROR;
         }
-
-        p = ngx_cpymem(ctx->key.data, NGX_HTTP_THIM_PCK_SET_TAG,
-                       sizeof(NGX_HTTP_THIM_PCK_SET_TAG) - 1);
-        ngx_memcpy(p, r->uri.data, r->uri.len);
 
         /* the PCE ID is whatever the certificates agree on */
         ctx->expect = NULL;
@@ -1787,14 +1777,14 @@ ngx_http_thim_pckcert_rekey(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
         return NGX_OK;
     }
 
-    pc = ngx_pcalloc(r->pool, sizeof(ngx_http_thim_pckcert_t));
+    pc = ngx_pcalloc(ctx->pool, sizeof(ngx_http_thim_pckcert_t));
     if (pc == NULL) {
         return NGX_ERROR;
     }
 
     pc->form = NGX_HTTP_THIM_PCK_SET;
 
-    if (ngx_http_thim_args_parse(r->args.data, r->args.len, &args) != NGX_OK
+    if (ngx_http_thim_args_parse(query->data, query->len, &args) != NGX_OK
         || ngx_http_thim_pckcert_args(pc, &args, &a, reason, &parameter)
            != NGX_OK)
     {
@@ -1810,7 +1800,7 @@ ngx_http_thim_pckcert_rekey(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
             return NGX_DECLINED;
         }
 
-        if (ngx_http_thim_pckcert_platform_key(r->pool, "ppid", &a.ppid,
+        if (ngx_http_thim_pckcert_platform_key(ctx->pool, "ppid", &a.ppid,
                                                &a.pceid, alt)
             != NGX_OK)
         {
@@ -1823,6 +1813,6 @@ ngx_http_thim_pckcert_rekey(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     ctx->expect = pc;
 
     /* the record is checked, never fetched: no origin request is made */
-    return ngx_http_thim_pckcert_set_key(r, ctx, &a) == NGX_OK
+    return ngx_http_thim_pckcert_set_key(ctx, &a) == NGX_OK
            ? NGX_OK : NGX_ERROR;
 }

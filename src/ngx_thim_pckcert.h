@@ -18,8 +18,8 @@ ngx_int_t ngx_http_thim_pckcert_hide(ngx_http_request_t *r, ngx_uint_t known,
 ngx_int_t ngx_http_thim_pckcert_handler(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_str_t *query);
 ngx_uint_t ngx_http_thim_pckcert_is_set(ngx_str_t *path);
-ngx_int_t ngx_http_thim_pckcert_rekey(ngx_http_request_t *r,
-    ngx_http_thim_ctx_t *ctx, ngx_str_t *qeid, ngx_str_t *alt,
+ngx_int_t ngx_http_thim_pckcert_rekey(ngx_http_thim_ctx_t *ctx,
+    ngx_str_t *uri, ngx_str_t *query, ngx_str_t *qeid, ngx_str_t *alt,
     char **reason);
 
 

@@ -33,6 +33,7 @@
 #include "ngx_thim_amd.h"
 #include "ngx_thim_pckcert.h"
 #include "ngx_thim_fetch.h"
+#include "ngx_thim_key.h"
 
 
 #define NGX_HTTP_THIM_SNAPSHOT_MIN_INTERVAL  1000
@@ -51,12 +52,12 @@ static void ngx_http_thim_persist_exit(ngx_http_thim_persist_t *persist,
 static void ngx_http_thim_persist_timer(ngx_event_t *ev,
     ngx_event_handler_pt handler, ngx_http_thim_persist_t *persist,
     ngx_msec_t interval, ngx_log_t *log);
-
-
-typedef struct {
-    ngx_str_t                  tag;
-    ngx_uint_t                 origin;
-} ngx_http_thim_persist_tag_t;
+static ngx_int_t ngx_http_thim_persist_refresh_url(ngx_conf_t *cf,
+    ngx_str_t *value, ngx_str_t *s, ngx_http_thim_persist_t *ps);
+static ngx_int_t ngx_http_thim_persist_rekey(ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_recheck_t *rc);
+static ngx_int_t ngx_http_thim_persist_kept(ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_recheck_t *rc);
 
 
 /* thim_cache_zone's parameters of ours, in this order */
@@ -67,15 +68,6 @@ static ngx_str_t  ngx_http_thim_persist_params[] = {
     ngx_string("refresh="),
     ngx_string("refresh_interval="),
     ngx_null_string
-};
-
-
-static ngx_http_thim_persist_tag_t  ngx_http_thim_persist_tags[] = {
-    { ngx_string("intel:"), NGX_HTTP_THIM_ORIGIN_INTEL },
-    { ngx_string("intel-root:"), NGX_HTTP_THIM_ORIGIN_INTEL_ROOT },
-    { ngx_string("amd:"), NGX_HTTP_THIM_ORIGIN_AMD },
-    { ngx_string(NGX_HTTP_THIM_PCK_SET_TAG), NGX_HTTP_THIM_ORIGIN_INTEL },
-    { ngx_null_string, 0 }
 };
 
 
@@ -90,7 +82,6 @@ ngx_http_thim_persist_zone_param(ngx_conf_t *cf, ngx_str_t *value,
     ngx_http_thim_persist_t **persist)
 {
     ngx_str_t                 s, *name;
-    ngx_url_t                 u;
     ngx_msec_t                ms;
     ngx_http_thim_persist_t  *ps;
 
@@ -137,34 +128,7 @@ ngx_http_thim_persist_zone_param(ngx_conf_t *cf, ngx_str_t *value,
     }
 
     if (name == &ngx_http_thim_persist_params[3]) {
-        /* refresh=[http://]address:port/uri, an address of this nginx */
-        if (s.len > 7 && ngx_strncmp(s.data, "http://", 7) == 0) {
-            s.data += 7;
-            s.len -= 7;
-        }
-
-        ngx_memzero(&u, sizeof(ngx_url_t));
-
-        u.url = s;
-        u.uri_part = 1;
-        u.no_resolve = 1;
-
-        if (ngx_parse_url(cf->pool, &u) != NGX_OK
-            || u.naddrs == 0
-            || u.uri.len == 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"%V\" must be the address (not a name), "
-                               "port and URI of a thim_refresh location%s%s",
-                               value, u.err ? ": " : "",
-                               u.err ? u.err : "");
-            return NGX_ERROR;
-        }
-
-        ps->refresh_addr = u.addrs[0];
-        ps->refresh_uri = u.uri;
-
-        return NGX_OK;
+        return ngx_http_thim_persist_refresh_url(cf, value, &s, ps);
     }
 
     if (s.len == 0 || ngx_conf_full_name(cf->cycle, &s, 0) != NGX_OK) {
@@ -194,6 +158,43 @@ invalid:
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"",
                        value);
     return NGX_ERROR;
+}
+
+
+/* refresh=[http://]address:port/uri, an address of this nginx */
+
+static ngx_int_t
+ngx_http_thim_persist_refresh_url(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_str_t *s, ngx_http_thim_persist_t *ps)
+{
+    ngx_url_t  u;
+
+    if (s->len > 7 && ngx_strncmp(s->data, "http://", 7) == 0) {
+        s->data += 7;
+        s->len -= 7;
+    }
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url = *s;
+    u.uri_part = 1;
+    u.no_resolve = 1;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK
+        || u.naddrs == 0
+        || u.uri.len == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must be the address (not a name), "
+                           "port and URI of a thim_refresh location%s%s",
+                           value, u.err ? ": " : "", u.err ? u.err : "");
+        return NGX_ERROR;
+    }
+
+    ps->refresh_addr = u.addrs[0];
+    ps->refresh_uri = u.uri;
+
+    return NGX_OK;
 }
 
 
@@ -450,44 +451,12 @@ ngx_http_thim_persist_timer(ngx_event_t *ev, ngx_event_handler_pt handler,
 }
 
 
-/* "intel:/sgx/...?q" -> origin, path, query; NGX_DECLINED: unknown */
+/* "intel:/sgx/...?q" -> origin, path, query (ngx_thim_key.c) */
 
 ngx_int_t
 ngx_http_thim_persist_origin(ngx_str_t *key, ngx_http_thim_recheck_t *rc)
 {
-    u_char                       *q, *last;
-    ngx_http_thim_persist_tag_t  *t;
-
-    for (t = ngx_http_thim_persist_tags; t->tag.len; t++) {
-        if (key->len > t->tag.len
-            && ngx_strncmp(key->data, t->tag.data, t->tag.len) == 0)
-        {
-            break;
-        }
-    }
-
-    if (t->tag.len == 0) {
-        return NGX_DECLINED;
-    }
-
-    rc->origin = t->origin;
-
-    rc->path.data = key->data + t->tag.len;
-    last = key->data + key->len;
-
-    q = ngx_strlchr(rc->path.data, last, '?');
-
-    if (q == NULL) {
-        rc->path.len = last - rc->path.data;
-        ngx_str_null(&rc->query);
-
-    } else {
-        rc->path.len = q - rc->path.data;
-        rc->query.data = q + 1;
-        rc->query.len = last - rc->query.data;
-    }
-
-    return NGX_OK;
+    return ngx_http_thim_key_split(key, &rc->origin, &rc->path, &rc->query);
 }
 
 
@@ -502,9 +471,6 @@ ngx_http_thim_persist_recheck(ngx_http_thim_persist_t *persist,
     ngx_pool_t *pool, ngx_http_thim_recheck_t *rc)
 {
     ngx_int_t                     n;
-    ngx_str_t                    *value;
-    ngx_uint_t                    i;
-    ngx_http_request_t           *r;
     ngx_http_thim_ctx_t          *ctx;
     ngx_http_thim_loc_conf_t     *tlcf;
     const ngx_http_thim_route_t  *route;
@@ -518,34 +484,17 @@ ngx_http_thim_persist_recheck(ngx_http_thim_persist_t *persist,
         return NGX_DECLINED;
     }
 
-    r = ngx_pcalloc(pool, sizeof(ngx_http_request_t));
     ctx = ngx_pcalloc(pool, sizeof(ngx_http_thim_ctx_t));
-
-    if (r == NULL || ctx == NULL) {
+    if (ctx == NULL) {
         return NGX_ERROR;
     }
 
-    /* the rekey parsers' carrier of path, query and pool: nothing else */
-    r->pool = pool;
-    r->uri = rc->path;
-    r->args = rc->query;
-
-    ctx->request = r;
+    /* no request: the parsers and checks read the pool and the conf */
+    ctx->pool = pool;
     ctx->conf = tlcf;
     ctx->zone = persist->shm_zone;
 
-    if (rc->origin == NGX_HTTP_THIM_ORIGIN_AMD) {
-        n = ngx_http_thim_amd_rekey(r, ctx, &rc->reason);
-
-    } else if (ngx_http_thim_pckcert_is_set(&rc->path)) {
-        /* a set's key is a digest of its platform (ngx_thim_pckcert.c) */
-        n = ngx_http_thim_pckcert_rekey(r, ctx, &rc->qeid, &rc->alt_key,
-                                        &rc->reason);
-
-    } else {
-        n = ngx_http_thim_intel_rekey(r, ctx, &rc->reason);
-    }
-
+    n = ngx_http_thim_persist_rekey(ctx, rc);
     if (n != NGX_OK) {
         return n;
     }
@@ -571,23 +520,9 @@ ngx_http_thim_persist_recheck(ngx_http_thim_persist_t *persist,
     ctx->chain = rc->chain;
     rc->next_update = 0;
 
-    for (i = 0; i < NGX_HTTP_THIM_KEEP_HEADERS; i++) {
-        if (route->keep[i].len == 0) {
-            continue;
-        }
-
-        value = rc->headers
-                ? ngx_http_thim_record_header(rc->headers,
-                                              route->keep[i].data,
-                                              route->keep[i].len)
-                : NULL;
-
-        if (value == NULL || value->len == 0) {
-            rc->reason = "a header the collateral needs is missing";
-            return NGX_DECLINED;
-        }
-
-        ctx->kept[i] = *value;
+    if (ngx_http_thim_persist_kept(ctx, rc) != NGX_OK) {
+        rc->reason = "a header the collateral needs is missing";
+        return NGX_DECLINED;
     }
 
     if (route->check(ctx, &rc->body, &rc->reason, &rc->next_update)
@@ -610,6 +545,63 @@ ngx_http_thim_persist_recheck(ngx_http_thim_persist_t *persist,
     ctx->next_update = rc->next_update;
 
     ngx_http_thim_make_record(ctx, &rc->body, &rc->record);
+
+    return NGX_OK;
+}
+
+
+/* the key's path and query, read by its family's request parsers */
+
+static ngx_int_t
+ngx_http_thim_persist_rekey(ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_recheck_t *rc)
+{
+    if (rc->origin == NGX_HTTP_THIM_ORIGIN_AMD) {
+        return ngx_http_thim_amd_rekey(ctx, &rc->path, &rc->query,
+                                       &rc->reason);
+    }
+
+    if (ngx_http_thim_pckcert_is_set(&rc->path)) {
+        /* a set's key is a digest of its platform (ngx_thim_pckcert.c) */
+        return ngx_http_thim_pckcert_rekey(ctx, &rc->path, &rc->query,
+                                           &rc->qeid, &rc->alt_key,
+                                           &rc->reason);
+    }
+
+    return ngx_http_thim_intel_rekey(ctx, &rc->path, &rc->query,
+                                     &rc->reason);
+}
+
+
+/* the other origin headers the route keeps (SGX-FMSPC, ...), as sent */
+
+static ngx_int_t
+ngx_http_thim_persist_kept(ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_recheck_t *rc)
+{
+    ngx_str_t                    *value;
+    ngx_uint_t                    i;
+    const ngx_http_thim_route_t  *route;
+
+    route = ctx->route;
+
+    for (i = 0; i < NGX_HTTP_THIM_KEEP_HEADERS; i++) {
+        if (route->keep[i].len == 0) {
+            continue;
+        }
+
+        value = rc->headers
+                ? ngx_http_thim_record_header(rc->headers,
+                                              route->keep[i].data,
+                                              route->keep[i].len)
+                : NULL;
+
+        if (value == NULL || value->len == 0) {
+            return NGX_DECLINED;
+        }
+
+        ctx->kept[i] = *value;
+    }
 
     return NGX_OK;
 }

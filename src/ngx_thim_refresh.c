@@ -381,7 +381,7 @@ ngx_http_thim_refresh_handler(ngx_http_request_t *r)
     char                     *reason;
     u_char                   *dst, *src;
     ngx_int_t                 rc;
-    ngx_str_t                 arg, key, uri, args;
+    ngx_str_t                 arg, key;
     ngx_http_thim_ctx_t      *ctx;
     ngx_http_thim_zone_t     *zone;
     ngx_http_thim_persist_t  *ps;
@@ -445,19 +445,12 @@ ngx_http_thim_refresh_handler(ngx_http_request_t *r)
 
     ctx->conf = conf;
 
-    /* the family's parsers read the key's path and query as a request's */
-    uri = r->uri;
-    args = r->args;
-    r->uri = rk.path;
-    r->args = rk.query;
+    /* the family's parsers read the key's path and query */
     reason = "not a key of this family";
 
     rc = (rk.origin == NGX_HTTP_THIM_ORIGIN_AMD)
-         ? ngx_http_thim_amd_rekey(r, ctx, &reason)
-         : ngx_http_thim_intel_rekey(r, ctx, &reason);
-
-    r->uri = uri;
-    r->args = args;
+         ? ngx_http_thim_amd_rekey(ctx, &rk.path, &rk.query, &reason)
+         : ngx_http_thim_intel_rekey(ctx, &rk.path, &rk.query, &reason);
 
     if (rc == NGX_OK
         && (ctx->route->origin != rk.origin

@@ -40,11 +40,15 @@ typedef struct {
 } ngx_http_thim_seed_unserved_t;
 
 
+static json_t *ngx_http_thim_seed_index(ngx_http_thim_persist_t *persist,
+    ngx_pool_t *pool, ngx_log_t *log);
 static ngx_int_t ngx_http_thim_seed_entry(ngx_http_thim_persist_t *persist,
     json_t *entry, ngx_pool_t *pool, ngx_http_thim_seed_stats_t *stats,
     ngx_log_t *log);
 static ngx_int_t ngx_http_thim_seed_name(json_t *entry, ngx_pool_t *pool,
     ngx_str_t *origin, ngx_http_thim_recheck_t *check, ngx_str_t *what);
+static char *ngx_http_thim_seed_where(ngx_str_t *origin,
+    ngx_http_thim_recheck_t *check, ngx_uint_t *level);
 static ngx_int_t ngx_http_thim_seed_store(ngx_http_thim_persist_t *persist,
     json_t *entry, ngx_pool_t *pool, ngx_http_thim_recheck_t *check,
     ngx_log_t *log);
@@ -82,14 +86,11 @@ void
 ngx_http_thim_seed_load(ngx_http_thim_persist_t *persist, ngx_log_t *log)
 {
     size_t                       i;
-    json_t                      *root, *entries, *entry, *v;
-    ngx_int_t                    rc;
+    json_t                      *root, *entries, *entry;
     ngx_uint_t                   pass;
     const char                  *s;
-    ngx_str_t                    name, index;
     ngx_pool_t                  *pool;
     ngx_msec_t                   start;
-    json_error_t                 err;
     ngx_atomic_uint_t            evicted;
     ngx_http_thim_zone_t        *ctx;
     ngx_http_thim_seed_stats_t   stats;
@@ -104,50 +105,13 @@ ngx_http_thim_seed_load(ngx_http_thim_persist_t *persist, ngx_log_t *log)
         return;
     }
 
-    name.len = persist->seed.len + sizeof("/index.json") - 1;
-    name.data = ngx_pnalloc(pool, name.len + 1);
-    if (name.data == NULL) {
+    root = ngx_http_thim_seed_index(persist, pool, log);
+    if (root == NULL) {
         ngx_destroy_pool(pool);
         return;
     }
 
-    ngx_sprintf(name.data, "%V/index.json%Z", &persist->seed);
-
-    rc = ngx_http_thim_persist_read(&name, pool,
-                                    NGX_HTTP_THIM_BUNDLE_MAX_INDEX, &index,
-                                    log);
-    if (rc != NGX_OK) {
-        ngx_log_error(NGX_LOG_WARN, log,
-                      rc == NGX_ABORT ? 0 : ngx_errno,
-                      "thim zone \"%V\": bundle \"%V\" not loaded: "
-                      "cannot read \"%V\"", &ctx->name, &persist->seed,
-                      &name);
-        ngx_destroy_pool(pool);
-        return;
-    }
-
-    root = json_loadb((const char *) index.data, index.len, 0, &err);
-
-    v = root ? json_object_get(root, "format") : NULL;
-    entries = root ? json_object_get(root, "entries") : NULL;
-
-    if (!json_is_string(v)
-        || ngx_strcmp(json_string_value(v), NGX_HTTP_THIM_BUNDLE_FORMAT) != 0
-        || !json_is_integer(json_object_get(root, "version"))
-        || json_integer_value(json_object_get(root, "version"))
-           != NGX_HTTP_THIM_BUNDLE_VERSION
-        || !json_is_array(entries))
-    {
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "thim zone \"%V\": bundle \"%V\" not loaded: "
-                      "\"%V\" is not a version %d bundle index%s%s",
-                      &ctx->name, &persist->seed, &name,
-                      NGX_HTTP_THIM_BUNDLE_VERSION,
-                      root ? "" : ": ", root ? "" : err.text);
-        json_decref(root);
-        ngx_destroy_pool(pool);
-        return;
-    }
+    entries = json_object_get(root, "entries");
 
     /*
      * The Intel root CA CRL first, wherever it is in the index: the
@@ -187,19 +151,78 @@ ngx_http_thim_seed_load(ngx_http_thim_persist_t *persist, ngx_log_t *log)
 }
 
 
+/* the bundle's index.json, read and checked: its root, or NULL (logged) */
+
+static json_t *
+ngx_http_thim_seed_index(ngx_http_thim_persist_t *persist, ngx_pool_t *pool,
+    ngx_log_t *log)
+{
+    json_t                *root, *entries, *v;
+    ngx_int_t              rc;
+    ngx_str_t              name, index;
+    json_error_t           err;
+    ngx_http_thim_zone_t  *ctx;
+
+    ctx = persist->shm_zone->data;
+
+    name.len = persist->seed.len + sizeof("/index.json") - 1;
+    name.data = ngx_pnalloc(pool, name.len + 1);
+    if (name.data == NULL) {
+        return NULL;
+    }
+
+    ngx_sprintf(name.data, "%V/index.json%Z", &persist->seed);
+
+    rc = ngx_http_thim_persist_read(&name, pool,
+                                    NGX_HTTP_THIM_BUNDLE_MAX_INDEX, &index,
+                                    log);
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_WARN, log,
+                      rc == NGX_ABORT ? 0 : ngx_errno,
+                      "thim zone \"%V\": bundle \"%V\" not loaded: "
+                      "cannot read \"%V\"", &ctx->name, &persist->seed,
+                      &name);
+        return NULL;
+    }
+
+    root = json_loadb((const char *) index.data, index.len, 0, &err);
+
+    v = root ? json_object_get(root, "format") : NULL;
+    entries = root ? json_object_get(root, "entries") : NULL;
+
+    if (!json_is_string(v)
+        || ngx_strcmp(json_string_value(v), NGX_HTTP_THIM_BUNDLE_FORMAT) != 0
+        || !json_is_integer(json_object_get(root, "version"))
+        || json_integer_value(json_object_get(root, "version"))
+           != NGX_HTTP_THIM_BUNDLE_VERSION
+        || !json_is_array(entries))
+    {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "thim zone \"%V\": bundle \"%V\" not loaded: "
+                      "\"%V\" is not a version %d bundle index%s%s",
+                      &ctx->name, &persist->seed, &name,
+                      NGX_HTTP_THIM_BUNDLE_VERSION,
+                      root ? "" : ": ", root ? "" : err.text);
+        json_decref(root);
+        return NULL;
+    }
+
+    return root;
+}
+
+
 static ngx_int_t
 ngx_http_thim_seed_entry(ngx_http_thim_persist_t *persist, json_t *entry,
     ngx_pool_t *pool, ngx_http_thim_seed_stats_t *stats, ngx_log_t *log)
 {
-    char                           *reason;
-    ngx_int_t                       rc;
-    ngx_uint_t                      i, level;
-    const char                     *s;
-    ngx_str_t                       origin, what;
-    ngx_http_thim_zone_t           *ctx;
-    ngx_http_thim_recheck_t         check;
-    ngx_http_thim_record_t          headers;
-    ngx_http_thim_seed_unserved_t  *u;
+    char                     *reason;
+    ngx_int_t                 rc;
+    ngx_uint_t                level;
+    const char               *s;
+    ngx_str_t                 origin, what;
+    ngx_http_thim_zone_t     *ctx;
+    ngx_http_thim_recheck_t   check;
+    ngx_http_thim_record_t    headers;
 
     ctx = persist->shm_zone->data;
     ngx_memzero(&check, sizeof(ngx_http_thim_recheck_t));
@@ -211,40 +234,10 @@ ngx_http_thim_seed_entry(ngx_http_thim_persist_t *persist, json_t *entry,
     }
 
     level = NGX_LOG_WARN;
-    reason = NULL;
 
-    for (i = 0; i < sizeof(ngx_http_thim_seed_origins) / sizeof(ngx_str_t);
-         i++)
-    {
-        if (origin.len == ngx_http_thim_seed_origins[i].len
-            && ngx_strncmp(origin.data, ngx_http_thim_seed_origins[i].data,
-                           origin.len) == 0)
-        {
-            break;
-        }
-    }
-
-    if (i == sizeof(ngx_http_thim_seed_origins) / sizeof(ngx_str_t)) {
-        reason = "unknown origin";
+    reason = ngx_http_thim_seed_where(&origin, &check, &level);
+    if (reason) {
         goto skip;
-    }
-
-    check.origin = i;
-
-    if (check.path.len == 0 || check.path.data[0] != '/') {
-        reason = "path missing or not absolute";
-        goto skip;
-    }
-
-    for (u = ngx_http_thim_seed_unserved; u->prefix.len; u++) {
-        if (check.path.len == u->prefix.len
-            && ngx_strncmp(check.path.data, u->prefix.data, u->prefix.len)
-               == 0)
-        {
-            level = NGX_LOG_INFO;
-            reason = u->reason;
-            goto skip;
-        }
     }
 
     reason = ngx_http_thim_seed_read(persist, entry, pool, &check.body);
@@ -305,6 +298,53 @@ skip:
     stats->skipped++;
 
     return NGX_OK;
+}
+
+
+/*
+ * The entry's origin (check->origin) and path: the reason it is skipped,
+ * or NULL; a path the module does not serve is skipped at *level INFO.
+ */
+
+static char *
+ngx_http_thim_seed_where(ngx_str_t *origin, ngx_http_thim_recheck_t *check,
+    ngx_uint_t *level)
+{
+    ngx_uint_t                      i;
+    ngx_http_thim_seed_unserved_t  *u;
+
+    for (i = 0; i < sizeof(ngx_http_thim_seed_origins) / sizeof(ngx_str_t);
+         i++)
+    {
+        if (origin->len == ngx_http_thim_seed_origins[i].len
+            && ngx_strncmp(origin->data, ngx_http_thim_seed_origins[i].data,
+                           origin->len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (i == sizeof(ngx_http_thim_seed_origins) / sizeof(ngx_str_t)) {
+        return "unknown origin";
+    }
+
+    check->origin = i;
+
+    if (check->path.len == 0 || check->path.data[0] != '/') {
+        return "path missing or not absolute";
+    }
+
+    for (u = ngx_http_thim_seed_unserved; u->prefix.len; u++) {
+        if (check->path.len == u->prefix.len
+            && ngx_strncmp(check->path.data, u->prefix.data, u->prefix.len)
+               == 0)
+        {
+            *level = NGX_LOG_INFO;
+            return u->reason;
+        }
+    }
+
+    return NULL;
 }
 
 

@@ -77,6 +77,7 @@ static ngx_int_t ngx_http_thim_snapshot_size(ngx_http_thim_entry_t *e,
     void *data);
 static ngx_int_t ngx_http_thim_snapshot_copy(ngx_http_thim_entry_t *e,
     void *data);
+static uint32_t ngx_http_thim_snapshot_seal(ngx_http_thim_snapshot_buf_t *b);
 static ngx_int_t ngx_http_thim_snapshot_file(ngx_http_thim_persist_t *persist,
     u_char *buf, size_t len, ngx_log_t *log);
 static ngx_int_t ngx_http_thim_snapshot_elect(
@@ -88,6 +89,10 @@ static u_char *ngx_http_thim_snapshot_next(u_char *p, u_char *last);
 static ngx_int_t ngx_http_thim_snapshot_record(
     ngx_http_thim_persist_t *persist, u_char *p, size_t len,
     ngx_http_thim_snapshot_stats_t *stats, ngx_log_t *log);
+static ngx_int_t ngx_http_thim_snapshot_recheck(
+    ngx_http_thim_persist_t *persist, ngx_pool_t *pool, ngx_str_t *key,
+    ngx_str_t *value, ngx_http_thim_record_t *rec,
+    ngx_http_thim_recheck_t *check);
 static u_char *ngx_http_thim_put_le(u_char *p, uint64_t v, ngx_uint_t n);
 static uint64_t ngx_http_thim_get_le(u_char *p, ngx_uint_t n);
 
@@ -156,9 +161,8 @@ ngx_int_t
 ngx_http_thim_snapshot_write(ngx_http_thim_persist_t *persist,
     ngx_log_t *log)
 {
-    u_char                        *p, *last;
     size_t                         len;
-    uint32_t                       crc, sig;
+    uint32_t                       sig;
     ngx_int_t                      rc;
     ngx_uint_t                     tries;
     ngx_msec_t                     start, locked;
@@ -215,25 +219,8 @@ ngx_http_thim_snapshot_write(ngx_http_thim_persist_t *persist,
         return NGX_ERROR;
     }
 
-    /* the crcs, outside the lock, and the snapshot's signature */
-    p = ngx_cpymem(b.start, NGX_HTTP_THIM_SNAPSHOT_MAGIC, 8);
-    p = ngx_http_thim_put_le(p, NGX_HTTP_THIM_SNAPSHOT_VERSION, 4);
-    p = ngx_http_thim_put_le(p, NGX_HTTP_THIM_SNAPSHOT_HEADER, 4);
-    (void) ngx_http_thim_put_le(p, (uint64_t) ngx_time(), 8);
-
-    ngx_crc32_init(sig);
-
-    for (p = b.start + NGX_HTTP_THIM_SNAPSHOT_HEADER; p < b.pos; p += len) {
-        len = (size_t) ngx_http_thim_get_le(p + 4, 4);
-        last = p + len - 4;
-
-        crc = ngx_crc32_long(p, last - p);
-        (void) ngx_http_thim_put_le(last, crc, 4);
-
-        ngx_crc32_update(&sig, last, 4);
-    }
-
-    ngx_crc32_final(sig);
+    /* the crcs, outside the lock */
+    sig = ngx_http_thim_snapshot_seal(&b);
 
     if (ctx->sh->snapshot_crc == sig
         && ngx_file_info(persist->snapshot.data, &fi) != NGX_FILE_ERROR
@@ -265,6 +252,38 @@ ngx_http_thim_snapshot_write(ngx_http_thim_persist_t *persist,
                   locked);
 
     return NGX_OK;
+}
+
+
+/* the header and every record's crc; the snapshot's signature, of them */
+
+static uint32_t
+ngx_http_thim_snapshot_seal(ngx_http_thim_snapshot_buf_t *b)
+{
+    u_char    *p, *last;
+    size_t     len;
+    uint32_t   crc, sig;
+
+    p = ngx_cpymem(b->start, NGX_HTTP_THIM_SNAPSHOT_MAGIC, 8);
+    p = ngx_http_thim_put_le(p, NGX_HTTP_THIM_SNAPSHOT_VERSION, 4);
+    p = ngx_http_thim_put_le(p, NGX_HTTP_THIM_SNAPSHOT_HEADER, 4);
+    (void) ngx_http_thim_put_le(p, (uint64_t) ngx_time(), 8);
+
+    ngx_crc32_init(sig);
+
+    for (p = b->start + NGX_HTTP_THIM_SNAPSHOT_HEADER; p < b->pos; p += len) {
+        len = (size_t) ngx_http_thim_get_le(p + 4, 4);
+        last = p + len - 4;
+
+        crc = ngx_crc32_long(p, last - p);
+        (void) ngx_http_thim_put_le(last, crc, 4);
+
+        ngx_crc32_update(&sig, last, 4);
+    }
+
+    ngx_crc32_final(sig);
+
+    return sig;
 }
 
 
@@ -613,8 +632,6 @@ static ngx_int_t
 ngx_http_thim_snapshot_record(ngx_http_thim_persist_t *persist, u_char *p,
     size_t len, ngx_http_thim_snapshot_stats_t *stats, ngx_log_t *log)
 {
-    u_char                   *blob;
-    size_t                    size;
     time_t                    fetched;
     ngx_int_t                 rc;
     ngx_str_t                 key, value, shown;
@@ -671,41 +688,8 @@ ngx_http_thim_snapshot_record(ngx_http_thim_persist_t *persist, u_char *p,
 
     fetched = ngx_min(fetched, ngx_time());
 
-    check.body = rec.body;
-
-    if (rec.nheaders) {
-        check.chain = rec.values[0];
-    }
-
-    check.headers = &rec;
-
-    rc = ngx_http_thim_persist_recheck(persist, pool, &check);
-
-    if (rc == NGX_OK
-        && (check.ctx->key.len != key.len
-            || ngx_memcmp(check.ctx->key.data, key.data, key.len) != 0))
-    {
-        check.reason = "the key is not the one its request makes";
-        rc = NGX_DECLINED;
-    }
-
-    if (rc == NGX_OK) {
-        size = ngx_http_thim_record_size(&check.record);
-        blob = ngx_pnalloc(pool, size);
-
-        if (blob == NULL) {
-            rc = NGX_ERROR;
-
-        } else if (size != value.len
-                   || ngx_memcmp(ngx_http_thim_record_write(blob,
-                                                            &check.record)
-                                 - size,
-                                 value.data, size) != 0)
-        {
-            check.reason = "the record is not what its origin answer makes";
-            rc = NGX_DECLINED;
-        }
-    }
+    rc = ngx_http_thim_snapshot_recheck(persist, pool, &key, &value, &rec,
+                                        &check);
 
     if (rc == NGX_DECLINED) {
         goto refused;
@@ -751,6 +735,61 @@ skip:
                   check.reason);
 
     ngx_destroy_pool(pool);
+    return NGX_OK;
+}
+
+
+/*
+ * The record re-checked from the origin answer it holds: NGX_OK when its
+ * key is the canonical one and its blob byte for byte what that answer
+ * makes now, NGX_DECLINED with check->reason, NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_http_thim_snapshot_recheck(ngx_http_thim_persist_t *persist,
+    ngx_pool_t *pool, ngx_str_t *key, ngx_str_t *value,
+    ngx_http_thim_record_t *rec, ngx_http_thim_recheck_t *check)
+{
+    u_char     *blob;
+    size_t      size;
+    ngx_int_t   rc;
+
+    check->body = rec->body;
+
+    if (rec->nheaders) {
+        check->chain = rec->values[0];
+    }
+
+    check->headers = rec;
+
+    rc = ngx_http_thim_persist_recheck(persist, pool, check);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (check->ctx->key.len != key->len
+        || ngx_memcmp(check->ctx->key.data, key->data, key->len) != 0)
+    {
+        check->reason = "the key is not the one its request makes";
+        return NGX_DECLINED;
+    }
+
+    size = ngx_http_thim_record_size(&check->record);
+    blob = ngx_pnalloc(pool, size);
+
+    if (blob == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (size != value->len
+        || ngx_memcmp(ngx_http_thim_record_write(blob, &check->record) - size,
+                      value->data, size) != 0)
+    {
+        check->reason = "the record is not what its origin answer makes";
+        return NGX_DECLINED;
+    }
+
     return NGX_OK;
 }
 
