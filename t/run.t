@@ -37,9 +37,17 @@ sub start_run {
         open STDERR, '>&', \*STDOUT;
         exec "$ThimSetup::ROOT/scripts/run.sh" or POSIX::_exit(127);
     }
+    # run.sh checks the configuration with nginx -t first, which binds the
+    # port too: the server is up when the master (run.sh's own pid, by
+    # exec) has written its pid file, after its zone was loaded, and its
+    # port answers
+    my $pidfile = $t->dir . '/logs/nginx.pid';
     my $up = $t->wait_for(sub {
-        IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 1);
-    }, timeout => 20);
+        my $p = ThimTest::_slurp($pidfile) // '';
+        $p =~ /^\s*\Q$pid\E\s*$/
+            && IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+                                     Timeout => 1);
+    }, timeout => 30);
     return $up ? $pid : undef;
 }
 
