@@ -326,24 +326,17 @@ ngx_http_thim_pckcert_derived_key(ngx_http_thim_ctx_t *ctx,
     ngx_http_thim_pckcert_t *pc, ngx_http_thim_pckcert_args_t *a)
 {
     u_char                    *p;
-    size_t                     len;
+    ngx_str_t                  path;
     ngx_http_thim_loc_conf_t  *tlcf;
+    u_char                     buf[NGX_HTTP_THIM_DIGEST_HEX
+                                   + sizeof("::v4early:") + NGX_INT_T_LEN
+                                   + NGX_HTTP_THIM_CPUSVN_HEX
+                                   + NGX_HTTP_THIM_SVN_HEX];
 
     tlcf = ctx->conf;
 
-    len = sizeof("intel-pck-tcb::v4e:") - 1 + NGX_HTTP_THIM_DIGEST_HEX
-          + NGX_INT_T_LEN + NGX_HTTP_THIM_CPUSVN_HEX + NGX_HTTP_THIM_SVN_HEX;
-
-    pc->derived.data = ngx_pnalloc(ctx->pool, len);
-    if (pc->derived.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_cpymem(pc->derived.data, "intel-pck-tcb:",
-                   sizeof("intel-pck-tcb:") - 1);
-
     /* the platform's digest, from its set's key */
-    p = ngx_cpymem(p, ctx->key.data + sizeof("intel-pck:") - 1,
+    p = ngx_cpymem(buf, ctx->key.data + sizeof(NGX_HTTP_THIM_PCK_SET_TAG) - 1,
                    NGX_HTTP_THIM_DIGEST_HEX);
 
     if (pc->path->version == 3) {
@@ -362,9 +355,11 @@ ngx_http_thim_pckcert_derived_key(ngx_http_thim_ctx_t *ctx,
     ngx_http_thim_strlow(p, a->pcesvn.data, NGX_HTTP_THIM_SVN_HEX);
     p += NGX_HTTP_THIM_SVN_HEX;
 
-    pc->derived.len = p - pc->derived.data;
+    path.data = buf;
+    path.len = p - buf;
 
-    return NGX_OK;
+    return ngx_http_thim_key(ctx->pool, NGX_HTTP_THIM_KEY_PCK_TCB, &path,
+                             NULL, &pc->derived);
 }
 
 
@@ -378,22 +373,19 @@ ngx_http_thim_pckcert_keep_derived(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_http_thim_pckcert_t *pc,
     ngx_http_thim_record_t *rec)
 {
-    u_char     *p;
-    ngx_str_t   set;
+    ngx_str_t  set, digest;
 
     ngx_http_thim_derived_keep(r, ctx, &pc->derived, rec, pc->parts.expires);
 
-    set.len = sizeof(NGX_HTTP_THIM_PCK_SET_TAG) - 1
-              + NGX_HTTP_THIM_DIGEST_HEX;
-    set.data = ngx_pnalloc(r->pool, set.len);
-    if (set.data == NULL) {
+    digest.data = pc->derived.data + sizeof(NGX_HTTP_THIM_PCK_TCB_TAG) - 1;
+    digest.len = NGX_HTTP_THIM_DIGEST_HEX;
+
+    if (ngx_http_thim_key(r->pool, NGX_HTTP_THIM_KEY_PCK_SET, &digest, NULL,
+                          &set)
+        != NGX_OK)
+    {
         return;
     }
-
-    p = ngx_cpymem(set.data, NGX_HTTP_THIM_PCK_SET_TAG,
-                   sizeof(NGX_HTTP_THIM_PCK_SET_TAG) - 1);
-    ngx_memcpy(p, pc->derived.data + sizeof("intel-pck-tcb:") - 1,
-               NGX_HTTP_THIM_DIGEST_HEX);
 
     ngx_http_thim_cache_group(ctx->zone, &pc->derived, &set,
                               NGX_HTTP_THIM_PCK_DERIVED_MAX);
