@@ -142,6 +142,10 @@ static u_char *ngx_http_thim_pckcert_log_error(ngx_log_t *log, u_char *buf,
 static void ngx_http_thim_pckcert_init_connection(ngx_connection_t *c);
 static ngx_int_t ngx_http_thim_pckcert_private(ngx_http_request_t *r,
     ngx_str_t *query, ngx_uint_t line_only);
+static ngx_int_t ngx_http_thim_pckcert_hidden_query(ngx_pool_t *pool,
+    ngx_str_t *query, ngx_str_t *q);
+static ngx_int_t ngx_http_thim_pckcert_hidden_line(ngx_http_request_t *r,
+    ngx_str_t *q, ngx_str_t *uri, ngx_str_t *args);
 static u_char *ngx_http_thim_pckcert_show(u_char *p, ngx_str_t *s,
     ngx_uint_t show);
 static ngx_uint_t ngx_http_thim_pckcert_plain(ngx_str_t *s, size_t max,
@@ -830,12 +834,7 @@ static ngx_int_t
 ngx_http_thim_pckcert_private(ngx_http_request_t *r, ngx_str_t *query,
     ngx_uint_t line_only)
 {
-    u_char                *p, *line;
-    size_t                 len;
-    ngx_uint_t             i;
-    ngx_str_t              q, path, uri, args;
-    ngx_http_thim_arg_t   *arg;
-    ngx_http_thim_args_t   parsed;
+    ngx_str_t  q, uri, args;
 
     /*
      * "debug" is the debug bits alone: what remains is info and above.
@@ -845,6 +844,44 @@ ngx_http_thim_pckcert_private(ngx_http_request_t *r, ngx_str_t *query,
     if (r->connection->log->log_level & NGX_LOG_DEBUG_ALL) {
         r->connection->log->log_level = NGX_LOG_INFO;
     }
+
+    if (ngx_http_thim_pckcert_hidden_query(r->pool, query, &q) != NGX_OK
+        || ngx_http_thim_pckcert_hidden_line(r, &q, &uri, &args) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* an error line of a request still running elsewhere: its text only */
+    if (line_only) {
+        return NGX_OK;
+    }
+
+    r->unparsed_uri = uri;
+    r->args = args;
+
+    if (r->log_handler != ngx_http_thim_pckcert_log_handler) {
+        ngx_http_thim_pckcert_next_log_handler = r->log_handler;
+        r->log_handler = ngx_http_thim_pckcert_log_handler;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The query as it may be logged: every name and value that is not one of
+ * the few plain, short parameters shown as they are becomes a digest.
+ */
+
+static ngx_int_t
+ngx_http_thim_pckcert_hidden_query(ngx_pool_t *pool, ngx_str_t *query,
+    ngx_str_t *q)
+{
+    u_char                *p;
+    size_t                 len;
+    ngx_uint_t             i;
+    ngx_http_thim_arg_t   *arg;
+    ngx_http_thim_args_t   parsed;
 
     if (ngx_http_thim_args_parse(query->data, query->len, &parsed)
         != NGX_OK)
@@ -860,12 +897,12 @@ ngx_http_thim_pckcert_private(ngx_http_request_t *r, ngx_str_t *query,
                + arg->value.len + 2 * NGX_HTTP_THIM_SHORT_DIGEST;
     }
 
-    q.data = ngx_pnalloc(r->pool, len + 1);
-    if (q.data == NULL) {
+    q->data = ngx_pnalloc(pool, len + 1);
+    if (q->data == NULL) {
         return NGX_ERROR;
     }
 
-    p = q.data;
+    p = q->data;
 
     for (i = 0; i < parsed.nargs; i++) {
         arg = &parsed.args[i];
@@ -891,12 +928,26 @@ ngx_http_thim_pckcert_private(ngx_http_request_t *r, ngx_str_t *query,
         }
     }
 
-    q.len = p - q.data;
+    q->len = p - q->data;
 
-    /*
-     * "METHOD PATH?QUERY PROTOCOL", the path as sent: the decoded URI
-     * of a mistyped route could hold a line break
-     */
+    return NGX_OK;
+}
+
+
+/*
+ * The request line with the hidden query q: "METHOD PATH?QUERY PROTOCOL",
+ * the path as sent (the decoded URI of a mistyped route could hold a line
+ * break); uri and args point into it.
+ */
+
+static ngx_int_t
+ngx_http_thim_pckcert_hidden_line(ngx_http_request_t *r, ngx_str_t *q,
+    ngx_str_t *uri, ngx_str_t *args)
+{
+    u_char     *p, *line;
+    size_t      len;
+    ngx_str_t   path;
+
     path = r->unparsed_uri;
 
     if (path.data) {
@@ -909,7 +960,7 @@ ngx_http_thim_pckcert_private(ngx_http_request_t *r, ngx_str_t *query,
         path = r->uri;
     }
 
-    len = r->method_name.len + 1 + path.len + 1 + q.len + 1
+    len = r->method_name.len + 1 + path.len + 1 + q->len + 1
           + r->http_protocol.len;
 
     line = ngx_pnalloc(r->pool, len);
@@ -919,17 +970,17 @@ ngx_http_thim_pckcert_private(ngx_http_request_t *r, ngx_str_t *query,
 
     p = ngx_cpymem(line, r->method_name.data, r->method_name.len);
     *p++ = ' ';
-    uri.data = p;
+    uri->data = p;
     p = ngx_cpymem(p, path.data, path.len);
-    args.data = p + 1;
-    args.len = q.len;
+    args->data = p + 1;
+    args->len = q->len;
 
-    if (q.len) {
+    if (q->len) {
         *p++ = '?';
-        p = ngx_cpymem(p, q.data, q.len);
+        p = ngx_cpymem(p, q->data, q->len);
     }
 
-    uri.len = p - uri.data;
+    uri->len = p - uri->data;
 
     if (r->http_protocol.len) {
         *p++ = ' ';
@@ -938,19 +989,6 @@ ngx_http_thim_pckcert_private(ngx_http_request_t *r, ngx_str_t *query,
 
     r->request_line.data = line;
     r->request_line.len = p - line;
-
-    /* an error line of a request still running elsewhere: its text only */
-    if (line_only) {
-        return NGX_OK;
-    }
-
-    r->unparsed_uri = uri;
-    r->args = args;
-
-    if (r->log_handler != ngx_http_thim_pckcert_log_handler) {
-        ngx_http_thim_pckcert_next_log_handler = r->log_handler;
-        r->log_handler = ngx_http_thim_pckcert_log_handler;
-    }
 
     return NGX_OK;
 }
