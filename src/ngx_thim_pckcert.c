@@ -159,6 +159,8 @@ static ngx_int_t ngx_http_thim_pckcert_after_tcb(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx);
 static ngx_int_t ngx_http_thim_pckcert_copy(ngx_http_request_t *r,
     ngx_http_thim_record_t *rec, char *name, ngx_str_t *copy);
+static ngx_int_t ngx_http_thim_pckcert_levels(ngx_str_t *tcb_info,
+    ngx_http_thim_tcb_t *levels, ngx_uint_t *nlevels, char **reason);
 static ngx_int_t ngx_http_thim_pckcert_select(ngx_http_request_t *r,
     ngx_http_thim_pckcert_t *pc, ngx_str_t *tcb_info, ngx_str_t *pem,
     ngx_str_t *tcbm, char **reason);
@@ -1472,27 +1474,29 @@ ngx_http_thim_pckcert_select(ngx_http_request_t *r,
     ngx_http_thim_pckcert_t *pc, ngx_str_t *tcb_info, ngx_str_t *pem,
     ngx_str_t *tcbm, char **reason)
 {
-    size_t                      i, len, signed_len, sig_len;
-    u_char                     *signed_data, *sig;
-    json_t                     *set, *info, *item, *signed_info;
+    size_t                      i, len;
+    json_t                     *set, *item;
     ngx_int_t                   rc;
     ngx_uint_t                  n, nlevels, chosen;
     json_error_t                err;
     ngx_http_thim_tcb_t        *certs, *levels;
     ngx_http_thim_pck_entry_t   entry, *entries;
 
-    rc = NGX_ERROR;
-    info = NULL;
+    certs = ngx_palloc(r->pool, 2 * NGX_HTTP_THIM_PCK_MAX
+                                * sizeof(ngx_http_thim_tcb_t));
+    entries = ngx_palloc(r->pool, NGX_HTTP_THIM_PCK_MAX
+                                  * sizeof(ngx_http_thim_pck_entry_t));
 
-    /*
-     * Both were checked when fetched; read again as strictly, and the
-     * levels only out of the signed tcbInfo's own bytes.
-     */
+    if (certs == NULL || entries == NULL) {
+        return NGX_ERROR;
+    }
+
+    levels = certs + NGX_HTTP_THIM_PCK_MAX;
+
+    /* the set was checked when it was fetched; read again as strictly */
     if (ngx_http_thim_json_strict(pc->set.data, pc->set.len, reason)
         != NGX_OK
-        || ngx_http_thim_json_signed(tcb_info->data, tcb_info->len,
-                                     "tcbInfo", &signed_data, &signed_len,
-                                     &sig, &sig_len, reason)
+        || ngx_http_thim_pckcert_levels(tcb_info, levels, &nlevels, reason)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -1504,40 +1508,9 @@ ngx_http_thim_pckcert_select(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    info = json_object();
-    signed_info = json_loadb((const char *) signed_data, signed_len,
-                             JSON_REJECT_DUPLICATES, &err);
+    rc = NGX_ERROR;
 
-    if (info && signed_info
-        && json_object_set_new(info, "tcbInfo", signed_info) == 0)
-    {
-        signed_info = NULL;
-
-    } else {
-        json_decref(signed_info);
-        json_decref(info);
-        info = NULL;
-    }
-
-    certs = ngx_palloc(r->pool, 2 * NGX_HTTP_THIM_PCK_MAX
-                                * sizeof(ngx_http_thim_tcb_t));
-    entries = ngx_palloc(r->pool, NGX_HTTP_THIM_PCK_MAX
-                                  * sizeof(ngx_http_thim_pck_entry_t));
-
-    if (info == NULL || certs == NULL || entries == NULL) {
-        goto done;
-    }
-
-    levels = certs + NGX_HTTP_THIM_PCK_MAX;
-
-    if (ngx_http_thim_pck_levels(info, levels, NGX_HTTP_THIM_PCK_MAX,
-                                 &nlevels)
-        != NGX_OK)
-    {
-        goto done;
-    }
-
-    /* the set was checked when it was fetched: certificates only */
+    /* certificates only */
     n = 0;
 
     json_array_foreach(set, i, item) {
@@ -1580,10 +1553,57 @@ ngx_http_thim_pckcert_select(ngx_http_request_t *r,
 
 done:
 
-    json_decref(info);
     json_decref(set);
 
     return rc;
+}
+
+
+/*
+ * The TCB levels of a TCB info, read only out of the bytes its signature
+ * covers (checked when it was fetched; read again as strictly).
+ */
+
+static ngx_int_t
+ngx_http_thim_pckcert_levels(ngx_str_t *tcb_info, ngx_http_thim_tcb_t *levels,
+    ngx_uint_t *nlevels, char **reason)
+{
+    size_t         signed_len, sig_len;
+    u_char        *signed_data, *sig;
+    json_t        *info, *signed_info;
+    ngx_int_t      rc;
+    json_error_t   err;
+
+    if (ngx_http_thim_json_signed(tcb_info->data, tcb_info->len, "tcbInfo",
+                                  &signed_data, &signed_len, &sig, &sig_len,
+                                  reason)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    info = json_object();
+    signed_info = json_loadb((const char *) signed_data, signed_len,
+                             JSON_REJECT_DUPLICATES, &err);
+
+    if (info == NULL || signed_info == NULL) {
+        json_decref(signed_info);
+        json_decref(info);
+        return NGX_ERROR;
+    }
+
+    /* the object takes signed_info over, even when it fails */
+    if (json_object_set_new(info, "tcbInfo", signed_info) != 0) {
+        json_decref(info);
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_thim_pck_levels(info, levels, NGX_HTTP_THIM_PCK_MAX,
+                                  nlevels);
+
+    json_decref(info);
+
+    return (rc == NGX_OK) ? NGX_OK : NGX_ERROR;
 }
 
 
