@@ -63,6 +63,7 @@
 
 /* the cache key family of PCK certificate sets (ngx_thim_pckcert.c) */
 #define NGX_HTTP_THIM_PCK_SET_TAG      "intel-pck:"
+#define NGX_HTTP_THIM_PCK_TCB_TAG      "intel-pck-tcb:"
 
 /* other origin headers a route keeps with the body (SGX-FMSPC, ...) */
 #define NGX_HTTP_THIM_KEEP_HEADERS     2

@@ -20,23 +20,33 @@ typedef struct {
     ngx_uint_t                 origin;          /* NGX_HTTP_THIM_ORIGIN_* */
     size_t                     location;        /* its prefix in the loc
                                                    conf */
+    ngx_uint_t                 derived;         /* made from other records,
+                                                   never fetched nor read
+                                                   back */
 } ngx_http_thim_key_family_t;
 
 
 /* indexed by NGX_HTTP_THIM_KEY_* */
 static ngx_http_thim_key_family_t  ngx_http_thim_key_families[] = {
     { ngx_string("intel:"), NGX_HTTP_THIM_ORIGIN_INTEL,
-      offsetof(ngx_http_thim_loc_conf_t, intel_origin) },
+      offsetof(ngx_http_thim_loc_conf_t, intel_origin), 0 },
     { ngx_string("intel-root:"), NGX_HTTP_THIM_ORIGIN_INTEL_ROOT,
-      offsetof(ngx_http_thim_loc_conf_t, intel_root_origin) },
+      offsetof(ngx_http_thim_loc_conf_t, intel_root_origin), 0 },
     { ngx_string("amd:"), NGX_HTTP_THIM_ORIGIN_AMD,
-      offsetof(ngx_http_thim_loc_conf_t, amd_origin) },
+      offsetof(ngx_http_thim_loc_conf_t, amd_origin), 0 },
 
     /* a PCK certificate set: its "path" is a digest of its platform */
     { ngx_string(NGX_HTTP_THIM_PCK_SET_TAG), NGX_HTTP_THIM_ORIGIN_INTEL,
-      offsetof(ngx_http_thim_loc_conf_t, intel_origin) },
+      offsetof(ngx_http_thim_loc_conf_t, intel_origin), 0 },
 
-    { ngx_null_string, 0, 0 }
+    /*
+     * a PCK certificate chosen for a raw TCB: its "path" is
+     * "<platform digest>:<TCB info policy>:<cpusvn><pcesvn>"
+     */
+    { ngx_string(NGX_HTTP_THIM_PCK_TCB_TAG), NGX_HTTP_THIM_ORIGIN_INTEL,
+      offsetof(ngx_http_thim_loc_conf_t, intel_origin), 1 },
+
+    { ngx_null_string, 0, 0, 0 }
 };
 
 
@@ -125,7 +135,9 @@ ngx_http_thim_set_fetch(ngx_http_thim_ctx_t *ctx,
 
 /*
  * The way back: "intel:/sgx/...?q" -> its origin, path and query (of a
- * PCK set's key, the path is the digest).  NGX_DECLINED: no family's.
+ * PCK set's key, the path is the digest).  NGX_DECLINED: no family's, or
+ * a derived answer's, which is made again from its sources, never read
+ * back or refreshed.
  */
 
 ngx_int_t
@@ -136,7 +148,8 @@ ngx_http_thim_key_split(ngx_str_t *key, ngx_uint_t *origin, ngx_str_t *path,
     ngx_http_thim_key_family_t  *f;
 
     for (f = ngx_http_thim_key_families; f->tag.len; f++) {
-        if (key->len > f->tag.len
+        if (!f->derived
+            && key->len > f->tag.len
             && ngx_strncmp(key->data, f->tag.data, f->tag.len) == 0)
         {
             break;

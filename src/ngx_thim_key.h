@@ -17,6 +17,7 @@
 #define NGX_HTTP_THIM_KEY_INTEL_ROOT   NGX_HTTP_THIM_ORIGIN_INTEL_ROOT
 #define NGX_HTTP_THIM_KEY_AMD          NGX_HTTP_THIM_ORIGIN_AMD
 #define NGX_HTTP_THIM_KEY_PCK_SET      NGX_HTTP_THIM_ORIGINS
+#define NGX_HTTP_THIM_KEY_PCK_TCB      (NGX_HTTP_THIM_ORIGINS + 1)
 
 
 ngx_int_t ngx_http_thim_key(ngx_pool_t *pool, ngx_uint_t family,

@@ -142,6 +142,10 @@ static u_char *ngx_http_thim_pckcert_log_error(ngx_log_t *log, u_char *buf,
 static void ngx_http_thim_pckcert_init_connection(ngx_connection_t *c);
 static ngx_int_t ngx_http_thim_pckcert_private(ngx_http_request_t *r,
     ngx_str_t *query, ngx_uint_t line_only);
+static ngx_int_t ngx_http_thim_pckcert_hidden_query(ngx_pool_t *pool,
+    ngx_str_t *query, ngx_str_t *q);
+static ngx_int_t ngx_http_thim_pckcert_hidden_line(ngx_http_request_t *r,
+    ngx_str_t *q, ngx_str_t *uri, ngx_str_t *args);
 static u_char *ngx_http_thim_pckcert_show(u_char *p, ngx_str_t *s,
     ngx_uint_t show);
 static ngx_uint_t ngx_http_thim_pckcert_plain(ngx_str_t *s, size_t max,
@@ -155,6 +159,8 @@ static ngx_int_t ngx_http_thim_pckcert_after_tcb(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx);
 static ngx_int_t ngx_http_thim_pckcert_copy(ngx_http_request_t *r,
     ngx_http_thim_record_t *rec, char *name, ngx_str_t *copy);
+static ngx_int_t ngx_http_thim_pckcert_levels(ngx_str_t *tcb_info,
+    ngx_http_thim_tcb_t *levels, ngx_uint_t *nlevels, char **reason);
 static ngx_int_t ngx_http_thim_pckcert_select(ngx_http_request_t *r,
     ngx_http_thim_pckcert_t *pc, ngx_str_t *tcb_info, ngx_str_t *pem,
     ngx_str_t *tcbm, char **reason);
@@ -326,24 +332,17 @@ ngx_http_thim_pckcert_derived_key(ngx_http_thim_ctx_t *ctx,
     ngx_http_thim_pckcert_t *pc, ngx_http_thim_pckcert_args_t *a)
 {
     u_char                    *p;
-    size_t                     len;
+    ngx_str_t                  path;
     ngx_http_thim_loc_conf_t  *tlcf;
+    u_char                     buf[NGX_HTTP_THIM_DIGEST_HEX
+                                   + sizeof("::v4early:") + NGX_INT_T_LEN
+                                   + NGX_HTTP_THIM_CPUSVN_HEX
+                                   + NGX_HTTP_THIM_SVN_HEX];
 
     tlcf = ctx->conf;
 
-    len = sizeof("intel-pck-tcb::v4e:") - 1 + NGX_HTTP_THIM_DIGEST_HEX
-          + NGX_INT_T_LEN + NGX_HTTP_THIM_CPUSVN_HEX + NGX_HTTP_THIM_SVN_HEX;
-
-    pc->derived.data = ngx_pnalloc(ctx->pool, len);
-    if (pc->derived.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_cpymem(pc->derived.data, "intel-pck-tcb:",
-                   sizeof("intel-pck-tcb:") - 1);
-
     /* the platform's digest, from its set's key */
-    p = ngx_cpymem(p, ctx->key.data + sizeof("intel-pck:") - 1,
+    p = ngx_cpymem(buf, ctx->key.data + sizeof(NGX_HTTP_THIM_PCK_SET_TAG) - 1,
                    NGX_HTTP_THIM_DIGEST_HEX);
 
     if (pc->path->version == 3) {
@@ -362,9 +361,11 @@ ngx_http_thim_pckcert_derived_key(ngx_http_thim_ctx_t *ctx,
     ngx_http_thim_strlow(p, a->pcesvn.data, NGX_HTTP_THIM_SVN_HEX);
     p += NGX_HTTP_THIM_SVN_HEX;
 
-    pc->derived.len = p - pc->derived.data;
+    path.data = buf;
+    path.len = p - buf;
 
-    return NGX_OK;
+    return ngx_http_thim_key(ctx->pool, NGX_HTTP_THIM_KEY_PCK_TCB, &path,
+                             NULL, &pc->derived);
 }
 
 
@@ -378,22 +379,19 @@ ngx_http_thim_pckcert_keep_derived(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_http_thim_pckcert_t *pc,
     ngx_http_thim_record_t *rec)
 {
-    u_char     *p;
-    ngx_str_t   set;
+    ngx_str_t  set, digest;
 
     ngx_http_thim_derived_keep(r, ctx, &pc->derived, rec, pc->parts.expires);
 
-    set.len = sizeof(NGX_HTTP_THIM_PCK_SET_TAG) - 1
-              + NGX_HTTP_THIM_DIGEST_HEX;
-    set.data = ngx_pnalloc(r->pool, set.len);
-    if (set.data == NULL) {
+    digest.data = pc->derived.data + sizeof(NGX_HTTP_THIM_PCK_TCB_TAG) - 1;
+    digest.len = NGX_HTTP_THIM_DIGEST_HEX;
+
+    if (ngx_http_thim_key(r->pool, NGX_HTTP_THIM_KEY_PCK_SET, &digest, NULL,
+                          &set)
+        != NGX_OK)
+    {
         return;
     }
-
-    p = ngx_cpymem(set.data, NGX_HTTP_THIM_PCK_SET_TAG,
-                   sizeof(NGX_HTTP_THIM_PCK_SET_TAG) - 1);
-    ngx_memcpy(p, pc->derived.data + sizeof("intel-pck-tcb:") - 1,
-               NGX_HTTP_THIM_DIGEST_HEX);
 
     ngx_http_thim_cache_group(ctx->zone, &pc->derived, &set,
                               NGX_HTTP_THIM_PCK_DERIVED_MAX);
@@ -838,12 +836,7 @@ static ngx_int_t
 ngx_http_thim_pckcert_private(ngx_http_request_t *r, ngx_str_t *query,
     ngx_uint_t line_only)
 {
-    u_char                *p, *line;
-    size_t                 len;
-    ngx_uint_t             i;
-    ngx_str_t              q, path, uri, args;
-    ngx_http_thim_arg_t   *arg;
-    ngx_http_thim_args_t   parsed;
+    ngx_str_t  q, uri, args;
 
     /*
      * "debug" is the debug bits alone: what remains is info and above.
@@ -853,6 +846,44 @@ ngx_http_thim_pckcert_private(ngx_http_request_t *r, ngx_str_t *query,
     if (r->connection->log->log_level & NGX_LOG_DEBUG_ALL) {
         r->connection->log->log_level = NGX_LOG_INFO;
     }
+
+    if (ngx_http_thim_pckcert_hidden_query(r->pool, query, &q) != NGX_OK
+        || ngx_http_thim_pckcert_hidden_line(r, &q, &uri, &args) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* an error line of a request still running elsewhere: its text only */
+    if (line_only) {
+        return NGX_OK;
+    }
+
+    r->unparsed_uri = uri;
+    r->args = args;
+
+    if (r->log_handler != ngx_http_thim_pckcert_log_handler) {
+        ngx_http_thim_pckcert_next_log_handler = r->log_handler;
+        r->log_handler = ngx_http_thim_pckcert_log_handler;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The query as it may be logged: every name and value that is not one of
+ * the few plain, short parameters shown as they are becomes a digest.
+ */
+
+static ngx_int_t
+ngx_http_thim_pckcert_hidden_query(ngx_pool_t *pool, ngx_str_t *query,
+    ngx_str_t *q)
+{
+    u_char                *p;
+    size_t                 len;
+    ngx_uint_t             i;
+    ngx_http_thim_arg_t   *arg;
+    ngx_http_thim_args_t   parsed;
 
     if (ngx_http_thim_args_parse(query->data, query->len, &parsed)
         != NGX_OK)
@@ -868,12 +899,12 @@ ngx_http_thim_pckcert_private(ngx_http_request_t *r, ngx_str_t *query,
                + arg->value.len + 2 * NGX_HTTP_THIM_SHORT_DIGEST;
     }
 
-    q.data = ngx_pnalloc(r->pool, len + 1);
-    if (q.data == NULL) {
+    q->data = ngx_pnalloc(pool, len + 1);
+    if (q->data == NULL) {
         return NGX_ERROR;
     }
 
-    p = q.data;
+    p = q->data;
 
     for (i = 0; i < parsed.nargs; i++) {
         arg = &parsed.args[i];
@@ -899,12 +930,26 @@ ngx_http_thim_pckcert_private(ngx_http_request_t *r, ngx_str_t *query,
         }
     }
 
-    q.len = p - q.data;
+    q->len = p - q->data;
 
-    /*
-     * "METHOD PATH?QUERY PROTOCOL", the path as sent: the decoded URI
-     * of a mistyped route could hold a line break
-     */
+    return NGX_OK;
+}
+
+
+/*
+ * The request line with the hidden query q: "METHOD PATH?QUERY PROTOCOL",
+ * the path as sent (the decoded URI of a mistyped route could hold a line
+ * break); uri and args point into it.
+ */
+
+static ngx_int_t
+ngx_http_thim_pckcert_hidden_line(ngx_http_request_t *r, ngx_str_t *q,
+    ngx_str_t *uri, ngx_str_t *args)
+{
+    u_char     *p, *line;
+    size_t      len;
+    ngx_str_t   path;
+
     path = r->unparsed_uri;
 
     if (path.data) {
@@ -917,7 +962,7 @@ ngx_http_thim_pckcert_private(ngx_http_request_t *r, ngx_str_t *query,
         path = r->uri;
     }
 
-    len = r->method_name.len + 1 + path.len + 1 + q.len + 1
+    len = r->method_name.len + 1 + path.len + 1 + q->len + 1
           + r->http_protocol.len;
 
     line = ngx_pnalloc(r->pool, len);
@@ -927,17 +972,17 @@ ngx_http_thim_pckcert_private(ngx_http_request_t *r, ngx_str_t *query,
 
     p = ngx_cpymem(line, r->method_name.data, r->method_name.len);
     *p++ = ' ';
-    uri.data = p;
+    uri->data = p;
     p = ngx_cpymem(p, path.data, path.len);
-    args.data = p + 1;
-    args.len = q.len;
+    args->data = p + 1;
+    args->len = q->len;
 
-    if (q.len) {
+    if (q->len) {
         *p++ = '?';
-        p = ngx_cpymem(p, q.data, q.len);
+        p = ngx_cpymem(p, q->data, q->len);
     }
 
-    uri.len = p - uri.data;
+    uri->len = p - uri->data;
 
     if (r->http_protocol.len) {
         *p++ = ' ';
@@ -946,19 +991,6 @@ ngx_http_thim_pckcert_private(ngx_http_request_t *r, ngx_str_t *query,
 
     r->request_line.data = line;
     r->request_line.len = p - line;
-
-    /* an error line of a request still running elsewhere: its text only */
-    if (line_only) {
-        return NGX_OK;
-    }
-
-    r->unparsed_uri = uri;
-    r->args = args;
-
-    if (r->log_handler != ngx_http_thim_pckcert_log_handler) {
-        ngx_http_thim_pckcert_next_log_handler = r->log_handler;
-        r->log_handler = ngx_http_thim_pckcert_log_handler;
-    }
 
     return NGX_OK;
 }
@@ -1442,27 +1474,29 @@ ngx_http_thim_pckcert_select(ngx_http_request_t *r,
     ngx_http_thim_pckcert_t *pc, ngx_str_t *tcb_info, ngx_str_t *pem,
     ngx_str_t *tcbm, char **reason)
 {
-    size_t                      i, len, signed_len, sig_len;
-    u_char                     *signed_data, *sig;
-    json_t                     *set, *info, *item, *signed_info;
+    size_t                      i, len;
+    json_t                     *set, *item;
     ngx_int_t                   rc;
     ngx_uint_t                  n, nlevels, chosen;
     json_error_t                err;
     ngx_http_thim_tcb_t        *certs, *levels;
     ngx_http_thim_pck_entry_t   entry, *entries;
 
-    rc = NGX_ERROR;
-    info = NULL;
+    certs = ngx_palloc(r->pool, 2 * NGX_HTTP_THIM_PCK_MAX
+                                * sizeof(ngx_http_thim_tcb_t));
+    entries = ngx_palloc(r->pool, NGX_HTTP_THIM_PCK_MAX
+                                  * sizeof(ngx_http_thim_pck_entry_t));
 
-    /*
-     * Both were checked when fetched; read again as strictly, and the
-     * levels only out of the signed tcbInfo's own bytes.
-     */
+    if (certs == NULL || entries == NULL) {
+        return NGX_ERROR;
+    }
+
+    levels = certs + NGX_HTTP_THIM_PCK_MAX;
+
+    /* the set was checked when it was fetched; read again as strictly */
     if (ngx_http_thim_json_strict(pc->set.data, pc->set.len, reason)
         != NGX_OK
-        || ngx_http_thim_json_signed(tcb_info->data, tcb_info->len,
-                                     "tcbInfo", &signed_data, &signed_len,
-                                     &sig, &sig_len, reason)
+        || ngx_http_thim_pckcert_levels(tcb_info, levels, &nlevels, reason)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -1474,40 +1508,9 @@ ngx_http_thim_pckcert_select(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    info = json_object();
-    signed_info = json_loadb((const char *) signed_data, signed_len,
-                             JSON_REJECT_DUPLICATES, &err);
+    rc = NGX_ERROR;
 
-    if (info && signed_info
-        && json_object_set_new(info, "tcbInfo", signed_info) == 0)
-    {
-        signed_info = NULL;
-
-    } else {
-        json_decref(signed_info);
-        json_decref(info);
-        info = NULL;
-    }
-
-    certs = ngx_palloc(r->pool, 2 * NGX_HTTP_THIM_PCK_MAX
-                                * sizeof(ngx_http_thim_tcb_t));
-    entries = ngx_palloc(r->pool, NGX_HTTP_THIM_PCK_MAX
-                                  * sizeof(ngx_http_thim_pck_entry_t));
-
-    if (info == NULL || certs == NULL || entries == NULL) {
-        goto done;
-    }
-
-    levels = certs + NGX_HTTP_THIM_PCK_MAX;
-
-    if (ngx_http_thim_pck_levels(info, levels, NGX_HTTP_THIM_PCK_MAX,
-                                 &nlevels)
-        != NGX_OK)
-    {
-        goto done;
-    }
-
-    /* the set was checked when it was fetched: certificates only */
+    /* certificates only */
     n = 0;
 
     json_array_foreach(set, i, item) {
@@ -1550,10 +1553,57 @@ ngx_http_thim_pckcert_select(ngx_http_request_t *r,
 
 done:
 
-    json_decref(info);
     json_decref(set);
 
     return rc;
+}
+
+
+/*
+ * The TCB levels of a TCB info, read only out of the bytes its signature
+ * covers (checked when it was fetched; read again as strictly).
+ */
+
+static ngx_int_t
+ngx_http_thim_pckcert_levels(ngx_str_t *tcb_info, ngx_http_thim_tcb_t *levels,
+    ngx_uint_t *nlevels, char **reason)
+{
+    size_t         signed_len, sig_len;
+    u_char        *signed_data, *sig;
+    json_t        *info, *signed_info;
+    ngx_int_t      rc;
+    json_error_t   err;
+
+    if (ngx_http_thim_json_signed(tcb_info->data, tcb_info->len, "tcbInfo",
+                                  &signed_data, &signed_len, &sig, &sig_len,
+                                  reason)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    info = json_object();
+    signed_info = json_loadb((const char *) signed_data, signed_len,
+                             JSON_REJECT_DUPLICATES, &err);
+
+    if (info == NULL || signed_info == NULL) {
+        json_decref(signed_info);
+        json_decref(info);
+        return NGX_ERROR;
+    }
+
+    /* the object takes signed_info over, even when it fails */
+    if (json_object_set_new(info, "tcbInfo", signed_info) != 0) {
+        json_decref(info);
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_thim_pck_levels(info, levels, NGX_HTTP_THIM_PCK_MAX,
+                                  nlevels);
+
+    json_decref(info);
+
+    return (rc == NGX_OK) ? NGX_OK : NGX_ERROR;
 }
 
 
