@@ -60,7 +60,7 @@ static ngx_http_output_body_filter_pt  ngx_http_thim_next_body_filter;
 static ngx_uint_t ngx_http_thim_max_fetches(ngx_http_thim_loc_conf_t *tlcf,
     ngx_uint_t origin);
 static ngx_int_t ngx_http_thim_dispatch(ngx_http_request_t *r,
-    ngx_http_thim_ctx_t *ctx, ngx_http_thim_lookup_t *lk, ngx_uint_t waited);
+    ngx_http_thim_ctx_t *ctx, ngx_http_thim_lookup_t *lk);
 static ngx_int_t ngx_http_thim_use_record(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_http_thim_lookup_t *lk);
 static ngx_int_t ngx_http_thim_deliver(ngx_http_request_t *r,
@@ -228,7 +228,7 @@ ngx_http_thim_serve(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
     (void) ngx_atomic_fetch_add(lk.found == NGX_HTTP_THIM_FOUND_FRESH
                                 ? &zone->sh->hits : &zone->sh->misses, 1);
 
-    return ngx_http_thim_dispatch(r, ctx, &lk, 0);
+    return ngx_http_thim_dispatch(r, ctx, &lk);
 }
 
 
@@ -256,7 +256,7 @@ ngx_http_thim_max_fetches(ngx_http_thim_loc_conf_t *tlcf, ngx_uint_t origin)
 
 static ngx_int_t
 ngx_http_thim_dispatch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
-    ngx_http_thim_lookup_t *lk, ngx_uint_t waited)
+    ngx_http_thim_lookup_t *lk)
 {
     ngx_int_t              rc;
     ngx_http_thim_zone_t  *zone;
@@ -601,7 +601,7 @@ ngx_http_thim_wait_handler(ngx_event_t *ev)
                                 "timed out waiting for the origin", NULL);
 
     } else {
-        rc = ngx_http_thim_dispatch(r, ctx, &lk, 1);
+        rc = ngx_http_thim_dispatch(r, ctx, &lk);
     }
 
     if (rc != NGX_DONE) {
