@@ -27,6 +27,7 @@
 #include "ngx_thim_status.h"
 #include "ngx_thim_persist.h"
 #include "ngx_thim_x509.h"
+#include "ngx_thim_conf_check.h"
 
 
 /* limit_req's floor: smaller zones cannot hold their own bookkeeping */
@@ -35,6 +36,7 @@
 
 static ngx_int_t ngx_http_thim_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_thim_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_thim_init_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_thim_cache_status_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_thim_api_key_variable(ngx_http_request_t *r,
@@ -302,7 +304,7 @@ ngx_module_t  ngx_http_thim_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     ngx_http_thim_pckcert_init_module,     /* init module */
-    ngx_http_thim_persist_init_process,    /* init process */
+    ngx_http_thim_init_process,            /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     ngx_http_thim_persist_exit_process,    /* exit process */
@@ -327,18 +329,30 @@ static ngx_http_variable_t  ngx_http_thim_vars[] = {
 
 /*
  * After the configuration is read: the body filter that bounds origin
- * answers (fetch.c) and the hooks that keep machine identifiers out of
+ * answers (fetch.c), the checks that refuse a half-written configuration
+ * (conf_check.c) and the hooks that keep machine identifiers out of
  * the logs (pckcert.c).
  */
 
 static ngx_int_t
 ngx_http_thim_postconfiguration(ngx_conf_t *cf)
 {
-    if (ngx_http_thim_fetch_init_filter(cf) != NGX_OK) {
+    if (ngx_http_thim_fetch_init_filter(cf) != NGX_OK
+        || ngx_http_thim_conf_check(cf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
     return ngx_http_thim_pckcert_init(cf);
+}
+
+
+static ngx_int_t
+ngx_http_thim_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_thim_conf_check_notes(cycle);
+
+    return ngx_http_thim_persist_init_process(cycle);
 }
 
 
@@ -581,6 +595,16 @@ ngx_http_thim_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                           ? 86400 : prev->valid_max;
     }
 
+    if (conf->zone && conf->zone->data == NULL) {
+        /* "thim_cache NAME" with no such thim_cache_zone in the block */
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"thim_cache %V\" names a zone that no "
+                      "\"thim_cache_zone\" declares: add \"thim_cache_zone "
+                      "name=%V:64m;\" at the http level",
+                      &conf->zone->shm.name, &conf->zone->shm.name);
+        return NGX_CONF_ERROR;
+    }
+
     if (conf->zone == NULL) {
         /* the whole http block is parsed by now: a single zone is implied */
         tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_thim_module);
@@ -613,7 +637,7 @@ ngx_http_thim_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                       "PCK certificates (pckcert, pckcerts) are fetched "
                       "without Intel's API key unless the Intel origin "
                       "location sets Ocp-Apim-Subscription-Key itself "
-                      "in %V:%ui", &conf->intel_file, conf->intel_line);
+                      "in %V:%ui", &conf->handler_file, conf->handler_line);
     }
 
     if ((conf->amd || conf->amd_azure) && !trusted) {
@@ -795,10 +819,6 @@ ngx_http_thim_intel(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_thim_loc_conf_t *tlcf = conf;
 
-    /* for what is said about this location once the block is read */
-    tlcf->intel_file = cf->conf_file->file.name;
-    tlcf->intel_line = cf->conf_file->line;
-
     return ngx_http_thim_set_handler(cf, &tlcf->intel, ngx_http_thim_intel_handler);
 }
 
@@ -950,6 +970,7 @@ static char *
 ngx_http_thim_set_handler(ngx_conf_t *cf, ngx_flag_t *flag,
     ngx_http_handler_pt handler)
 {
+    ngx_http_thim_loc_conf_t  *tlcf;
     ngx_http_core_loc_conf_t  *clcf;
 
     if (*flag) {
@@ -957,6 +978,11 @@ ngx_http_thim_set_handler(ngx_conf_t *cf, ngx_flag_t *flag,
     }
 
     *flag = 1;
+
+    /* for what is said about this location once the block is read */
+    tlcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_thim_module);
+    tlcf->handler_file = cf->conf_file->file.name;
+    tlcf->handler_line = cf->conf_file->line;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = handler;
@@ -1265,6 +1291,8 @@ ngx_http_thim_origin_uri(ngx_conf_t *cf, void *post, void *data)
 static char *
 ngx_http_thim_refresh(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
+    ngx_http_thim_loc_conf_t *tlcf = conf;
+
     ngx_http_core_loc_conf_t  *clcf;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
@@ -1274,6 +1302,9 @@ ngx_http_thim_refresh(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     clcf->handler = ngx_http_thim_refresh_handler;
+
+    tlcf->handler_file = cf->conf_file->file.name;
+    tlcf->handler_line = cf->conf_file->line;
 
     return NGX_CONF_OK;
 }

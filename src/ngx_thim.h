@@ -132,6 +132,8 @@ struct ngx_http_thim_route_s {
 typedef struct {
     ngx_array_t                zones;           /* of ngx_shm_zone_t * */
     ngx_uint_t                 no_key_warned;   /* once per configuration */
+    ngx_array_t               *notes;           /* of ngx_http_thim_note_t:
+                                                   ngx_thim_conf_check.c */
 } ngx_http_thim_main_conf_t;
 
 
@@ -162,8 +164,9 @@ typedef struct {
     ngx_uint_t                 eval_min;        /* thim_intel_eval_override */
     ngx_uint_t                 eval_max;        /*   0 0: refused */
     ngx_flag_t                 intel;           /* thim_intel here */
-    ngx_str_t                  intel_file;      /*   at this file */
-    ngx_uint_t                 intel_line;      /*   and line */
+    ngx_str_t                  handler_file;    /* thim_intel, thim_amd, ...
+                                                   at this file */
+    ngx_uint_t                 handler_line;    /*   and line */
     ngx_flag_t                 amd;             /* thim_amd here */
     ngx_flag_t                 amd_azure;       /* thim_amd_azure here */
 } ngx_http_thim_loc_conf_t;
