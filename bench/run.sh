@@ -132,6 +132,16 @@ $static_headers            add_header Cache-Control "max-age=86400";
             proxy_buffers 4 16k;
             subrequest_output_buffer_size 1m;
         }
+
+        # nginx -t wants every origin thim_intel may fetch from
+        location /_thim/intel-root/ {
+            internal;
+            proxy_pass https://intel_pcs/;
+            proxy_ssl_verify on;
+            proxy_ssl_trusted_certificate $prefix/pki/ca.pem;
+            proxy_ssl_name localhost;
+            proxy_pass_request_headers off;
+        }
     }
 }
 CONF

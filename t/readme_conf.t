@@ -179,6 +179,17 @@ is($r->{status}, 200, 'Azure PCK certificate JSON: 200');
 ok(eval { JSON::PP::decode_json($r->{content})->{pckCert} },
    '... JSON with the certificate');
 
+# conf/thim.conf, the commented example, passes nginx -t the same way
+my $ex = ThimTest::_slurp("$ThimSetup::ROOT/conf/thim.conf");
+$ex =~ s/\Q$_\E/$path{$_}/g for sort keys %path;
+my $export = $t->port('example');
+$ex =~ s/^(\s*listen\s+)443\b/${1}127.0.0.1:$export/m or die 'no listen';
+$t->write_file('thim-example.conf', $ex);
+my ($rc, $out) = ThimTest::_capture($ThimTest::NGINX, '-p', "$dir/",
+    '-c', "$dir/thim-example.conf", '-e', "$dir/logs/example.log", '-t');
+is($rc, 0, 'conf/thim.conf passes nginx -t with the include files')
+    or diag($out);
+
 # a client cannot reach the origin locations
 $o->reset;
 is($t->get('/_thim/intel/sgx/certification/v4/qe/identity')->{status}, 404,
