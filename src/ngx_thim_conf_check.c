@@ -57,8 +57,7 @@ static ngx_int_t ngx_http_thim_check_origin(ngx_http_thim_check_t *ck,
     ngx_http_core_loc_conf_t *clcf, ngx_http_thim_loc_conf_t *tlcf,
     ngx_str_t *prefix, ngx_http_thim_origin_desc_t *origin);
 static ngx_int_t ngx_http_thim_check_note(ngx_http_thim_check_t *ck,
-    ngx_http_core_loc_conf_t *olcf, ngx_str_t *prefix,
-    ngx_http_thim_loc_conf_t *tlcf);
+    ngx_http_core_loc_conf_t *olcf);
 static ngx_int_t ngx_http_thim_check_find(ngx_http_core_loc_conf_t *pclcf,
     ngx_str_t *uri, ngx_http_core_loc_conf_t **loc);
 static ngx_int_t ngx_http_thim_check_find_static(
@@ -67,8 +66,7 @@ static ngx_int_t ngx_http_thim_check_find_static(
 static ngx_uint_t ngx_http_thim_check_is_thim(ngx_http_core_loc_conf_t *clcf);
 static ngx_int_t ngx_http_thim_check_refresh(ngx_conf_t *cf,
     ngx_http_core_main_conf_t *cmcf, ngx_http_thim_main_conf_t *tmcf);
-static char *ngx_http_thim_check_directive(ngx_http_core_loc_conf_t *clcf,
-    ngx_http_thim_loc_conf_t *tlcf);
+static char *ngx_http_thim_check_directive(ngx_http_thim_loc_conf_t *tlcf);
 
 
 static ngx_http_thim_origin_desc_t  ngx_http_thim_origin_intel =
@@ -301,7 +299,7 @@ ngx_http_thim_check_origin(ngx_http_thim_check_t *ck,
     if (olcf != ck->server && olcf->internal
         && !ngx_http_thim_check_is_thim(olcf))
     {
-        return ngx_http_thim_check_note(ck, olcf, prefix, tlcf);
+        return ngx_http_thim_check_note(ck, olcf);
     }
 
     if (olcf == ck->server) {
@@ -325,7 +323,7 @@ ngx_http_thim_check_origin(ngx_http_thim_check_t *ck,
                   "to the server, or an internal "
                   "\"location %V/ { internal; proxy_pass ...; }\" "
                   "(conf/nginx/thim_routes.conf)",
-                  ngx_http_thim_check_directive(clcf, tlcf), &clcf->name,
+                  ngx_http_thim_check_directive(tlcf), &clcf->name,
                   &tlcf->handler_file, tlcf->handler_line, origin->name,
                   prefix, &taken, prefix);
 
@@ -342,8 +340,7 @@ ngx_http_thim_check_origin(ngx_http_thim_check_t *ck,
 
 static ngx_int_t
 ngx_http_thim_check_note(ngx_http_thim_check_t *ck,
-    ngx_http_core_loc_conf_t *olcf, ngx_str_t *prefix,
-    ngx_http_thim_loc_conf_t *tlcf)
+    ngx_http_core_loc_conf_t *olcf)
 {
     size_t                      len;
     ngx_uint_t                  i;
@@ -535,9 +532,10 @@ ngx_http_thim_check_is_thim(ngx_http_core_loc_conf_t *clcf)
 }
 
 
+/* the directive of a thim location that fetches */
+
 static char *
-ngx_http_thim_check_directive(ngx_http_core_loc_conf_t *clcf,
-    ngx_http_thim_loc_conf_t *tlcf)
+ngx_http_thim_check_directive(ngx_http_thim_loc_conf_t *tlcf)
 {
     return tlcf->intel ? "thim_intel"
            : tlcf->amd ? "thim_amd"
