@@ -80,6 +80,11 @@ my $o = ThimOrigin->start(pki => { ca => $pki->{ca}, cert => "$opki/cert.pem",
 # the README's block: paths and ports only
 my $conf = readme_block();
 my $block = $conf;
+is_deeply([$block =~ /^\s*include\s+(\S+);/mg],
+          ['snippets/thim_origins.conf', 'snippets/thim_routes.conf'],
+          'the README block includes the two files');
+unlike($block, qr/^\s*(?:location|proxy_|upstream)\b/m,
+       '... and writes no location, proxy_ or upstream of its own');
 my %path = (
     'modules/ngx_http_thim_module.so' => ThimSetup::module(),
     '/usr/share/ngx-thim/' => "$ThimSetup::ROOT/conf/",
@@ -173,6 +178,12 @@ is($r->{status}, 200, 'Azure THIM JSON: 200');
 ok($r->{content} eq ThimSetup::fixture(
        'amd/thim/metadata_THIM_amd_certification.json'),
    '... byte-identical to the captured Azure answer');
+$r = $t->get("/SevSnpVM/certificates/$CHIP/7308000000000003"
+             . '?api-version=2020-10-15-preview&clientId=ConfidentialACI'
+             . '&productName=Milan');
+is($r->{status}, 200, 'Azure ACC cache PEM: 200');
+is(scalar(() = $r->{content} =~ /-----BEGIN CERTIFICATE-----/g), 3,
+   '... VCEK, ASK and ARK');
 $r = $t->get("/metadata/THIM$V4/pckcert?encrypted_ppid=$ppid&cpusvn=$cpusvn"
              . "&pcesvn=$pcesvn&pceid=$pceid", headers => { Metadata => 'true' });
 is($r->{status}, 200, 'Azure PCK certificate JSON: 200');
