@@ -616,9 +616,10 @@ ngx_http_thim_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     if (conf->intel && conf->intel_root == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"thim_intel\" verifies what Intel signs: name "
-                           "the Intel SGX Root CA with \"thim_intel_root_ca\"");
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"thim_intel\" verifies what Intel signs: name the "
+                      "Intel SGX Root CA with \"thim_intel_root_ca\" in %V:%ui",
+                      &conf->handler_file, conf->handler_line);
         return NGX_CONF_ERROR;
     }
 
@@ -641,20 +642,22 @@ ngx_http_thim_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     if ((conf->amd || conf->amd_azure) && !trusted) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%s\" verifies what AMD signs: name the ARKs "
-                           "with \"thim_amd_trust\"",
-                           conf->amd ? "thim_amd" : "thim_amd_azure");
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"%s\" verifies what AMD signs: name the ARKs with "
+                      "\"thim_amd_trust\" in %V:%ui",
+                      conf->amd ? "thim_amd" : "thim_amd_azure",
+                      &conf->handler_file, conf->handler_line);
         return NGX_CONF_ERROR;
     }
 
     if ((conf->intel || conf->amd || conf->amd_azure) && conf->zone == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%s\" needs a zone: declare one with "
-                           "\"thim_cache_zone\" and, if there are several, "
-                           "choose it with \"thim_cache\"",
-                           conf->intel ? "thim_intel"
-                           : conf->amd ? "thim_amd" : "thim_amd_azure");
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"%s\" needs a zone: declare one with "
+                      "\"thim_cache_zone\" and, if there are several, "
+                      "choose it with \"thim_cache\" in %V:%ui",
+                      conf->intel ? "thim_intel"
+                      : conf->amd ? "thim_amd" : "thim_amd_azure",
+                      &conf->handler_file, conf->handler_line);
         return NGX_CONF_ERROR;
     }
 

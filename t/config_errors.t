@@ -118,15 +118,15 @@ is($rc, 0, 'an origin location nested in another passes') or diag($out);
 
 (my $noroot = $full) =~ s/^\s*thim_intel_root_ca [^\n]*\n//m or die;
 refused('thim_intel without its trust anchor', $noroot,
-        qr/"thim_intel" verifies what Intel signs: name the Intel SGX Root CA with "thim_intel_root_ca"/);
+        qr/"thim_intel" verifies what Intel signs: name the Intel SGX Root CA with "thim_intel_root_ca" in \S+nginx\.conf:\d+$/m);
 
 (my $noark = $full) =~ s/^\s*thim_amd_trust [^\n]*\n//mg or die;
 refused('thim_amd without its trust anchors', $noark,
-        qr/verifies what AMD signs: name the ARKs with "thim_amd_trust"/);
+        qr/"thim_amd(?:_azure)?" verifies what AMD signs: name the ARKs with "thim_amd_trust" in \S+nginx\.conf:\d+$/m);
 
 (my $nozone = $full) =~ s/^\s*thim_cache_zone [^\n]*\n//m or die;
 refused('routes without a zone', $nozone,
-        qr/"thim_intel" needs a zone: declare one with "thim_cache_zone"/);
+        qr/"thim_(?:intel|amd|amd_azure)" needs a zone: declare one with "thim_cache_zone" and, if there are several, choose it with "thim_cache" in \S+nginx\.conf:\d+$/m);
 
 (my $undeclared = $full) =~ s/(\n\s*thim_cache_zone[^\n]*)/$1\n    thim_cache other;/;
 refused('thim_cache names a zone never declared', $undeclared,
