@@ -23,6 +23,7 @@
 #include "ngx_thim_pckcert.h"
 #include "ngx_thim_amd.h"
 #include "ngx_thim_amd_azure.h"
+#include "ngx_thim_tier.h"
 #include "ngx_thim_response.h"
 #include "ngx_thim_status.h"
 #include "ngx_thim_persist.h"
@@ -320,6 +321,11 @@ static ngx_http_variable_t  ngx_http_thim_vars[] = {
     { ngx_string("thim_intel_api_key"), NULL,
       ngx_http_thim_api_key_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_NOHASH, 0 },
+
+    /* the canonical key, for "hash $thim_key consistent" (tier.c) */
+    { ngx_string("thim_key"), NULL,
+      ngx_http_thim_key_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
