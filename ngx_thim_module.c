@@ -619,6 +619,7 @@ ngx_http_thim_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                       "PCK certificates (pckcert, pckcerts) are fetched "
                       "without Intel's API key unless the Intel origin "
                       "location sets Ocp-Apim-Subscription-Key itself "
+                      "(or is a regional ngx_thim that has the key) "
                       "in %V:%ui", &conf->intel_file, conf->intel_line);
     }
 

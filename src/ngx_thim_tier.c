@@ -11,7 +11,8 @@
  *    current key), the string the zone is keyed by; PCK sets are keyed by
  *    a digest, so no PPID is in it.  "hash $thim_key consistent" in the
  *    upstream of the regional pool fetches each key on one node;
- *  - the upper tier can only shorten a copy's life: its Cache-Control
+ *  - an upper tier (an answer with X-Cache-Status: another ngx_thim, a
+ *    caching mirror) can only shorten a copy's life: its Cache-Control
  *    max-age (or s-maxage), less Age, bounds the freshness the
  *    collateral's own dates give (ngx_http_thim_tier_bound());
  *  - an upper ngx_thim that answers with an expired copy says so
@@ -56,6 +57,11 @@ ngx_http_thim_key_variable(ngx_http_request_t *r,
  * What the answer's carrier says about its copy, read from the origin
  * location's upstream headers once the checks passed: a bound on its
  * freshness (ctx->tier_ttl) and whether it is expired (ctx->tier_stale).
+ * Only a caching tier is read so: an answer with X-Cache-Status (every
+ * ngx_thim answer; an nginx proxy_cache mirror's with "add_header
+ * X-Cache-Status $upstream_cache_status").  Intel's and AMD's own headers
+ * change nothing: a max-age=0 there must not turn into a fetch per
+ * request.
  */
 
 void
@@ -70,7 +76,11 @@ ngx_http_thim_tier_read(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx)
     h = ngx_http_thim_origin_header(sr, &(ngx_str_t)
                                     ngx_string("X-Cache-Status"));
 
-    if (h && ngx_http_thim_cc_stale(h->value.data, h->value.len)) {
+    if (h == NULL) {
+        return;
+    }
+
+    if (ngx_http_thim_cc_stale(h->value.data, h->value.len)) {
         ctx->tier_stale = 1;
         return;
     }

@@ -10,32 +10,26 @@
 #include "ngx_thim_tier_cc.c"
 
 
+typedef ngx_int_t (*parse_pt)(u_char *p, size_t len, time_t *v);
+
+
 static void
-max_age(char *cc, ngx_int_t want_rc, time_t want)
+parses(char *what, parse_pt parse, char *in, ngx_int_t want_rc, time_t want)
 {
     time_t     v;
     ngx_int_t  rc;
 
     v = -1;
-    rc = ngx_http_thim_cc_max_age((u_char *) cc, strlen(cc), &v);
+    rc = parse((u_char *) in, strlen(in), &v);
 
     ok(rc == want_rc && (rc != NGX_OK || v == want),
-       "Cache-Control \"%s\": rc %d, max-age %ld", cc, (int) rc, (long) v);
+       "%s \"%s\": rc %d, %ld", what, in, (int) rc, (long) v);
 }
 
 
-static void
-age(char *s, ngx_int_t want_rc, time_t want)
-{
-    time_t     v;
-    ngx_int_t  rc;
-
-    v = -1;
-    rc = ngx_http_thim_age((u_char *) s, strlen(s), &v);
-
-    ok(rc == want_rc && (rc != NGX_OK || v == want),
-       "Age \"%s\": rc %d, %ld", s, (int) rc, (long) v);
-}
+#define max_age(in, rc, v)                                                    \
+    parses("Cache-Control", ngx_http_thim_cc_max_age, in, rc, v)
+#define age(in, rc, v)  parses("Age", ngx_http_thim_age, in, rc, v)
 
 
 int
