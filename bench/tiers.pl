@@ -29,8 +29,11 @@ splice @keys, $n if $n < @keys;
 my %common = (workers => 2, log_level => 'warn', read_timeout => '60s',
               connect_timeout => '20s', http => 'thim_fetch_timeout 90s;');
 
+my $origin;                                 # the emulator, while it lives
+
 sub node {
-    my ($t) = ThimSetup::start(%common, @_);
+    my ($t, $o) = ThimSetup::start(%common, @_);
+    $origin //= $o;
     $t->{check_alerts} = 0;                 # checked below, not as a test
     return $t;
 }
@@ -44,7 +47,8 @@ sub fill {
     my @res = ThimTiers::stampede($t->dir, map { [ $t, $_ ] } @keys);
     my $took = time - $t0;
     my $bad = grep { $_->[0] != 200 && $_->[0] != 404 } @res;
-    die "bench: $bad of " . @keys . " keys failed\n" if $bad;
+    die "bench: $bad of " . @keys . " keys failed (first: @{ $res[0] }[0, 1])\n"
+        if $bad;
     return $took;
 }
 
@@ -60,7 +64,7 @@ sub wrk {
 # one tier: a node in front of the emulator
 my $one = node();
 my $pki = $one->pki;
-my $origin_port = $one->{vars}{ORIGIN_PORT};
+my $origin_port = $origin->port;
 my $load = load();
 my $fill1 = fill($one);
 
