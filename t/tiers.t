@@ -149,6 +149,8 @@ for my $i (0, 1) {
 my @split = grep { keys %{ $via{$_} || {} } != 1 } @keys;
 is("@split", '', 'each key was fetched through exactly one regional');
 my @on = map { my $i = $_; scalar grep { $via{$_}{$i} } @keys } 0, 1;
+my $hops = 0;
+$hops += $_ for map { values %{ $via{$_} } } @keys;
 ok($on[0] && $on[1], "the pool shares the keys: $on[0] and $on[1]");
 
 # the edge's copy lives no longer than the regional's
@@ -326,7 +328,9 @@ is($r->{status}, 200, 'the root CA CRL from the backup\'s rootcacrl (hex, '
 is($r->{content}, $e2->get("$V4/rootcacrl")->{content},
    'the same CRL as the edges hold');
 
-diag(sprintf 'cold fill of 50 keys through 2 edges / 2 regionals: %.2f s; '
-     . 'origin requests: %d', $fill, $total);
+diag(sprintf 'cold fill of 50 keys, 200 clients, 2 edges / 2 regionals: '
+     . '%.2f s; edge->regional requests: %d (keys per regional: %d, %d); '
+     . 'origin requests: %d; load average at the end: %s', $fill, $hops,
+     @on, $total, (split ' ', `cat /proc/loadavg`)[0]);
 
 done_testing;
