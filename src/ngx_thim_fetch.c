@@ -1420,7 +1420,9 @@ ngx_http_thim_fetch_accept(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
     /* what an upper tier says of its copy (ngx_thim_tier.c) */
     ngx_http_thim_tier_read(sr, ctx);
 
-    if (ctx->tier_stale && ctx->have_record) {
+    if (ctx->tier_stale && ctx->have_record
+        && ngx_http_thim_tier_held(ctx, body))
+    {
         ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
                       "thim: the upper tier's copy of \"%V\" is stale too, "
                       "keeping the cached copy", &ctx->key);

@@ -17,7 +17,8 @@
  *    collateral's own dates give (ngx_http_thim_tier_bound());
  *  - an upper ngx_thim that answers with an expired copy says so
  *    (X-Cache-Status: STALE or UPDATING); the edge keeps such a copy as
- *    expired too: served STALE, refreshed, never fresh;
+ *    expired too: served STALE, refreshed, never fresh; the same copy
+ *    again is a failed refresh (the key backs off);
  *  - a PCCS, or an ngx_thim, serves the Intel root CA CRL at
  *    /sgx/certification/v4/rootcacrl as hex; the root CRL check takes that
  *    form too (ngx_http_thim_tier_unhex()) and keeps the DER.
@@ -105,6 +106,29 @@ ngx_http_thim_tier_read(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx)
 
     ctx->tier_capped = 1;
     ctx->tier_ttl = (max_age > age) ? max_age - age : 0;
+}
+
+
+/*
+ * Whether an upper tier's stale answer is the copy held here already
+ * (fresh or not): then it brings nothing, and the refresh failed.  A
+ * different answer passed the checks like any fetch (no downgrade of
+ * Intel's evaluation numbers among them) and replaces the copy, expired.
+ */
+
+ngx_int_t
+ngx_http_thim_tier_held(ngx_http_thim_ctx_t *ctx, ngx_str_t *body)
+{
+    ngx_str_t  held;
+
+    if (ngx_http_thim_cache_body(ctx->zone, &ctx->key, ctx->pool, &held)
+        != NGX_OK)
+    {
+        return 0;
+    }
+
+    return held.len == body->len
+           && ngx_memcmp(held.data, body->data, body->len) == 0;
 }
 
 

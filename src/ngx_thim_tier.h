@@ -17,6 +17,7 @@
 ngx_int_t ngx_http_thim_key_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 void ngx_http_thim_tier_read(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx);
+ngx_int_t ngx_http_thim_tier_held(ngx_http_thim_ctx_t *ctx, ngx_str_t *body);
 void ngx_http_thim_tier_bound(ngx_http_thim_ctx_t *ctx, time_t fetched,
     ngx_http_thim_store_t *st);
 ngx_int_t ngx_http_thim_tier_unhex(ngx_pool_t *pool, ngx_str_t *body);

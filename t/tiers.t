@@ -312,6 +312,31 @@ $r = $e3->get("$V4/tcb?fmspc=00906ed50000");
 like($r->{headers}{'x-cache-status'}, qr/^(STALE|UPDATING)$/,
      'and never fresh there');
 
+# a newer stale copy above replaces an older one here (still expired); the
+# same stale copy again is a failed refresh: the copy stays, the key backs
+# off
+my $K = "$V4/tcb?fmspc=00606a000000";
+sub ev { "intel/pcs/eval-series/tcb_00606a000000_eval$_[0]_2025-06-06.json" }
+my %stale = ('X-Cache-Status' => 'STALE', 'Cache-Control' => 'max-age=60');
+$o->serve($K, file => ev(17), headers => \%stale);
+$r = $e3->get($K);
+is($r->{content}, ThimSetup::fixture(ev(17)),
+   'a stale copy (evaluation 17) from above');
+$o->serve($K, file => ev(19), headers => \%stale);
+my $want19 = ThimSetup::fixture(ev(19));
+$e3->mark_log;
+ok($e3->wait_for(sub { $e3->get($K)->{content} eq $want19 },
+                 timeout => 30, interval => 0.5),
+   'a newer stale copy above (evaluation 19) replaces it');
+like($e3->get($K)->{headers}{'x-cache-status'}, qr/^(STALE|UPDATING)$/,
+     'still expired');
+ok($e3->wait_for(sub {
+       $e3->get($K);
+       $e3->log_since_mark =~ /upper tier's copy of .* is stale too/;
+   }, timeout => 30, interval => 0.5),
+   'the same stale copy again: a failed refresh, the copy kept');
+is($e3->get($K)->{content}, $want19, 'the newer copy still served');
+
 # ---- mirror failover: the primary down, another ngx_thim as backup -------
 
 $r1->run;                               # a regional again, its zone empty
