@@ -59,7 +59,7 @@ ASAN_ENV   := ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0 \
               TEST_THIMCTL=$(THIMCTL_ASAN)
 
 .PHONY: all deps run test test-plain test-asan test-parallel bench fuzz fuzz-ci fuzz-deps fuzz-corpus \
-        bundle clean
+        bundle clean deployment-svg
 
 all: $(MODULE) $(UNIT_BINS) $(THIMCTL)
 
@@ -151,6 +151,7 @@ bench: deps all $(BUILD)/tools/verify-bench
 	$(BUILD)/tools/verify-bench $(CURDIR)/t/data
 	bench/run.sh
 	perl bench/snapshot.pl
+	perl bench/tiers.pl
 
 $(BUILD)/tools/verify-bench: bench/verify.c $(wildcard src/*.c src/*.h) \
                        $(OBJS)/Makefile
@@ -196,6 +197,10 @@ fuzz-ci: fuzz-deps $(FUZZ_BIN) fuzz-corpus
 	$(FUZZ_RUN) -runs=0 fuzz/corpus $(BUILD)/fuzz/corpus
 	$(FUZZ_RUN) -max_total_time=$(FUZZ_SECONDS) $(BUILD)/fuzz/corpus \
 	    fuzz/corpus
+
+# the topology picture of docs/deployment.md, from its text source
+deployment-svg: docs/deployment.dot
+	dot -Tsvg docs/deployment.dot -o docs/deployment.svg
 
 clean:
 	rm -rf $(BUILD)

@@ -23,6 +23,7 @@
 #include "ngx_thim_pckcert.h"
 #include "ngx_thim_amd.h"
 #include "ngx_thim_amd_azure.h"
+#include "ngx_thim_tier.h"
 #include "ngx_thim_response.h"
 #include "ngx_thim_status.h"
 #include "ngx_thim_persist.h"
@@ -322,6 +323,11 @@ static ngx_http_variable_t  ngx_http_thim_vars[] = {
     { ngx_string("thim_intel_api_key"), NULL,
       ngx_http_thim_api_key_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_NOHASH, 0 },
+
+    /* the canonical key, for "hash $thim_key consistent" (tier.c) */
+    { ngx_string("thim_key"), NULL,
+      ngx_http_thim_key_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -638,6 +644,7 @@ ngx_http_thim_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                       "PCK certificates (pckcert, pckcerts) are fetched "
                       "without Intel's API key unless the Intel origin "
                       "location sets Ocp-Apim-Subscription-Key itself "
+                      "(or is a regional ngx_thim that has the key) "
                       "in %V:%ui", &conf->handler_file, conf->handler_line);
     }
 

@@ -261,6 +261,11 @@ struct ngx_http_thim_ctx_s {
                                                    origin answer now */
     unsigned                   fetched_record:1;  /* record is the fetch's */
 
+    /* what an upper tier said of its copy (ngx_thim_tier.c) */
+    time_t                     tier_ttl;        /* freshness left there */
+    unsigned                   tier_capped:1;   /* tier_ttl bounds ours */
+    unsigned                   tier_stale:1;    /* expired there */
+
     unsigned                   cleanup_added:1;
     unsigned                   parked:1;
     unsigned                   waiting:1;

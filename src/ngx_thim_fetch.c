@@ -29,6 +29,7 @@
 #include "ngx_thim_cache.h"
 #include "ngx_thim_fetch.h"
 #include "ngx_thim_response.h"
+#include "ngx_thim_tier.h"
 
 
 /* a 429's hold-off: the origin's Retry-After, else this, at most 1h */
@@ -112,8 +113,6 @@ static ngx_int_t ngx_http_thim_keep(ngx_http_thim_ctx_t *ctx,
     ngx_http_thim_record_t *rec, time_t ttl, ngx_uint_t negative,
     ngx_log_t *log);
 static time_t ngx_http_thim_retry_after(ngx_http_request_t *sr);
-static ngx_table_elt_t *ngx_http_thim_origin_header(ngx_http_request_t *sr,
-    ngx_str_t *name);
 static void ngx_http_thim_fetch_resume(ngx_http_request_t *r);
 static ngx_int_t ngx_http_thim_answer(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx);
@@ -1150,9 +1149,21 @@ ngx_http_thim_fetch_outcome(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
 
     if (status == NGX_HTTP_OK) {
 
-        if (ngx_http_thim_fetch_accept(sr, ctx, body) == NGX_OK) {
+        switch (ngx_http_thim_fetch_accept(sr, ctx, body)) {
+
+        case NGX_OK:
             ctx->fetch_status = NGX_HTTP_OK;
             return NGX_HTTP_THIM_RESULT_OK;
+
+        case NGX_BUSY:
+            /* an upper tier as stale as the copy here: a failed refresh */
+            ctx->fetch_status = NGX_HTTP_BAD_GATEWAY;
+            ngx_http_thim_cache_fail(ctx->zone, &ctx->key, ctx->fetch->lease,
+                                     ctx->fetch_status);
+            return NGX_HTTP_THIM_RESULT_ERROR;
+
+        default:
+            break;
         }
 
         /* refused by the checks: logged by ngx_http_thim_fetch_accept() */
@@ -1406,6 +1417,22 @@ ngx_http_thim_fetch_accept(ngx_http_request_t *sr, ngx_http_thim_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
+    /* what an upper tier says of its copy (ngx_thim_tier.c) */
+    ngx_http_thim_tier_read(sr, ctx);
+
+    if (ctx->tier_stale && ctx->have_record
+        && ngx_http_thim_tier_held(ctx, body))
+    {
+        ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
+                      "thim: the upper tier's copy of \"%V\" is stale too, "
+                      "keeping the cached copy", &ctx->key);
+        return NGX_BUSY;
+    }
+
+    if (ctx->tier_stale) {
+        ctx->cache_status = NGX_HTTP_THIM_CACHE_STALE;
+    }
+
     ngx_http_thim_make_record(ctx, body, &rec);
 
     ctx->next_update = next_update;
@@ -1477,6 +1504,7 @@ ngx_http_thim_keep(ngx_http_thim_ctx_t *ctx, ngx_http_thim_record_t *rec,
     st.len = last - st.value;
 
     ngx_http_thim_lifetime(ctx, ngx_time(), ttl, negative, &st);
+    ngx_http_thim_tier_bound(ctx, ngx_time(), &st);
 
     st.lease = ctx->fetch->lease;
 
@@ -1616,7 +1644,7 @@ ngx_http_thim_retry_after(ngx_http_request_t *sr)
 }
 
 
-static ngx_table_elt_t *
+ngx_table_elt_t *
 ngx_http_thim_origin_header(ngx_http_request_t *sr, ngx_str_t *name)
 {
     ngx_uint_t        i;

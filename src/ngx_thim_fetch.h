@@ -40,6 +40,8 @@ void ngx_http_thim_make_record(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
 char *ngx_http_thim_past_grace(ngx_http_thim_ctx_t *ctx, time_t next_update);
 void ngx_http_thim_lifetime(ngx_http_thim_ctx_t *ctx, time_t fetched,
     time_t ttl, ngx_uint_t negative, ngx_http_thim_store_t *st);
+ngx_table_elt_t *ngx_http_thim_origin_header(ngx_http_request_t *sr,
+    ngx_str_t *name);
 void ngx_http_thim_derived_keep(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_str_t *key, ngx_http_thim_record_t *rec,
     time_t expires);

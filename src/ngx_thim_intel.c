@@ -20,6 +20,7 @@
 #include "ngx_thim_crl_uri.h"
 #include "ngx_thim_fetch.h"
 #include "ngx_thim_key.h"
+#include "ngx_thim_tier.h"
 #include "ngx_thim_response.h"
 #include "ngx_thim_x509.h"
 #include "ngx_thim_verify.h"
@@ -1294,6 +1295,14 @@ ngx_http_thim_intel_check_crl(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
     ngx_str_t                  chain, root_crl;
     ngx_http_thim_signer_e     role;
     ngx_http_thim_loc_conf_t  *tlcf;
+
+    /* a PCCS or an upper ngx_thim serves the root CA CRL as hex */
+    if (ctx->expect == NULL
+        && ngx_http_thim_tier_unhex(ctx->pool, body) != NGX_OK)
+    {
+        *reason = "no memory for the root CA CRL";
+        return NGX_DECLINED;
+    }
 
     if (ngx_http_thim_check_crl(ctx, body, reason, next_update) != NGX_OK) {
         return NGX_DECLINED;

@@ -46,11 +46,19 @@ sub module {
 # (thim_fetch_backoff's arguments; by default "1ms 1ms", which lets a test
 # retry a failed key at once; undef: the module's default, as t/backoff.t
 # has it).
+# Tiers (t/tiers.t): pki (share one test PKI between instances, so that
+# one nginx trusts another's certificate), origin_port (the port the
+# origin upstream points at when no emulator is started here), upstream
+# (the body of "upstream intel_pcs {}", e.g. a hash pool of regionals),
+# api_key_file (undef: no thim_intel_api_key_file, as on an edge), root_loc
+# (extra text in the root CA CRL origin location), connect_timeout (of the
+# origin, TLS handshake included, default 2s).
 sub start {
     my (%opt) = @_;
     my $t = ThimTest->new(workers => $opt{workers} // 2,
                           log_level => $opt{log_level} // 'debug',
-                          modules => [module()]);
+                          modules => [module()],
+                          ($opt{pki} ? (pki => $opt{pki}) : ()));
     my $o;
     unless ($opt{no_origin}) {
         mkdir $t->dir . "/origin";
@@ -58,7 +66,8 @@ sub start {
                                api_key => $opt{api_key},
                                dir => $t->dir . '/origin');
     }
-    $t->{vars}{ORIGIN_PORT} = $o ? $o->port : $t->port('origin');
+    $t->{vars}{ORIGIN_PORT} = $o ? $o->port
+                              : $opt{origin_port} // $t->port('origin');
     $t->write_config(config(%opt));
     $t->run;
     return ($t, $o);
@@ -71,6 +80,7 @@ sub config {
     my $server = $opt{server} // '';
     my $loc = $opt{origin_loc} // '';
     my $read_timeout = $opt{read_timeout} // '5s';
+    my $connect_timeout = $opt{connect_timeout} // '2s';
     my $intel_root = $opt{intel_root}
                      // "$DATA/intel/root/Intel_SGX_Root_CA.pem";
     my $pass = $opt{pass_headers} ? '' : 'proxy_pass_request_headers off;';
@@ -79,6 +89,12 @@ sub config {
                     : "thim_intel_root_ca $intel_root;";
     my $root_loc = $opt{root_in_locations}
                    ? "thim_intel_root_ca $intel_root;" : '';
+    my $upstream = $opt{upstream}
+                   // "server 127.0.0.1:%%ORIGIN_PORT%%;\n        keepalive 4;";
+    my $key_file = exists $opt{api_key_file} ? $opt{api_key_file}
+                                             : $API_KEY_FILE;
+    $key_file = defined $key_file ? "thim_intel_api_key_file $key_file;" : '';
+    my $root_origin = $opt{root_loc} // '';
     my $backoff = exists $opt{backoff} ? $opt{backoff} : '1ms 1ms';
     $backoff = defined $backoff ? "thim_fetch_backoff $backoff;" : '';
     my $proxy = <<"PROXY";
@@ -89,7 +105,7 @@ sub config {
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             $pass
-            proxy_connect_timeout 2s;
+            proxy_connect_timeout $connect_timeout;
             proxy_read_timeout $read_timeout;
             proxy_buffer_size 16k;
             proxy_buffers 4 16k;
@@ -105,7 +121,7 @@ http {
 
     thim_cache_zone name=thim:$zone;
     $root_http
-    thim_intel_api_key_file $API_KEY_FILE;
+    $key_file
     thim_amd_trust Milan $DATA/amd/milan/cert_chain.pem;
     thim_amd_trust Genoa $DATA/amd/genoa/cert_chain.pem;
     thim_amd_trust Turin $DATA/amd/turin/cert_chain.pem;
@@ -113,8 +129,7 @@ http {
     $http
 
     upstream intel_pcs {
-        server 127.0.0.1:%%ORIGIN_PORT%%;
-        keepalive 4;
+        $upstream
     }
 
     server {
@@ -148,6 +163,7 @@ $proxy
         # emulator serves it too)
         location /_thim/intel-root/ {
             internal;
+            $root_origin
             proxy_pass https://intel_pcs/;
 $proxy
         }
