@@ -114,8 +114,9 @@ ngx_http_thim_budget_give_back(ngx_http_thim_budget_t *b,
  * A random-ID flood is a burst of cold keys that all come back 404; each
  * window of at least NGX_HTTP_THIM_BUDGET_WINDOW ms and
  * NGX_HTTP_THIM_BUDGET_WINDOW_MIN answers, three in four of them or more
- * negative, halves the share of the rate cold keys may take; a window as
- * positive as negative gives it back whole.
+ * negative, halves the share of the rate cold keys may take; each
+ * positive answer doubles it back, and a window as positive as negative
+ * gives it back whole: a legitimate new platform loosens it at once.
  */
 
 void
@@ -143,6 +144,11 @@ ngx_http_thim_budget_answer(ngx_http_thim_budget_t *b,
 
     } else {
         b->positive++;
+
+        if (b->shift) {
+            b->shift--;
+            b->cold_next = now;
+        }
     }
 
     if (age < NGX_HTTP_THIM_BUDGET_WINDOW

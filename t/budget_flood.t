@@ -157,6 +157,11 @@ for my $q (@reqs) {
     }
 }
 
+# Whole seconds from the first arrival: none may exceed rate + burst.  A
+# sliding one-second window is checked too, with a quarter of a second's
+# rate more: a request arrives some time after nginx took its token (a new
+# upstream connection, a TLS handshake, the emulator forking for it), and
+# on a loaded machine that spread bunches a few arrivals together.
 for my $k (sort keys %RATE) {
     my @t = sort { $a <=> $b } @{ $times{$k} // [] };
     my ($worst, $j) = (0, 0);
@@ -164,10 +169,16 @@ for my $k (sort keys %RATE) {
         $j++ while $j <= $#t && $t[$j] < $t[$i] + 1;
         $worst = $j - $i if $j - $i > $worst;
     }
+    my %bin;
+    $bin{int($_ - $t[0])}++ for @t;
+    my ($max) = sort { $b <=> $a } values %bin;
     my $span = @t ? $t[-1] - $t[0] : 0;
-    cmp_ok($worst, '<=', $RATE{$k} + $BURST{$k},
-           "$k: at most $worst requests in any second (rate $RATE{$k}, "
-           . "burst $BURST{$k})");
+    cmp_ok($max // 0, '<=', $RATE{$k} + $BURST{$k},
+           "$k: at most " . ($max // 0) . " requests in any second (rate "
+           . "$RATE{$k}, burst $BURST{$k}; per second: "
+           . join(' ', map { $bin{$_} // 0 } 0 .. int($span)) . ')');
+    cmp_ok($worst, '<=', $RATE{$k} + $BURST{$k} + int($RATE{$k} / 4),
+           "$k: at most $worst in any sliding second");
     cmp_ok(scalar @t, '<=', $BURST{$k} + $RATE{$k} * ($span + 1),
            "$k: " . scalar(@t) . ' requests in ' . sprintf('%.1f s', $span));
     cmp_ok(scalar @t, '>=', 3, "$k: the origin was asked at all");

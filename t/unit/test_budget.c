@@ -128,16 +128,23 @@ tightened(void)
     n = drain(&b, &rate, 0, t + 5000, 1);
     ok(n >= 1, "refreshes are not tightened (%u)", (unsigned) n);
 
-    /* a window with positive answers gives the share back */
+    /* each positive answer doubles it back; a positive window whole */
     t += 10000;
+    n = b.shift;
+    ngx_http_thim_budget_answer(&b, 0, t);
+    ok(b.shift == n - 1, "a positive answer halves the tightening");
 
-    for (n = 0; n < 4; n++) {
+    b.shift = 5;
+
+    for (n = 0; n < 2; n++) {
         ngx_http_thim_budget_answer(&b, 0, t);
+        ngx_http_thim_budget_answer(&b, 1, t);
     }
 
-    ngx_http_thim_budget_answer(&b, 1, t + NGX_HTTP_THIM_BUDGET_WINDOW);
+    ngx_http_thim_budget_answer(&b, 0, t + NGX_HTTP_THIM_BUDGET_WINDOW);
 
-    ok(b.shift == 0, "positive answers restore the cold share");
+    ok(b.shift == 0, "a window as positive as negative restores the cold "
+       "share (%u)", (unsigned) b.shift);
 
     /* a window with too few answers judges nothing */
     ngx_memzero(&b, sizeof(b));
