@@ -425,6 +425,11 @@ ngx_http_thim_refresh(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
         return;
     }
 
+    /* under a request of its own: the client's connection goes on */
+    if (ngx_http_thim_detach_refresh(r, ctx, lease) == NGX_OK) {
+        return;
+    }
+
     bg = ngx_pcalloc(r->pool, sizeof(ngx_http_thim_ctx_t));
 
     if (bg == NULL) {
@@ -717,6 +722,16 @@ failed:
     }
 
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+/* a background refresh under a detached request (ngx_thim_detach.c) */
+
+ngx_int_t
+ngx_http_thim_fetch_detached(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    ngx_uint_t lease)
+{
+    return ngx_http_thim_fetch(r, ctx, lease, 1);
 }
 
 
