@@ -84,6 +84,14 @@ ngx_http_thim_detach_refresh(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     bg->have_record = ctx->have_record;     /* for the logs */
     bg->expires = ctx->expires;
 
+    /* the client's Request-ID, so that the logs tie the two together */
+    bg->request_id.data = ngx_pstrdup(fr->pool, &ctx->request_id);
+    if (bg->request_id.data == NULL) {
+        goto declined;
+    }
+
+    bg->request_id.len = ctx->request_id.len;
+
     rc = ngx_http_thim_fetch_detached(fr, bg, lease);
 
     if (rc != NGX_OK) {
