@@ -290,7 +290,9 @@ ngx_http_thim_detach_connection(ngx_http_request_t *r)
     log->action = "refreshing in the background";
     lctx->connection = c;
 
+    /* the client's connection and its log may go long before this one */
     c->log = log;
+    c->pool->log = log;
     c->log_error = NGX_ERROR_INFO;
     c->read->log = log;
     c->write->log = log;
