@@ -29,6 +29,7 @@
 #include "ngx_thim_persist.h"
 #include "ngx_thim_x509.h"
 #include "ngx_thim_conf_check.h"
+#include "ngx_thim_budget_conf.h"
 
 
 /* limit_req's floor: smaller zones cannot hold their own bookkeeping */
@@ -180,6 +181,13 @@ static ngx_command_t  ngx_http_thim_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_thim_loc_conf_t, intel_max_fetches),
       &ngx_http_thim_max_fetches_bounds },
+
+    { ngx_string("thim_origin_rate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE23,
+      ngx_http_thim_origin_rate,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
 
     { ngx_string("thim_refresh"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -498,6 +506,7 @@ ngx_http_thim_create_loc_conf(ngx_conf_t *cf)
     tlcf->negative_valid = NGX_CONF_UNSET;
     tlcf->amd_max_fetches = NGX_CONF_UNSET_UINT;
     tlcf->intel_max_fetches = NGX_CONF_UNSET_UINT;
+    ngx_http_thim_origin_rate_init(tlcf);
     tlcf->baseline = NGX_CONF_UNSET;
     tlcf->next_update_grace = NGX_CONF_UNSET;
     tlcf->update_early = NGX_CONF_UNSET_UINT;
@@ -549,6 +558,7 @@ ngx_http_thim_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->amd_max_fetches, prev->amd_max_fetches, 2);
     ngx_conf_merge_uint_value(conf->intel_max_fetches,
                               prev->intel_max_fetches, 8);
+    ngx_http_thim_origin_rate_merge(conf, prev);
     ngx_conf_merge_uint_value(conf->update_early, prev->update_early, 0);
     ngx_conf_merge_value(conf->next_update_grace, prev->next_update_grace,
                          -1);

@@ -20,6 +20,7 @@
 #include <ngx_http.h>
 
 #include "ngx_thim_record.h"
+#include "ngx_thim_budget.h"
 
 
 /*
@@ -147,6 +148,8 @@ typedef struct {
     ngx_str_t                  amd_origin;
     ngx_uint_t                 amd_max_fetches;
     ngx_uint_t                 intel_max_fetches;
+    ngx_http_thim_rate_t       origin_rate[NGX_HTTP_THIM_ORIGINS];
+                                                /* thim_origin_rate */
     ngx_http_complex_value_t  *amd_platform_id;  /* Azure's AMD forms */
     ngx_http_complex_value_t  *amd_tcb_version;
     ngx_http_complex_value_t  *amd_product;

@@ -48,6 +48,8 @@ typedef struct {
     u_char                     origin;         /* of the fetch slot */
     u_char                     slot;           /* its index + 1, 0: none */
     u_char                     backoff_step;   /* failures in a row */
+    u_char                     cold;           /* the lease's fetch is of
+                                                  a cold key (budget) */
     ngx_queue_t                queue;          /* in its class's LRU */
     ngx_queue_t                group;          /* a derived entry: in its
                                                   source's group; any
@@ -109,6 +111,8 @@ static ngx_int_t ngx_http_thim_cache_try_lease(ngx_http_thim_zone_t *ctx,
     ngx_http_thim_node_t *tn, ngx_msec_t lease, ngx_http_thim_lookup_t *lk);
 static time_t ngx_http_thim_cache_holdoff_left(ngx_http_thim_zone_t *ctx,
     ngx_http_thim_lookup_t *lk);
+static time_t ngx_http_thim_cache_budget(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_lookup_t *lk, ngx_uint_t cold, ngx_msec_t now);
 static ngx_http_thim_found_e ngx_http_thim_cache_declined(
     ngx_http_thim_node_t *tn, ngx_http_thim_lookup_t *lk);
 static void ngx_http_thim_cache_back_off(ngx_http_thim_zone_t *ctx,
@@ -205,6 +209,7 @@ ngx_http_thim_cache_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     lk->refresh = 0;
     lk->updating = 0;
     lk->backoff = 0;
+    lk->budget = 0;
     lk->seq = 0;
     lk->lease = 0;
     lk->pin = NULL;
@@ -215,6 +220,12 @@ ngx_http_thim_cache_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
         if (tn == NULL) {
             /* no room even for the key: fetch for this client, uncached */
             lk->retry_after = ngx_http_thim_cache_holdoff_left(ctx, lk);
+
+            if (lk->retry_after == 0) {
+                lk->retry_after = ngx_http_thim_cache_budget(ctx, lk, 1,
+                                                      ngx_current_msec);
+            }
+
             lk->found = lk->retry_after ? NGX_HTTP_THIM_FOUND_HELD_OFF
                                         : NGX_HTTP_THIM_FOUND_MISS;
 
@@ -281,6 +292,7 @@ ngx_http_thim_cache_poll(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     lk->refresh = 0;
     lk->updating = 0;
     lk->backoff = 0;
+    lk->budget = 0;
     lk->retry_after = 0;
     lk->lease = 0;
     lk->pin = NULL;
@@ -428,7 +440,14 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     tn->next_update = st->next_update;
     tn->fail_status = 0;
     tn->fail_why = 0;
-    (void) ngx_http_thim_cache_end_lease(ctx, tn, st->lease);
+
+    if (ngx_http_thim_cache_end_lease(ctx, tn, st->lease) == NGX_OK
+        && tn->cold)
+    {
+        /* what a cold key brought: a random-ID flood is all 404s */
+        ngx_http_thim_budget_answer(&ctx->sh->budget[tn->origin],
+                                    st->negative, ngx_current_msec);
+    }
     ngx_http_thim_cache_recovered(ctx, tn);
     tn->seq++;
 
@@ -1031,6 +1050,7 @@ static ngx_int_t
 ngx_http_thim_cache_try_lease(ngx_http_thim_zone_t *ctx,
     ngx_http_thim_node_t *tn, ngx_msec_t lease, ngx_http_thim_lookup_t *lk)
 {
+    ngx_uint_t  cold;
     ngx_msec_t  now;
 
     lk->retry_after = ngx_http_thim_cache_holdoff_left(ctx, lk);
@@ -1053,10 +1073,26 @@ ngx_http_thim_cache_try_lease(ngx_http_thim_zone_t *ctx,
         return NGX_DECLINED;
     }
 
-    if (ngx_http_thim_cache_take_slot(ctx, tn, lk, now, lease) != NGX_OK) {
-        /* the origin's bound is reached: wait like for another fetch */
+    /* a key with no record, or only a 404, is cold: it comes last */
+    cold = (tn->value == NULL || tn->negative);
+
+    lk->retry_after = ngx_http_thim_cache_budget(ctx, lk, cold, now);
+
+    if (lk->retry_after) {
         return NGX_DECLINED;
     }
+
+    if (ngx_http_thim_cache_take_slot(ctx, tn, lk, now, lease) != NGX_OK) {
+        /* the origin's bound is reached: wait like for another fetch */
+        if (lk->rate) {
+            ngx_http_thim_budget_give_back(&ctx->sh->budget[lk->origin],
+                                           lk->rate, cold);
+        }
+
+        return NGX_DECLINED;
+    }
+
+    tn->cold = (u_char) cold;
 
     tn->fetch_owner = ngx_pid;
     tn->fetch_deadline = now + lease;
@@ -1077,6 +1113,35 @@ ngx_http_thim_cache_try_lease(ngx_http_thim_zone_t *ctx,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The origin's request budget (thim_origin_rate): a token for a fetch.
+ * Returns 0, or the seconds, rounded up, before the fetch could be made
+ * (lk->budget is set): a cold miss is then answered 503, a refresh put
+ * off (its copy is served meanwhile).
+ */
+
+static time_t
+ngx_http_thim_cache_budget(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_lookup_t *lk, ngx_uint_t cold, ngx_msec_t now)
+{
+    ngx_msec_t  wait;
+
+    if (lk->rate == NULL) {
+        return 0;
+    }
+
+    wait = ngx_http_thim_budget_take(&ctx->sh->budget[lk->origin], lk->rate,
+                                     cold, now);
+    if (wait == 0) {
+        return 0;
+    }
+
+    lk->budget = 1;
+
+    return (time_t) ((wait + 999) / 1000);
 }
 
 

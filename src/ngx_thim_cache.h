@@ -82,6 +82,8 @@ typedef struct {
     time_t                     retry_after;    /* with HELD_OFF, FAILED */
     ngx_uint_t                 max_fetches;    /* the origin's concurrent
                                                   fetches; 0: unbounded */
+    ngx_http_thim_rate_t      *rate;           /* its request budget, or
+                                                  NULL: none */
     time_t                     grace;          /* past nextUpdate + grace
                                                   a record is not served;
                                                   -1: always served */
@@ -95,6 +97,8 @@ typedef struct {
                                                   origin's back-off */
     unsigned                   updating:1;     /* a fetch of the key is
                                                   under way elsewhere */
+    unsigned                   budget:1;       /* HELD_OFF: the origin's
+                                                  request budget is spent */
 } ngx_http_thim_lookup_t;
 
 
@@ -137,6 +141,9 @@ typedef struct {
     ngx_uint_t                 slot_lease[NGX_HTTP_THIM_ORIGINS]
                                          [NGX_HTTP_THIM_MAX_FETCH_SLOTS];
     ngx_uint_t                 lease_gen;     /* the last lease token */
+
+    /* request budgets (thim_origin_rate, ngx_thim_budget.c) */
+    ngx_http_thim_budget_t     budget[NGX_HTTP_THIM_ORIGINS];
 
     /* updated without the lock, as stub_status does */
     ngx_atomic_t               hits;          /* fresh from the zone */

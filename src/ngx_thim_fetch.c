@@ -214,6 +214,7 @@ ngx_http_thim_serve(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
     lk.origin = ctx->route->origin;
     lk.holdoff = ngx_http_thim_route_holdoff(ctx->route);
     lk.max_fetches = ngx_http_thim_max_fetches(tlcf, lk.origin);
+    lk.rate = &tlcf->origin_rate[lk.origin];
     lk.grace = tlcf->next_update_grace;
     lk.backoff_min = tlcf->backoff_min;
     lk.backoff_max = tlcf->backoff_max;
@@ -321,7 +322,10 @@ ngx_http_thim_dispatch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
         ctx->cache_status = NGX_HTTP_THIM_CACHE_MISS;
         ctx->retry_after = lk->retry_after;
         return ngx_http_thim_send_error(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                     lk->origin_failing
+                     lk->budget
+                     ? "the origin's request budget is spent "
+                       "(thim_origin_rate) and nothing is cached"
+                     : lk->origin_failing
                      ? "the origin is failing (backing off) and nothing "
                        "is cached"
                      : "the origin asked for a pause and nothing is cached",
@@ -417,6 +421,11 @@ ngx_http_thim_refresh(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     if (ctx->cache_only) {
         /* nothing to fetch with: a later request that can will refresh */
         ngx_http_thim_cache_release(ctx->zone, &ctx->key, lease);
+        return;
+    }
+
+    /* under a request of its own: the client's connection goes on */
+    if (ngx_http_thim_detach_refresh(r, ctx, lease) == NGX_OK) {
         return;
     }
 
@@ -578,6 +587,7 @@ ngx_http_thim_wait_handler(ngx_event_t *ev)
     lk.origin = ctx->route->origin;
     lk.holdoff = ngx_http_thim_route_holdoff(ctx->route);
     lk.max_fetches = ngx_http_thim_max_fetches(tlcf, lk.origin);
+    lk.rate = &tlcf->origin_rate[lk.origin];
     lk.grace = tlcf->next_update_grace;
     lk.backoff_min = tlcf->backoff_min;
     lk.backoff_max = tlcf->backoff_max;
@@ -711,6 +721,16 @@ failed:
     }
 
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+/* a background refresh under a detached request (ngx_thim_detach.c) */
+
+ngx_int_t
+ngx_http_thim_fetch_detached(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    ngx_uint_t lease)
+{
+    return ngx_http_thim_fetch(r, ctx, lease, 1);
 }
 
 

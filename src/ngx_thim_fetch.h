@@ -35,6 +35,12 @@ void ngx_http_thim_parts_add(ngx_http_thim_parts_t *parts,
 ngx_int_t ngx_http_thim_derived_lookup(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_str_t *key);
 ngx_int_t ngx_http_thim_fetch_init_filter(ngx_conf_t *cf);
+ngx_int_t ngx_http_thim_fetch_detached(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_uint_t lease);
+
+/* ngx_thim_detach.c */
+ngx_int_t ngx_http_thim_detach_refresh(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_uint_t lease);
 void ngx_http_thim_make_record(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
     ngx_http_thim_record_t *rec);
 char *ngx_http_thim_past_grace(ngx_http_thim_ctx_t *ctx, time_t next_update);

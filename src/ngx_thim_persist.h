@@ -103,6 +103,8 @@ void ngx_http_thim_snapshot_exit(ngx_http_thim_persist_t *persist,
 void ngx_http_thim_refresh_timer(ngx_event_t *ev);
 void ngx_http_thim_refresh_stop(ngx_http_thim_persist_t *persist);
 ngx_int_t ngx_http_thim_refresh_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_thim_refresh_rekey(ngx_http_thim_ctx_t *ctx,
+    ngx_str_t *key, char **reason);
 
 /* ngx_thim_seed.c */
 void ngx_http_thim_seed_load(ngx_http_thim_persist_t *persist,

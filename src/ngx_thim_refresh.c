@@ -445,21 +445,7 @@ ngx_http_thim_refresh_handler(ngx_http_request_t *r)
 
     ctx->conf = conf;
 
-    /* the family's parsers read the key's path and query */
-    reason = "not a key of this family";
-
-    rc = (rk.origin == NGX_HTTP_THIM_ORIGIN_AMD)
-         ? ngx_http_thim_amd_rekey(ctx, &rk.path, &rk.query, &reason)
-         : ngx_http_thim_intel_rekey(ctx, &rk.path, &rk.query, &reason);
-
-    if (rc == NGX_OK
-        && (ctx->route->origin != rk.origin
-            || ctx->key.len != key.len
-            || ngx_memcmp(ctx->key.data, key.data, key.len) != 0))
-    {
-        reason = "not the canonical key of its request";
-        rc = NGX_DECLINED;
-    }
+    rc = ngx_http_thim_refresh_rekey(ctx, &key, &reason);
 
     if (rc == NGX_DECLINED) {
         return ngx_http_thim_send_error(r, ctx, NGX_HTTP_BAD_REQUEST, reason,
@@ -471,4 +457,46 @@ ngx_http_thim_refresh_handler(ngx_http_request_t *r)
     }
 
     return ngx_http_thim_serve(r, ctx);
+}
+
+
+/*
+ * Sets ctx's route, key and what its checks expect from a cache key, as
+ * the request that made the key would have (ctx->conf reads it).
+ * NGX_DECLINED with *reason: the key is not the canonical key of a
+ * request of its family (PCK certificate sets are not: their origin
+ * query is only ever in a client's request).
+ */
+
+ngx_int_t
+ngx_http_thim_refresh_rekey(ngx_http_thim_ctx_t *ctx, ngx_str_t *key,
+    char **reason)
+{
+    ngx_int_t                rc;
+    ngx_http_thim_recheck_t  rk;
+
+    ngx_memzero(&rk, sizeof(ngx_http_thim_recheck_t));
+
+    if (ngx_http_thim_persist_origin(key, &rk) != NGX_OK) {
+        *reason = "not a key of any route family";
+        return NGX_DECLINED;
+    }
+
+    /* the family's parsers read the key's path and query */
+    *reason = "not a key of this family";
+
+    rc = (rk.origin == NGX_HTTP_THIM_ORIGIN_AMD)
+         ? ngx_http_thim_amd_rekey(ctx, &rk.path, &rk.query, reason)
+         : ngx_http_thim_intel_rekey(ctx, &rk.path, &rk.query, reason);
+
+    if (rc == NGX_OK
+        && (ctx->route->origin != rk.origin
+            || ctx->key.len != key->len
+            || ngx_memcmp(ctx->key.data, key->data, key->len) != 0))
+    {
+        *reason = "not the canonical key of its request";
+        rc = NGX_DECLINED;
+    }
+
+    return rc;
 }

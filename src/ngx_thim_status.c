@@ -44,6 +44,13 @@ typedef struct {
     uint64_t                   evictions;
     uint64_t                   holdoff[NGX_HTTP_THIM_HOLDOFFS];
     uint64_t                   backoff[NGX_HTTP_THIM_ORIGINS];
+    uint64_t                   budget_refreshes[NGX_HTTP_THIM_ORIGINS];
+    uint64_t                   budget_cold[NGX_HTTP_THIM_ORIGINS];
+    uint64_t                   budget_refused[NGX_HTTP_THIM_ORIGINS];
+    uint64_t                   budget_deferred[NGX_HTTP_THIM_ORIGINS];
+    uint64_t                   budget_tightened[NGX_HTTP_THIM_ORIGINS];
+    uint64_t                   budget_cold_divisor[NGX_HTTP_THIM_ORIGINS];
+    uint64_t                   budget_tokens[NGX_HTTP_THIM_ORIGINS];
     uint64_t                   snapshot;       /* last written, or 0 */
 } ngx_http_thim_status_zone_t;
 
@@ -77,6 +84,8 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_thim_status_handler(ngx_http_request_t *r);
+static void ngx_http_thim_status_budget(ngx_http_thim_status_zone_t *zs,
+    ngx_uint_t origin, ngx_http_thim_budget_t *b);
 static ngx_int_t ngx_http_thim_status_format(ngx_http_request_t *r,
     ngx_uint_t *format);
 static ngx_int_t ngx_http_thim_status_snapshot(ngx_http_request_t *r,
@@ -148,6 +157,25 @@ static ngx_http_thim_status_json_t  ngx_http_thim_status_json_fields[] = {
       ngx_http_thim_status_origins, NGX_HTTP_THIM_HOLDOFFS },
     { ngx_string("backoff"), ngx_http_thim_status_offset(backoff),
       ngx_http_thim_status_origins, NGX_HTTP_THIM_ORIGINS },
+    { ngx_string("budget_refreshes"),
+      ngx_http_thim_status_offset(budget_refreshes),
+      ngx_http_thim_status_origins, NGX_HTTP_THIM_ORIGINS },
+    { ngx_string("budget_cold"), ngx_http_thim_status_offset(budget_cold),
+      ngx_http_thim_status_origins, NGX_HTTP_THIM_ORIGINS },
+    { ngx_string("budget_refused"),
+      ngx_http_thim_status_offset(budget_refused),
+      ngx_http_thim_status_origins, NGX_HTTP_THIM_ORIGINS },
+    { ngx_string("budget_deferred"),
+      ngx_http_thim_status_offset(budget_deferred),
+      ngx_http_thim_status_origins, NGX_HTTP_THIM_ORIGINS },
+    { ngx_string("budget_tightened"),
+      ngx_http_thim_status_offset(budget_tightened),
+      ngx_http_thim_status_origins, NGX_HTTP_THIM_ORIGINS },
+    { ngx_string("budget_cold_divisor"),
+      ngx_http_thim_status_offset(budget_cold_divisor),
+      ngx_http_thim_status_origins, NGX_HTTP_THIM_ORIGINS },
+    { ngx_string("budget_tokens"), ngx_http_thim_status_offset(budget_tokens),
+      ngx_http_thim_status_origins, NGX_HTTP_THIM_ORIGINS },
     { ngx_string("snapshot"), ngx_http_thim_status_offset(snapshot),
       NULL, 0 },
 
@@ -215,6 +243,43 @@ static ngx_http_thim_status_metric_t  ngx_http_thim_status_metrics[] = {
     { ngx_string("thim_origin_backoff_keys"), ngx_string("gauge"),
       ngx_string("Keys backing off: their last fetch failed."),
       ngx_http_thim_status_offset(backoff), ngx_string("origin"),
+      ngx_http_thim_status_origins, NGX_HTTP_THIM_ORIGINS },
+
+    { ngx_string("thim_origin_budget_refreshes_total"), ngx_string("counter"),
+      ngx_string("Budget tokens taken by refreshes of existing entries."),
+      ngx_http_thim_status_offset(budget_refreshes), ngx_string("origin"),
+      ngx_http_thim_status_origins, NGX_HTTP_THIM_ORIGINS },
+
+    { ngx_string("thim_origin_budget_cold_total"), ngx_string("counter"),
+      ngx_string("Budget tokens taken by cold keys."),
+      ngx_http_thim_status_offset(budget_cold), ngx_string("origin"),
+      ngx_http_thim_status_origins, NGX_HTTP_THIM_ORIGINS },
+
+    { ngx_string("thim_origin_budget_refused_total"), ngx_string("counter"),
+      ngx_string("Cold misses answered 503: the request budget was spent."),
+      ngx_http_thim_status_offset(budget_refused), ngx_string("origin"),
+      ngx_http_thim_status_origins, NGX_HTTP_THIM_ORIGINS },
+
+    { ngx_string("thim_origin_budget_deferred_total"), ngx_string("counter"),
+      ngx_string("Refreshes put off: the request budget was spent."),
+      ngx_http_thim_status_offset(budget_deferred), ngx_string("origin"),
+      ngx_http_thim_status_origins, NGX_HTTP_THIM_ORIGINS },
+
+    { ngx_string("thim_origin_budget_tightened_total"), ngx_string("counter"),
+      ngx_string("Windows of cold answers mostly 404 (the cold share "
+                 "halved)."),
+      ngx_http_thim_status_offset(budget_tightened), ngx_string("origin"),
+      ngx_http_thim_status_origins, NGX_HTTP_THIM_ORIGINS },
+
+    { ngx_string("thim_origin_budget_cold_divisor"), ngx_string("gauge"),
+      ngx_string("The rate is divided by this for cold keys (1: not "
+                 "tightened)."),
+      ngx_http_thim_status_offset(budget_cold_divisor), ngx_string("origin"),
+      ngx_http_thim_status_origins, NGX_HTTP_THIM_ORIGINS },
+
+    { ngx_string("thim_origin_budget_tokens"), ngx_string("gauge"),
+      ngx_string("Whole tokens in the origin's bucket when last used."),
+      ngx_http_thim_status_offset(budget_tokens), ngx_string("origin"),
       ngx_http_thim_status_origins, NGX_HTTP_THIM_ORIGINS },
 
     { ngx_string("thim_snapshot_written_seconds"), ngx_string("gauge"),
@@ -457,6 +522,7 @@ ngx_http_thim_status_snapshot(ngx_http_request_t *r, ngx_uint_t format,
 
         for (j = 0; j < NGX_HTTP_THIM_ORIGINS; j++) {
             zs->backoff[j] = sh->backoff[j];
+            ngx_http_thim_status_budget(zs, j, &sh->budget[j]);
         }
         zs->snapshot = (uint64_t) sh->snapshot_time;
 
@@ -777,4 +843,20 @@ ngx_http_thim_status_error(ngx_http_request_t *r, ngx_uint_t status,
     }
 
     return ngx_http_thim_send_error(r, ctx, status, reason, parameter);
+}
+
+
+/* an origin's request budget, under the zone's lock */
+
+static void
+ngx_http_thim_status_budget(ngx_http_thim_status_zone_t *zs,
+    ngx_uint_t origin, ngx_http_thim_budget_t *b)
+{
+    zs->budget_refreshes[origin] = b->refreshes;
+    zs->budget_cold[origin] = b->cold;
+    zs->budget_refused[origin] = b->refused;
+    zs->budget_deferred[origin] = b->deferred;
+    zs->budget_tightened[origin] = b->tightened;
+    zs->budget_cold_divisor[origin] = (uint64_t) 1 << b->shift;
+    zs->budget_tokens[origin] = b->tokens / 1000;
 }

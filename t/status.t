@@ -81,10 +81,14 @@ is_deeply([sort keys %{$s0->{zones}}], [sort 'thim', 'spare', $ODD],
           'every declared zone is listed, names unescaped by the parser');
 
 # keys in the documented order, checked on the raw text
-my @order = qw(size free used entries record_bytes hits misses stale waits
+my @order = (qw(size free used entries record_bytes hits misses stale waits
                fetches results ok not_found gone rate_limited error timeout
                invalid held_off evictions holdoff intel intel_root amd
-               intel_pck backoff intel intel_root amd snapshot);
+               intel_pck backoff intel intel_root amd),
+            (map { ("budget_$_", qw(intel intel_root amd)) }
+             qw(refreshes cold refused deferred tightened cold_divisor
+                tokens)),
+            'snapshot');
 my ($spare_raw) = $r0->{content} =~ /"spare":(\{.*?"snapshot":\d+\})/;
 is(join(' ', ($spare_raw // '') =~ /"([a-z_]+)":/g), join(' ', @order),
    'zone keys in the documented order');
@@ -173,6 +177,14 @@ for my $zone (keys %{$s1->{zones}}) {
         = $z->{holdoff}{$_} for keys %{$z->{holdoff}};
     $want{qq{thim_origin_backoff_keys{$l,origin="$_"}}}
         = $z->{backoff}{$_} for keys %{$z->{backoff}};
+    for my $b (qw(refreshes cold refused deferred tightened)) {
+        $want{qq{thim_origin_budget_${b}_total{$l,origin="$_"}}}
+            = $z->{"budget_$b"}{$_} for keys %{$z->{"budget_$b"}};
+    }
+    for my $b (qw(cold_divisor tokens)) {
+        $want{"thim_origin_budget_$b" . qq({$l,origin="$_"})}
+            = $z->{"budget_$b"}{$_} for keys %{$z->{"budget_$b"}};
+    }
     $want{"thim_snapshot_written_seconds{$l}"} = $z->{snapshot};
 }
 is_deeply($p, \%want, 'Prometheus samples == JSON numbers, nothing else');

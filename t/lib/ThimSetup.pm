@@ -45,7 +45,10 @@ sub module {
 # log_level (of the error log, debug by default), backoff
 # (thim_fetch_backoff's arguments; by default "1ms 1ms", which lets a test
 # retry a failed key at once; undef: the module's default, as t/backoff.t
-# has it).
+# has it), rate (thim_origin_rate lines' arguments, e.g.
+# ['amd 5r/s burst=10', 'intel 20r/s']; an origin not named is "off", as
+# every origin is by default, so tests that make many cold requests are
+# not throttled; undef: the module's defaults).
 # Tiers (t/tiers.t): pki (share one test PKI between instances, so that
 # one nginx trusts another's certificate), origin_port (the port the
 # origin upstream points at when no emulator is started here), upstream
@@ -97,6 +100,12 @@ sub config {
     my $root_origin = $opt{root_loc} // '';
     my $backoff = exists $opt{backoff} ? $opt{backoff} : '1ms 1ms';
     $backoff = defined $backoff ? "thim_fetch_backoff $backoff;" : '';
+    my %rate = map { $_ => "$_ off" } qw(intel intel-root amd);
+    if (exists $opt{rate}) {
+        %rate = () unless defined $opt{rate};
+        $rate{(split / /, $_)[0]} = $_ for @{$opt{rate} // []};
+    }
+    my $rate = join ' ', map { "thim_origin_rate $_;" } sort values %rate;
     my $proxy = <<"PROXY";
             proxy_ssl_verify on;
             proxy_ssl_trusted_certificate %%CA%%;
@@ -126,6 +135,7 @@ http {
     thim_amd_trust Genoa $DATA/amd/genoa/cert_chain.pem;
     thim_amd_trust Turin $DATA/amd/turin/cert_chain.pem;
     $backoff
+    $rate
     $http
 
     upstream intel_pcs {

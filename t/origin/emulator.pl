@@ -270,11 +270,12 @@ sub account_request {
 }
 
 # What each request carried: its target and headers (lower-case names,
-# repeated ones joined with ", "), for GET /requests.
+# repeated ones joined with ", "), and when it arrived (epoch seconds,
+# fractional), for GET /requests.
 sub record_headers {
     my ($req) = @_;
     my $line = $JSON->encode({ target => $req->{target}, method => $req->{method},
-                               headers => $req->{headers} });
+                               headers => $req->{headers}, time => time() });
     with_lock(LOCK_EX, sub {
         sysopen(my $h, "$STATE/headers.log", O_WRONLY | O_APPEND | O_CREAT) or die "headers.log: $!";
         syswrite($h, "$line\n");
@@ -1171,7 +1172,7 @@ sub handle_origin {
 #
 #   GET  /ping                -> {"ok":1,"pid":N,"port":P,"ctl_port":C}
 #   GET  /counts              -> {"counts":{"<path?query as received>":n,...},"total":N}
-#   GET  /requests[?last=N]   -> {"requests":[{target,method,headers:{lc name:value}},...]}
+#   GET  /requests[?last=N]   -> {"requests":[{target,method,headers:{lc name:value},time},...]}
 #   POST /reset               -> clears request counts, recorded requests and faults (not serves)
 #   POST /fault    {prefix, status, retry_after, latency, truncate, corrupt, resign, drop, times}
 #   GET  /faults              -> [fault, ...]  (times = remaining)
