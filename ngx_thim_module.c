@@ -27,6 +27,7 @@
 #include "ngx_thim_status.h"
 #include "ngx_thim_persist.h"
 #include "ngx_thim_x509.h"
+#include "ngx_thim_wake.h"
 
 
 /* limit_req's floor: smaller zones cannot hold their own bookkeeping */
@@ -35,6 +36,8 @@
 
 static ngx_int_t ngx_http_thim_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_thim_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_thim_init_process(ngx_cycle_t *cycle);
+static void ngx_http_thim_exit_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_thim_cache_status_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_thim_api_key_variable(ngx_http_request_t *r,
@@ -302,10 +305,10 @@ ngx_module_t  ngx_http_thim_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     ngx_http_thim_pckcert_init_module,     /* init module */
-    ngx_http_thim_persist_init_process,    /* init process */
+    ngx_http_thim_init_process,            /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    ngx_http_thim_persist_exit_process,    /* exit process */
+    ngx_http_thim_exit_process,            /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -330,6 +333,27 @@ static ngx_http_variable_t  ngx_http_thim_vars[] = {
  * answers (fetch.c) and the hooks that keep machine identifiers out of
  * the logs (pckcert.c).
  */
+
+static ngx_int_t
+ngx_http_thim_init_process(ngx_cycle_t *cycle)
+{
+    if (ngx_http_thim_wake_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_thim_persist_init_process(cycle);
+}
+
+
+/* the last snapshot first: its waiters are told after */
+
+static void
+ngx_http_thim_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_thim_persist_exit_process(cycle);
+    ngx_http_thim_wake_exit_process(cycle);
+}
+
 
 static ngx_int_t
 ngx_http_thim_postconfiguration(ngx_conf_t *cf)

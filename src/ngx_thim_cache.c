@@ -67,6 +67,8 @@ typedef struct {
     ngx_msec_t                 backoff_min;    /* of the last lease */
     ngx_msec_t                 backoff_max;
     ngx_msec_t                 backoff_until;  /* ngx_current_msec, 0: none */
+    uint64_t                   waiters;        /* workers whose requests
+                                                  wait on its fetch */
     u_char                     key[1];
 } ngx_http_thim_node_t;
 
@@ -124,6 +126,10 @@ static ngx_int_t ngx_http_thim_cache_end_lease(ngx_http_thim_zone_t *ctx,
     ngx_http_thim_node_t *tn, ngx_uint_t lease);
 static ngx_http_thim_value_t *ngx_http_thim_cache_usable(
     ngx_http_thim_node_t *tn, ngx_http_thim_lookup_t *lk);
+static void ngx_http_thim_cache_waits(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *tn, ngx_http_thim_lookup_t *lk);
+static void ngx_http_thim_cache_landed(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *tn);
 
 
 ngx_int_t
@@ -255,6 +261,7 @@ ngx_http_thim_cache_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
     } else {
         lk->found = ngx_http_thim_cache_declined(tn, lk);
+        ngx_http_thim_cache_waits(ctx, tn, lk);
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
@@ -324,6 +331,7 @@ ngx_http_thim_cache_poll(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
     } else {
         lk->found = ngx_http_thim_cache_declined(tn, lk);
+        ngx_http_thim_cache_waits(ctx, tn, lk);
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
@@ -380,6 +388,7 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
             tn->fail_status = NGX_HTTP_NOT_FOUND;
             tn->fail_why = 0;
             tn->seq++;
+            ngx_http_thim_cache_landed(ctx, tn);
         }
 
         /* the copy kept is served: ask again only after a pause */
@@ -401,6 +410,7 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
             tn->seq++;
             tn->fail_status = NGX_HTTP_SERVICE_UNAVAILABLE;
             tn->fail_why = 0;
+            ngx_http_thim_cache_landed(ctx, tn);
         }
 
         ngx_shmtx_unlock(&ctx->shpool->mutex);
@@ -431,6 +441,7 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     (void) ngx_http_thim_cache_end_lease(ctx, tn, st->lease);
     ngx_http_thim_cache_recovered(ctx, tn);
     tn->seq++;
+    ngx_http_thim_cache_landed(ctx, tn);
 
     /* its class may have changed: an empty entry now has a record */
     ngx_http_thim_cache_touch(ctx, tn);
@@ -478,6 +489,7 @@ ngx_http_thim_cache_fail_why(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
         tn->fail_why = why;
         tn->fail_size = size;
         tn->seq++;
+        ngx_http_thim_cache_landed(ctx, tn);
 
         if (tn->value
             || (status != NGX_HTTP_NOT_FOUND && status != 410))
@@ -506,8 +518,9 @@ ngx_http_thim_cache_release(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ctx = shm_zone->data;
     tn = ngx_http_thim_cache_lock_find(shm_zone, key, &hash);
 
-    if (tn) {
-        (void) ngx_http_thim_cache_end_lease(ctx, tn, lease);
+    /* a waiter takes the fetch over at once */
+    if (tn && ngx_http_thim_cache_end_lease(ctx, tn, lease) == NGX_OK) {
+        ngx_http_thim_cache_landed(ctx, tn);
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
@@ -929,6 +942,7 @@ ngx_http_thim_cache_free_node(ngx_http_thim_zone_t *ctx,
     ngx_queue_t  *q;
 
     ngx_http_thim_cache_recovered(ctx, tn);
+    ngx_http_thim_cache_landed(ctx, tn);
 
     ngx_http_thim_cache_detach(ctx, tn);
 
@@ -971,6 +985,35 @@ ngx_http_thim_cache_usable(ngx_http_thim_node_t *tn,
     }
 
     return NULL;
+}
+
+
+/*
+ * The request will wait on the key's fetch, owned elsewhere: its worker
+ * is told when the fetch lands (ngx_thim_wake.c).  A request that waits
+ * for an origin's slot (no lease on its key) polls instead.
+ */
+
+static void
+ngx_http_thim_cache_waits(ngx_http_thim_zone_t *ctx, ngx_http_thim_node_t *tn,
+    ngx_http_thim_lookup_t *lk)
+{
+    if (lk->found == NGX_HTTP_THIM_FOUND_WAIT && lk->updating) {
+        tn->waiters |= ctx->wake_mask;
+    }
+}
+
+
+/* the key's fetch ended, or the entry goes: its waiting workers are told */
+
+static void
+ngx_http_thim_cache_landed(ngx_http_thim_zone_t *ctx, ngx_http_thim_node_t *tn)
+{
+    if (tn->waiters) {
+        ngx_http_thim_wake_landed(ctx->shpool, &ctx->sh->wake, ctx->wake_mask,
+                                  ngx_http_thim_rbnode(tn)->key, tn->waiters);
+        tn->waiters = 0;
+    }
 }
 
 

@@ -18,6 +18,7 @@
 
 
 #include "ngx_thim.h"
+#include "ngx_thim_wake.h"
 
 
 /* the most concurrent fetches an origin can be bounded to */
@@ -158,6 +159,9 @@ typedef struct {
     /* the refresh sweeper (ngx_thim_refresh.c), under the lock */
     ngx_pid_t                  refresh_owner;
     ngx_msec_t                 refresh_lease;
+
+    /* the workers waiters wait in (ngx_thim_wake.c) */
+    ngx_http_thim_wake_table_t  wake;
 } ngx_http_thim_shctx_t;
 
 
@@ -170,6 +174,9 @@ typedef struct {
     ngx_str_t                  name;
     ngx_http_thim_persist_t   *persist;        /* snapshot and seed, or
                                                   NULL (ngx_thim_persist.c) */
+    uint64_t                   wake_mask;      /* this worker's bit in the
+                                                  wake table, 0: none */
+    ngx_uint_t                 wake_row;
 } ngx_http_thim_zone_t;
 
 
