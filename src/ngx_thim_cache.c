@@ -52,6 +52,8 @@ typedef struct {
     ngx_queue_t                group;          /* a derived entry: in its
                                                   source's group; any
                                                   other: the group's head */
+    ngx_queue_t                group2;         /* the same, for a derived
+                                                  entry's second source */
     ngx_http_thim_value_t     *value;          /* NULL until a fetch works */
     time_t                     fetched;
     time_t                     refresh_at;
@@ -126,6 +128,14 @@ static ngx_int_t ngx_http_thim_cache_end_lease(ngx_http_thim_zone_t *ctx,
     ngx_http_thim_node_t *tn, ngx_uint_t lease);
 static ngx_http_thim_value_t *ngx_http_thim_cache_usable(
     ngx_http_thim_node_t *tn, ngx_http_thim_lookup_t *lk);
+static void ngx_http_thim_cache_trim(ngx_http_thim_zone_t *ctx,
+    ngx_queue_t *head, ngx_uint_t max);
+static ngx_int_t ngx_http_thim_cache_source(ngx_http_thim_zone_t *ctx,
+    ngx_str_t *key, ngx_str_t *body, ngx_http_thim_node_t **source);
+static void ngx_http_thim_cache_invalidate(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *tn);
+static void ngx_http_thim_cache_forget(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *dn);
 static void ngx_http_thim_cache_waits(ngx_http_thim_zone_t *ctx,
     ngx_http_thim_node_t *tn, ngx_http_thim_lookup_t *lk);
 static void ngx_http_thim_cache_landed(ngx_http_thim_zone_t *ctx,
@@ -429,6 +439,11 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
     ngx_http_thim_cache_detach(ctx, tn);
 
+    if (!tn->derived) {
+        /* answers made of the old record are made again */
+        ngx_http_thim_cache_invalidate(ctx, tn);
+    }
+
     tn->value = v;
     tn->negative = st->negative;
     tn->derived = st->derived;
@@ -604,8 +619,6 @@ ngx_http_thim_cache_group(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_str_t *group, ngx_uint_t max)
 {
     uint32_t               hash;
-    ngx_uint_t             n;
-    ngx_queue_t           *q, *head;
     ngx_http_thim_zone_t  *ctx;
     ngx_http_thim_node_t  *tn, *gn;
 
@@ -621,10 +634,73 @@ ngx_http_thim_cache_group(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
         return;
     }
 
-    head = &gn->group;
-
     ngx_queue_remove(&tn->group);
-    ngx_queue_insert_head(head, &tn->group);
+    ngx_queue_insert_head(&gn->group, &tn->group);
+
+    ngx_http_thim_cache_trim(ctx, &gn->group, max);
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
+
+
+/*
+ * The derived entry "key", just stored, was made of the bodies body[0]
+ * and body[1] of the entries src[0] and src[1]: it joins their groups
+ * (at most "max" in the first, the oldest dropped), and goes with them
+ * when either is replaced or goes (ngx_http_thim_cache_invalidate()).
+ * A source whose record is no longer the one the answer was made of (it
+ * was replaced meanwhile) or is gone: the answer is dropped at once,
+ * NGX_DECLINED.
+ */
+
+ngx_int_t
+ngx_http_thim_cache_depend(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_str_t *src, ngx_str_t *body, ngx_uint_t max)
+{
+    uint32_t               hash;
+    ngx_int_t              rc;
+    ngx_http_thim_zone_t  *ctx;
+    ngx_http_thim_node_t  *tn, *s0, *s1;
+
+    ctx = shm_zone->data;
+    tn = ngx_http_thim_cache_lock_find(shm_zone, key, &hash);
+
+    rc = NGX_DECLINED;
+
+    if (tn && tn->derived) {
+        rc = ngx_http_thim_cache_source(ctx, &src[0], &body[0], &s0);
+
+        if (rc == NGX_OK) {
+            rc = ngx_http_thim_cache_source(ctx, &src[1], &body[1], &s1);
+        }
+
+        if (rc == NGX_OK) {
+            ngx_queue_remove(&tn->group);
+            ngx_queue_insert_head(&s0->group, &tn->group);
+            ngx_queue_remove(&tn->group2);
+            ngx_queue_insert_head(&s1->group2, &tn->group2);
+
+            ngx_http_thim_cache_trim(ctx, &s0->group, max);
+
+        } else {
+            ngx_http_thim_cache_free_node(ctx, tn);
+        }
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return rc;
+}
+
+
+/* the oldest members of a group beyond "max" go */
+
+static void
+ngx_http_thim_cache_trim(ngx_http_thim_zone_t *ctx, ngx_queue_t *head,
+    ngx_uint_t max)
+{
+    ngx_uint_t    n;
+    ngx_queue_t  *q;
 
     n = 0;
 
@@ -641,8 +717,76 @@ ngx_http_thim_cache_group(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
                               ngx_queue_data(q, ngx_http_thim_node_t, group));
         (void) ngx_atomic_fetch_add(&ctx->sh->evictions, 1);
     }
+}
 
-    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+/* the entry "key" whose record's body is still exactly "body" */
+
+static ngx_int_t
+ngx_http_thim_cache_source(ngx_http_thim_zone_t *ctx, ngx_str_t *key,
+    ngx_str_t *body, ngx_http_thim_node_t **source)
+{
+    ngx_http_thim_node_t    *tn;
+    ngx_http_thim_record_t   rec;
+
+    tn = ngx_http_thim_cache_find(ctx, key,
+                                  ngx_crc32_short(key->data, key->len));
+
+    if (tn == NULL || tn->value == NULL || tn->negative || tn->derived
+        || ngx_http_thim_record_read(tn->value->data, tn->value->len, &rec)
+           != NGX_OK
+        || rec.body.len != body->len
+        || ngx_memcmp(rec.body.data, body->data, body->len) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    *source = tn;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The record of tn changed, or tn goes: what was derived from it is
+ * dropped (its record, now or when its last request ends) and leaves
+ * the groups; the entries themselves are left for eviction, first in
+ * line.  Not freed here: the caller may be storing into one of them.
+ */
+
+static void
+ngx_http_thim_cache_invalidate(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *tn)
+{
+    ngx_queue_t  *q;
+
+    while (!ngx_queue_empty(&tn->group)) {
+        q = ngx_queue_head(&tn->group);
+        ngx_http_thim_cache_forget(ctx,
+                              ngx_queue_data(q, ngx_http_thim_node_t, group));
+    }
+
+    while (!ngx_queue_empty(&tn->group2)) {
+        q = ngx_queue_head(&tn->group2);
+        ngx_http_thim_cache_forget(ctx,
+                              ngx_queue_data(q, ngx_http_thim_node_t, group2));
+    }
+}
+
+
+/* a derived answer no longer true: out of its groups, its record gone */
+
+static void
+ngx_http_thim_cache_forget(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *dn)
+{
+    ngx_queue_remove(&dn->group);
+    ngx_queue_init(&dn->group);
+    ngx_queue_remove(&dn->group2);
+    ngx_queue_init(&dn->group2);
+
+    ngx_http_thim_cache_detach(ctx, dn);
+    dn->expires = 0;
 }
 
 
@@ -776,6 +920,7 @@ ngx_http_thim_cache_create(ngx_http_thim_zone_t *ctx, ngx_str_t *key,
     ngx_queue_insert_head(&ctx->sh->lru[NGX_HTTP_THIM_CLASS_EMPTY],
                           &tn->queue);
     ngx_queue_init(&tn->group);
+    ngx_queue_init(&tn->group2);
     ctx->sh->entries++;
 
     return tn;
@@ -939,8 +1084,6 @@ static void
 ngx_http_thim_cache_free_node(ngx_http_thim_zone_t *ctx,
     ngx_http_thim_node_t *tn)
 {
-    ngx_queue_t  *q;
-
     ngx_http_thim_cache_recovered(ctx, tn);
     ngx_http_thim_cache_landed(ctx, tn);
 
@@ -948,14 +1091,11 @@ ngx_http_thim_cache_free_node(ngx_http_thim_zone_t *ctx,
 
     if (tn->derived) {
         ngx_queue_remove(&tn->group);
+        ngx_queue_remove(&tn->group2);
 
     } else {
-        /* its derived entries stay, in no group, and go first anyway */
-        while (!ngx_queue_empty(&tn->group)) {
-            q = ngx_queue_head(&tn->group);
-            ngx_queue_remove(q);
-            ngx_queue_init(q);
-        }
+        /* what was derived from it may not outlive it */
+        ngx_http_thim_cache_invalidate(ctx, tn);
     }
 
     ngx_queue_remove(&tn->queue);

@@ -226,6 +226,8 @@ void ngx_http_thim_cache_origin_result(ngx_shm_zone_t *shm_zone,
     ngx_log_t *log);
 void ngx_http_thim_cache_group(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_str_t *group, ngx_uint_t max);
+ngx_int_t ngx_http_thim_cache_depend(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_str_t *src, ngx_str_t *body, ngx_uint_t max);
 
 
 /* one entry with a record, as ngx_http_thim_cache_walk() shows it */
