@@ -16,7 +16,6 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 
-use JSON::PP ();
 use Test::More;
 use Time::HiRes qw(sleep time);
 use ThimSetup;
@@ -36,22 +35,7 @@ my ($t, $o) = ThimSetup::start(workers => 2,
     http => 'thim_cache_valid 12s;',
     server => "location = $STATUS { thim_status; }");
 
-sub hits {
-    my $j = eval { JSON::PP::decode_json($t->get($STATUS)->{content}) } || {};
-    my $n = 0;
-    my $walk;
-    $walk = sub {
-        my ($x) = @_;
-        if (ref $x eq 'HASH') {
-            $n += $x->{hits} if defined $x->{hits} && !ref $x->{hits};
-            $walk->($_) for values %$x;
-        } elsif (ref $x eq 'ARRAY') {
-            $walk->($_) for @$x;
-        }
-    };
-    $walk->($j);
-    return $n;
-}
+sub hits { ThimSetup::status_sum($t, 'hits') }
 
 # ---- Azure AMD: composed once, then one lookup --------------------------
 

@@ -16,7 +16,6 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 
-use JSON::PP ();
 use POSIX ();
 use Test::More;
 use Time::HiRes qw(sleep time);
@@ -68,23 +67,7 @@ sub clients {
     return @pids;
 }
 
-sub waits {
-    my $r = $t->get('/thim/status');
-    my $j = eval { JSON::PP::decode_json($r->{content}) } || {};
-    my $w = 0;
-    my $walk;
-    $walk = sub {
-        my ($x) = @_;
-        if (ref $x eq 'HASH') {
-            $w += $x->{waits} if defined $x->{waits} && !ref $x->{waits};
-            $walk->($_) for values %$x;
-        } elsif (ref $x eq 'ARRAY') {
-            $walk->($_) for @$x;
-        }
-    };
-    $walk->($j);
-    return $w;
-}
+sub waits { ThimSetup::status_sum($t, 'waits') }
 
 # the access log lines of $path since line $from
 sub answers {
