@@ -23,9 +23,15 @@
  * negative record is freed when a new entry is made, so they do not pile
  * up.  An entry whose fetch is under way is never evicted.
  *
- * Derived answers are grouped under the record they come from (a PCK
- * certificate under its platform's set): at most so many per group, the
- * oldest dropped (ngx_http_thim_cache_group()).
+ * Derived answers are grouped under the records they come from (a PCK
+ * certificate under its platform's set, Azure's AMD answers under their
+ * VCEK and chain): at most so many per group, the oldest dropped
+ * (ngx_http_thim_cache_group(), _depend()), and dropped with their
+ * source when it is replaced or goes (ngx_http_thim_cache_invalidate()).
+ *
+ * Lookups go through a hash table (buckets sized by the zone), and a hit
+ * only marks its entry used: eviction is CLOCK over each class's queue
+ * (ngx_http_thim_cache_use()).
  *
  * Back-off: a failed fetch (5xx, refused, timed out, a refused answer)
  * makes its key wait before the next one, from thim_fetch_backoff's
@@ -40,8 +46,13 @@
 #include "ngx_thim_cache.h"
 
 
-typedef struct {
-    u_char                     color;
+typedef struct ngx_http_thim_node_s  ngx_http_thim_node_t;
+
+struct ngx_http_thim_node_s {
+    ngx_http_thim_node_t      *next;           /* in its hash bucket */
+    uint32_t                   hash;           /* of the key */
+    u_char                     used;           /* hit since it was queued */
+    u_char                     lru;            /* the class it is queued in */
     u_char                     negative;       /* the record is a 404 */
     u_char                     derived;        /* see ngx_http_thim_store_t */
     u_short                    key_len;
@@ -72,19 +83,18 @@ typedef struct {
     uint64_t                   waiters;        /* workers whose requests
                                                   wait on its fetch */
     u_char                     key[1];
-} ngx_http_thim_node_t;
+};
 
 
-#define ngx_http_thim_node(n)                                                 \
-    ((ngx_http_thim_node_t *) &(n)->color)
-
-#define ngx_http_thim_rbnode(tn)                                              \
-    ((ngx_rbtree_node_t *) ((u_char *) (tn)                                   \
-                            - offsetof(ngx_rbtree_node_t, color)))
+/* buckets of the hash table: about one per KB of zone */
+#define NGX_HTTP_THIM_BUCKET_BYTES     1024
+#define NGX_HTTP_THIM_MIN_BUCKETS      256
 
 
-static void ngx_http_thim_cache_rbtree_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_int_t ngx_http_thim_cache_buckets(ngx_http_thim_zone_t *ctx,
+    size_t size);
+static void ngx_http_thim_cache_use(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *tn);
 static ngx_http_thim_node_t *ngx_http_thim_cache_lock_find(
     ngx_shm_zone_t *shm_zone, ngx_str_t *key, uint32_t *hash);
 static ngx_http_thim_node_t *ngx_http_thim_cache_find(
@@ -176,8 +186,10 @@ ngx_http_thim_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     ctx->shpool->data = ctx->sh;
 
-    ngx_rbtree_init(&ctx->sh->rbtree, &ctx->sh->sentinel,
-                    ngx_http_thim_cache_rbtree_insert);
+    if (ngx_http_thim_cache_buckets(ctx, shm_zone->shm.size) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     for (i = 0; i < NGX_HTTP_THIM_CLASSES; i++) {
         ngx_queue_init(&ctx->sh->lru[i]);
     }
@@ -239,7 +251,7 @@ ngx_http_thim_cache_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
         }
     }
 
-    ngx_http_thim_cache_touch(ctx, tn);
+    ngx_http_thim_cache_use(ctx, tn);
 
     lk->seq = tn->seq;
 
@@ -807,83 +819,59 @@ ngx_http_thim_cache_lock_find(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 }
 
 
+/*
+ * A hash table, not a tree: a lookup reads its bucket and the nodes of
+ * that bucket (one, mostly), whatever the number of entries; a tree of
+ * 100,000 entries is 17 levels of nodes scattered over the zone, each a
+ * cache miss.  The hash is compared before the key.
+ */
+
+static ngx_int_t
+ngx_http_thim_cache_buckets(ngx_http_thim_zone_t *ctx, size_t size)
+{
+    size_t  n;
+
+    for (n = NGX_HTTP_THIM_MIN_BUCKETS;
+         n < size / NGX_HTTP_THIM_BUCKET_BYTES;
+         n *= 2)
+    {
+        /* void */
+    }
+
+    ctx->sh->buckets = ngx_slab_alloc(ctx->shpool,
+                                      n * sizeof(ngx_http_thim_node_t *));
+    if (ctx->sh->buckets == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(ctx->sh->buckets, n * sizeof(ngx_http_thim_node_t *));
+    ctx->sh->bucket_mask = n - 1;
+
+    return NGX_OK;
+}
+
+
 static ngx_http_thim_node_t *
 ngx_http_thim_cache_find(ngx_http_thim_zone_t *ctx, ngx_str_t *key,
     uint32_t hash)
 {
-    ngx_int_t              rc;
-    ngx_rbtree_node_t     *node, *sentinel;
     ngx_http_thim_node_t  *tn;
 
-    node = ctx->sh->rbtree.root;
-    sentinel = ctx->sh->rbtree.sentinel;
+    tn = ((ngx_http_thim_node_t **) ctx->sh->buckets)
+             [hash & ctx->sh->bucket_mask];
 
-    while (node != sentinel) {
-
-        if (hash < node->key) {
-            node = node->left;
-            continue;
-        }
-
-        if (hash > node->key) {
-            node = node->right;
-            continue;
-        }
-
-        /* hash == node->key */
-
-        tn = ngx_http_thim_node(node);
-
-        rc = ngx_memn2cmp(key->data, tn->key, key->len, (size_t) tn->key_len);
-
-        if (rc == 0) {
+    while (tn) {
+        if (tn->hash == hash
+            && tn->key_len == key->len
+            && ngx_memcmp(tn->key, key->data, key->len) == 0)
+        {
             return tn;
         }
 
-        node = (rc < 0) ? node->left : node->right;
+        tn = tn->next;
     }
 
     return NULL;
-}
-
-
-static void
-ngx_http_thim_cache_rbtree_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_rbtree_node_t     **p;
-    ngx_http_thim_node_t   *tn, *tnt;
-
-    for ( ;; ) {
-
-        if (node->key < temp->key) {
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else { /* node->key == temp->key */
-
-            tn = ngx_http_thim_node(node);
-            tnt = ngx_http_thim_node(temp);
-
-            p = (ngx_memn2cmp(tn->key, tnt->key, tn->key_len, tnt->key_len)
-                 < 0)
-                ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
 }
 
 
@@ -891,32 +879,30 @@ static ngx_http_thim_node_t *
 ngx_http_thim_cache_create(ngx_http_thim_zone_t *ctx, ngx_str_t *key,
     uint32_t hash)
 {
-    size_t                 size;
-    ngx_rbtree_node_t     *node;
-    ngx_http_thim_node_t  *tn;
+    size_t                  size;
+    ngx_http_thim_node_t   *tn, **bucket;
 
-    size = offsetof(ngx_rbtree_node_t, color)
-           + offsetof(ngx_http_thim_node_t, key)
-           + key->len;
+    size = offsetof(ngx_http_thim_node_t, key) + key->len;
 
     ngx_http_thim_cache_age_out(ctx);
 
-    node = ngx_http_thim_cache_alloc(ctx, size, NULL);
-    if (node == NULL) {
+    tn = ngx_http_thim_cache_alloc(ctx, size, NULL);
+    if (tn == NULL) {
         return NULL;
     }
 
-    node->key = hash;
+    ngx_memzero(tn, offsetof(ngx_http_thim_node_t, key));
 
-    tn = ngx_http_thim_node(node);
-
-    ngx_memzero(&tn->negative, offsetof(ngx_http_thim_node_t, key)
-                               - offsetof(ngx_http_thim_node_t, negative));
-
+    tn->hash = hash;
+    tn->lru = NGX_HTTP_THIM_CLASS_EMPTY;
     tn->key_len = (u_short) key->len;
     ngx_memcpy(tn->key, key->data, key->len);
 
-    ngx_rbtree_insert(&ctx->sh->rbtree, node);
+    bucket = (ngx_http_thim_node_t **) ctx->sh->buckets
+             + (hash & ctx->sh->bucket_mask);
+    tn->next = *bucket;
+    *bucket = tn;
+
     ngx_queue_insert_head(&ctx->sh->lru[NGX_HTTP_THIM_CLASS_EMPTY],
                           &tn->queue);
     ngx_queue_init(&tn->group);
@@ -993,12 +979,21 @@ ngx_http_thim_cache_evict_class(ngx_http_thim_zone_t *ctx, ngx_uint_t class,
             continue;
         }
 
+        if (tn->used) {
+            /* hit since it was queued: a second chance */
+            tn->used = 0;
+            ngx_queue_remove(q);
+            ngx_queue_insert_head(lru, q);
+            continue;
+        }
+
         if (class == NGX_HTTP_THIM_CLASS_FRESH
             && ngx_http_thim_cache_class(tn) == NGX_HTTP_THIM_CLASS_STALE)
         {
             ngx_queue_remove(q);
             ngx_queue_insert_tail(&ctx->sh->lru[NGX_HTTP_THIM_CLASS_STALE],
                                   q);
+            tn->lru = NGX_HTTP_THIM_CLASS_STALE;
             continue;
         }
 
@@ -1039,14 +1034,38 @@ ngx_http_thim_cache_age_out(ngx_http_thim_zone_t *ctx)
 }
 
 
-/* used now: to the head of its class's queue, its class as it is now */
+/* to the head of its class's queue, its class as it is now */
 
 static void
 ngx_http_thim_cache_touch(ngx_http_thim_zone_t *ctx, ngx_http_thim_node_t *tn)
 {
+    tn->lru = (u_char) ngx_http_thim_cache_class(tn);
+    tn->used = 0;
+
     ngx_queue_remove(&tn->queue);
-    ngx_queue_insert_head(&ctx->sh->lru[ngx_http_thim_cache_class(tn)],
-                          &tn->queue);
+    ngx_queue_insert_head(&ctx->sh->lru[tn->lru], &tn->queue);
+}
+
+
+/*
+ * A hit.  Moving the entry to the head of its queue would write to its
+ * two neighbours and the queue's head, cold lines shared by every worker,
+ * on every hit: the hit only marks the entry used (once), and eviction
+ * gives a used entry at the tail a second chance instead (CLOCK), which
+ * evicts about as LRU does.  An entry whose class changed is requeued.
+ */
+
+static void
+ngx_http_thim_cache_use(ngx_http_thim_zone_t *ctx, ngx_http_thim_node_t *tn)
+{
+    if (tn->lru != ngx_http_thim_cache_class(tn)) {
+        ngx_http_thim_cache_touch(ctx, tn);
+        return;
+    }
+
+    if (!tn->used) {
+        tn->used = 1;
+    }
 }
 
 
@@ -1084,6 +1103,8 @@ static void
 ngx_http_thim_cache_free_node(ngx_http_thim_zone_t *ctx,
     ngx_http_thim_node_t *tn)
 {
+    ngx_http_thim_node_t  **bucket;
+
     ngx_http_thim_cache_recovered(ctx, tn);
     ngx_http_thim_cache_landed(ctx, tn);
 
@@ -1099,8 +1120,18 @@ ngx_http_thim_cache_free_node(ngx_http_thim_zone_t *ctx,
     }
 
     ngx_queue_remove(&tn->queue);
-    ngx_rbtree_delete(&ctx->sh->rbtree, ngx_http_thim_rbnode(tn));
-    ngx_slab_free_locked(ctx->shpool, ngx_http_thim_rbnode(tn));
+
+    for (bucket = (ngx_http_thim_node_t **) ctx->sh->buckets
+                  + (tn->hash & ctx->sh->bucket_mask);
+         *bucket != tn;
+         bucket = &(*bucket)->next)
+    {
+        /* void */
+    }
+
+    *bucket = tn->next;
+
+    ngx_slab_free_locked(ctx->shpool, tn);
 
     ctx->sh->entries--;
 }
@@ -1151,7 +1182,7 @@ ngx_http_thim_cache_landed(ngx_http_thim_zone_t *ctx, ngx_http_thim_node_t *tn)
 {
     if (tn->waiters) {
         ngx_http_thim_wake_landed(ctx->shpool, &ctx->sh->wake, ctx->wake_mask,
-                                  ngx_http_thim_rbnode(tn)->key, tn->waiters);
+                                  tn->hash, tn->waiters);
         tn->waiters = 0;
     }
 }
@@ -1545,7 +1576,7 @@ ngx_http_thim_cache_peek(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     lk->found = NGX_HTTP_THIM_FOUND_MISS;
 
     if (tn && tn->value && !tn->negative && tn->expires > ngx_time()) {
-        ngx_http_thim_cache_touch(ctx, tn);
+        ngx_http_thim_cache_use(ctx, tn);
 
         ngx_http_thim_cache_pin(tn, lk);
         lk->found = NGX_HTTP_THIM_FOUND_FRESH;

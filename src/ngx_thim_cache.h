@@ -2,8 +2,8 @@
 /*
  * ngx_thim: the shared-memory collateral cache.
  *
- * One zone holds an rbtree of entries keyed by the canonical cache key,
- * an LRU queue, and per-entry fetch state.  A request is answered
+ * One zone holds a hash table of entries keyed by the canonical cache
+ * key, an LRU queue per class, and per-entry fetch state.  A request is answered
  * straight from the zone: the record it sends is pinned (a count under
  * the lock) until the request ends, so the lock is held for a tree lookup
  * only, never for a copy.  The fetch state is a lease
@@ -116,8 +116,8 @@ typedef struct {
 
 
 typedef struct {
-    ngx_rbtree_t               rbtree;
-    ngx_rbtree_node_t          sentinel;
+    void                     **buckets;       /* the entries by hash */
+    ngx_uint_t                 bucket_mask;
     ngx_queue_t                lru[NGX_HTTP_THIM_CLASSES];
 
     /* under the lock */
