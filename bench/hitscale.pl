@@ -7,7 +7,9 @@
 # with N unknown FMSPCs, each an origin 404 kept as a negative record (the
 # only collateral of which any number of distinct keys passes the
 # checks); every request is then a hit, served from the zone through the
-# same lookup, pin and send as any record.
+# same lookup, pin and send as any record.  Also the workers' CPU time
+# per request (/proc), which a busy machine disturbs less than
+# throughput.
 
 use strict;
 use warnings;
@@ -15,6 +17,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../t/lib";
 
+use POSIX ();
 use Time::HiRes qw(time sleep);
 use ThimSetup;
 
@@ -50,6 +53,20 @@ LUA
     return $file;
 }
 
+# CPU seconds (user + system) the workers of $t used so far
+sub cpu {
+    my ($t) = @_;
+    my $tck = POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100;
+    my $sum = 0;
+    for my $pid ($t->worker_pids) {
+        open my $fh, '<', "/proc/$pid/stat" or next;
+        my $st = <$fh>;
+        my @f = split / /, substr($st, rindex($st, ')') + 2);
+        $sum += ($f[11] + $f[12]) / $tck;
+    }
+    return $sum;
+}
+
 sub wrk {
     my ($t, $script, $secs, $c, $threads) = @_;
     my $url = 'https://127.0.0.1:' . $t->port('https');
@@ -78,13 +95,18 @@ my %res;
 for my $round (1 .. $rounds) {
     for my $n (@sizes) {
         my $t = $inst{$n};
+        my $c0 = cpu($t);
         my $out = wrk($t, $t->dir . '/random.lua', $duration, $conns, 2);
+        my $cpu = cpu($t) - $c0;
+        my ($reqs) = $out =~ /(\d+) requests in/;
         my ($rps) = $out =~ /Requests\/sec:\s+([\d.]+)/;
         my ($p99, $unit) = $out =~ /\s99%\s+([\d.]+)(us|ms|s)\b/;
         $p99 *= { us => 0.001, ms => 1, s => 1000 }->{$unit} if defined $unit;
-        printf "round %d, %6d entries: %8.0f req/s, p99 %.2f ms\n",
-               $round, $n, $rps // 0, $p99 // -1;
-        push @{ $res{$n} }, [$rps // 0, $p99 // 0];
+        my $us = $reqs ? $cpu * 1e6 / $reqs : 0;
+        printf "round %d, %6d entries: %8.0f req/s, p99 %.2f ms, "
+               . "%.1f us of worker CPU per request\n",
+               $round, $n, $rps // 0, $p99 // -1, $us;
+        push @{ $res{$n} }, [$rps // 0, $p99 // 0, $us];
     }
 }
 
@@ -93,8 +115,10 @@ my $best = sub { my ($n, $i) = @_;
                  (sort { $b <=> $a } map { $_->[$i] } @{ $res{$n} })[0] };
 my $low = sub { my ($n, $i) = @_;
                 (sort { $a <=> $b } map { $_->[$i] } @{ $res{$n} })[0] };
-printf "throughput %d vs %d entries: %.2f (best rounds); p99 ratio %.2f\n",
+printf "%d vs %d entries: throughput %.2f (best rounds), p99 %.2f, "
+       . "CPU per request %.2f (lowest rounds)\n",
        $large, $small, $best->($large, 0) / ($best->($small, 0) || 1),
-       $low->($large, 1) / ($low->($small, 1) || 1);
+       $low->($large, 1) / ($low->($small, 1) || 1),
+       $low->($large, 2) / ($low->($small, 2) || 1);
 
 $_->stop for values %inst;
