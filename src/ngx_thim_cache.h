@@ -3,13 +3,14 @@
  * ngx_thim: the shared-memory collateral cache.
  *
  * One zone holds a hash table of entries keyed by the canonical cache
- * key, an LRU queue per class, and per-entry fetch state.  A request is answered
- * straight from the zone: the record it sends is pinned (a count under
- * the lock) until the request ends, so the lock is held for a tree lookup
- * only, never for a copy.  The fetch state is a lease
- * (owner pid + token + deadline) that makes a cache miss, in any worker, cause a
+ * key, an LRU queue per class, and per-entry fetch state.  A request is
+ * answered straight from the zone: the record it sends is pinned (a count
+ * under the lock) until the request ends, so the lock is held for a
+ * lookup only, never for a copy.  The fetch state is a lease (owner pid +
+ * token + deadline) that makes a cache miss, in any worker, cause a
  * single origin fetch: the request that takes the lease fetches, every
- * other request waits for the fetch generation (seq) to move on.
+ * other request waits for the fetch generation (seq) to move on, and is
+ * woken when it does (ngx_thim_wake.c).
  */
 
 
