@@ -30,6 +30,7 @@
 #include "ngx_thim_x509.h"
 #include "ngx_thim_conf_check.h"
 #include "ngx_thim_budget_conf.h"
+#include "ngx_thim_wake.h"
 
 
 /* limit_req's floor: smaller zones cannot hold their own bookkeeping */
@@ -39,6 +40,7 @@
 static ngx_int_t ngx_http_thim_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_thim_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_thim_init_process(ngx_cycle_t *cycle);
+static void ngx_http_thim_exit_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_thim_cache_status_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_thim_api_key_variable(ngx_http_request_t *r,
@@ -316,7 +318,7 @@ ngx_module_t  ngx_http_thim_module = {
     ngx_http_thim_init_process,            /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    ngx_http_thim_persist_exit_process,    /* exit process */
+    ngx_http_thim_exit_process,            /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -361,12 +363,31 @@ ngx_http_thim_postconfiguration(ngx_conf_t *cf)
 }
 
 
+/*
+ * A worker starts: what the configuration check could not know is said
+ * once, the worker takes its wake-up row, then the snapshot writer.
+ */
+
 static ngx_int_t
 ngx_http_thim_init_process(ngx_cycle_t *cycle)
 {
     ngx_http_thim_conf_check_notes(cycle);
 
+    if (ngx_http_thim_wake_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_thim_persist_init_process(cycle);
+}
+
+
+/* the last snapshot first: its waiters are told after */
+
+static void
+ngx_http_thim_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_thim_persist_exit_process(cycle);
+    ngx_http_thim_wake_exit_process(cycle);
 }
 
 

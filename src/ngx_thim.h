@@ -277,6 +277,9 @@ struct ngx_http_thim_ctx_s {
     ngx_event_t                wait;
     ngx_msec_t                 wait_deadline;
     ngx_uint_t                 wait_seq;
+    void                      *wake_key;        /* woken when the fetch
+                                                   lands (ngx_thim_wake.c) */
+    ngx_queue_t                wake_link;
 };
 
 

@@ -16,6 +16,11 @@
  * cert_chain and the chip's VCEK.  The request serves the chain's key,
  * keeps a copy of it, then serves the VCEK's key and answers; each key is
  * fetched, coalesced and kept exactly as through the KDS routes.
+ *
+ * The answer composed is kept as a derived record ("amd-azure:" + form,
+ * product, chip and reported TCB) until the earlier of its sources
+ * expires, and dropped as soon as either of them is replaced or goes
+ * (ngx_http_thim_cache_depend()): a repeated question is one lookup.
  */
 
 
@@ -33,6 +38,14 @@
 
 #define NGX_HTTP_THIM_ACC_PREFIX       "/SevSnpVM/certificates/"
 
+#define NGX_HTTP_THIM_AZURE_TAG        "amd-azure:"
+
+/* THIM's cacheControl: the seconds the answer stays fresh, at most a day */
+#define NGX_HTTP_THIM_AZURE_MAX_AGE    86400
+
+/* answers kept per VCEK (two forms, a few spellings of its TCB) */
+#define NGX_HTTP_THIM_AZURE_DERIVED_MAX  8
+
 
 typedef struct {
     ngx_uint_t                 form;            /* THIM or ACC */
@@ -43,6 +56,8 @@ typedef struct {
 
     ngx_str_t                  chain;           /* copies of the records */
     ngx_str_t                  vcek;
+    ngx_str_t                  sources[2];      /* their keys */
+    ngx_str_t                  derived;         /* the answer's key */
     ngx_http_thim_parts_t      parts;
 } ngx_http_thim_azure_t;
 
@@ -50,6 +65,11 @@ typedef struct {
 static ngx_int_t ngx_http_thim_azure_platform(ngx_http_request_t *r,
     ngx_http_thim_azure_t *az, ngx_str_t *chip, ngx_str_t *tcb,
     ngx_str_t *product, char **reason, char **parameter);
+static ngx_int_t ngx_http_thim_azure_derived(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_http_thim_azure_t *az);
+static void ngx_http_thim_azure_keep_answer(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_http_thim_azure_t *az,
+    ngx_http_thim_record_t *rec, time_t left);
 static ngx_int_t ngx_http_thim_azure_after_chain(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx);
 static ngx_int_t ngx_http_thim_azure_after_vcek(ngx_http_request_t *r,
@@ -142,6 +162,11 @@ ngx_http_thim_amd_azure_handler(ngx_http_request_t *r)
                                         parameter);
     }
 
+    rc = ngx_http_thim_azure_derived(r, ctx, az);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
     ctx->data = az;
     ctx->next = ngx_http_thim_azure_after_chain;
 
@@ -227,12 +252,61 @@ ngx_http_thim_azure_platform(ngx_http_request_t *r, ngx_http_thim_azure_t *az,
 }
 
 
+/*
+ * The answer as kept, if its sources are still what it was made of:
+ * sent (the rc), or NGX_DECLINED: compose it.  A THIM JSON is kept only
+ * while its cacheControl, frozen in it, is still a full day.
+ */
+
+static ngx_int_t
+ngx_http_thim_azure_derived(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_azure_t *az)
+{
+    u_char     *p;
+    ngx_int_t   rc;
+
+    p = ngx_pnalloc(r->pool, sizeof(NGX_HTTP_THIM_AZURE_TAG "thim::") - 1
+                             + az->product->name.len + az->hwid.len + 16);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    az->derived.data = p;
+    p = ngx_sprintf(p, NGX_HTTP_THIM_AZURE_TAG "%s:%V:",
+                    az->form == NGX_HTTP_THIM_AZURE_ACC ? "acc" : "thim",
+                    &az->product->name);
+    ngx_http_thim_strlow(p, az->hwid.data, az->hwid.len);
+    p = ngx_http_thim_tcbm_print(p + az->hwid.len, az->tcbm);
+    az->derived.len = p - az->derived.data;
+
+    rc = ngx_http_thim_derived_lookup(r, ctx, &az->derived);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    if (az->form == NGX_HTTP_THIM_AZURE_THIM
+        && ctx->expires - ngx_time() < NGX_HTTP_THIM_AZURE_MAX_AGE)
+    {
+        ngx_http_thim_ctx_next_key(ctx);
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_thim_send_record(r, ctx);
+}
+
+
 static ngx_int_t
 ngx_http_thim_azure_after_chain(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx)
 {
     ngx_http_thim_azure_t  *az = ctx->data;
 
+    az->sources[0] = ctx->key;
     ngx_http_thim_azure_keep(r, ctx, az, &az->chain);
 
     if (az->chain.data == NULL) {
@@ -258,6 +332,7 @@ ngx_http_thim_azure_after_vcek(ngx_http_request_t *r,
 {
     ngx_http_thim_azure_t  *az = ctx->data;
 
+    az->sources[1] = ctx->key;
     ngx_http_thim_azure_keep(r, ctx, az, &az->vcek);
 
     if (az->vcek.data == NULL) {
@@ -320,6 +395,8 @@ ngx_http_thim_azure_answer(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     ngx_memzero(&rec, sizeof(ngx_http_thim_record_t));
     rec.status = NGX_HTTP_OK;
 
+    left = az->parts.expires - ngx_time();
+
     if (az->form == NGX_HTTP_THIM_AZURE_ACC) {
         p = ngx_pnalloc(r->pool, pem.len + az->chain.len);
         if (p == NULL) {
@@ -334,9 +411,8 @@ ngx_http_thim_azure_answer(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
         ngx_str_set(&rec.content_type, "application/x-pem-file");
 
     } else {
-        left = az->parts.expires - ngx_time();
         left = ngx_max(left, 1);
-        left = ngx_min(left, 86400);
+        left = ngx_min(left, NGX_HTTP_THIM_AZURE_MAX_AGE);
 
         tcbm_str.data = tcbm;
         tcbm_str.len = ngx_http_thim_tcbm_print(tcbm, az->tcbm) - tcbm;
@@ -371,6 +447,8 @@ ngx_http_thim_azure_answer(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
         ngx_str_set(&rec.content_type, "application/json");
     }
 
+    ngx_http_thim_azure_keep_answer(r, ctx, az, &rec, left);
+
     /* the VCEK's record is unpinned; the answer is this request's own */
     ngx_http_thim_ctx_next_key(ctx);
 
@@ -380,6 +458,36 @@ ngx_http_thim_azure_answer(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     ctx->cache_status = az->parts.cache_status;
 
     return ngx_http_thim_send_record(r, ctx);
+}
+
+
+/*
+ * Kept while the sources it was made of are fresh (a stale part is not
+ * kept: it is being refreshed) and, for THIM's JSON, while its frozen
+ * cacheControl is a full day.
+ */
+
+static void
+ngx_http_thim_azure_keep_answer(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_http_thim_azure_t *az,
+    ngx_http_thim_record_t *rec, time_t left)
+{
+    ngx_str_t  bodies[2];
+
+    if (az->form == NGX_HTTP_THIM_AZURE_THIM
+        && left < NGX_HTTP_THIM_AZURE_MAX_AGE)
+    {
+        return;
+    }
+
+    ngx_http_thim_derived_keep(r, ctx, &az->derived, rec, az->parts.expires);
+
+    bodies[0] = az->chain;
+    bodies[1] = az->vcek;
+
+    (void) ngx_http_thim_cache_depend(ctx->zone, &az->derived, az->sources,
+                                      bodies,
+                                      NGX_HTTP_THIM_AZURE_DERIVED_MAX);
 }
 
 

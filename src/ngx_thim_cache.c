@@ -23,9 +23,15 @@
  * negative record is freed when a new entry is made, so they do not pile
  * up.  An entry whose fetch is under way is never evicted.
  *
- * Derived answers are grouped under the record they come from (a PCK
- * certificate under its platform's set): at most so many per group, the
- * oldest dropped (ngx_http_thim_cache_group()).
+ * Derived answers are grouped under the records they come from (a PCK
+ * certificate under its platform's set, Azure's AMD answers under their
+ * VCEK and chain): at most so many per group, the oldest dropped
+ * (ngx_http_thim_cache_group(), _depend()), and dropped with their
+ * source when it is replaced or goes (ngx_http_thim_cache_invalidate()).
+ *
+ * Lookups go through a hash table (buckets sized by the zone), and a hit
+ * only marks its entry used: eviction is CLOCK over each class's queue
+ * (ngx_http_thim_cache_use()).
  *
  * Back-off: a failed fetch (5xx, refused, timed out, a refused answer)
  * makes its key wait before the next one, from thim_fetch_backoff's
@@ -40,8 +46,13 @@
 #include "ngx_thim_cache.h"
 
 
-typedef struct {
-    u_char                     color;
+typedef struct ngx_http_thim_node_s  ngx_http_thim_node_t;
+
+struct ngx_http_thim_node_s {
+    ngx_http_thim_node_t      *next;           /* in its hash bucket */
+    uint32_t                   hash;           /* of the key */
+    u_char                     used;           /* hit since it was queued */
+    u_char                     lru;            /* the class it is queued in */
     u_char                     negative;       /* the record is a 404 */
     u_char                     derived;        /* see ngx_http_thim_store_t */
     u_short                    key_len;
@@ -54,6 +65,8 @@ typedef struct {
     ngx_queue_t                group;          /* a derived entry: in its
                                                   source's group; any
                                                   other: the group's head */
+    ngx_queue_t                group2;         /* the same, for a derived
+                                                  entry's second source */
     ngx_http_thim_value_t     *value;          /* NULL until a fetch works */
     time_t                     fetched;
     time_t                     refresh_at;
@@ -69,20 +82,21 @@ typedef struct {
     ngx_msec_t                 backoff_min;    /* of the last lease */
     ngx_msec_t                 backoff_max;
     ngx_msec_t                 backoff_until;  /* ngx_current_msec, 0: none */
+    uint64_t                   waiters;        /* workers whose requests
+                                                  wait on its fetch */
     u_char                     key[1];
-} ngx_http_thim_node_t;
+};
 
 
-#define ngx_http_thim_node(n)                                                 \
-    ((ngx_http_thim_node_t *) &(n)->color)
-
-#define ngx_http_thim_rbnode(tn)                                              \
-    ((ngx_rbtree_node_t *) ((u_char *) (tn)                                   \
-                            - offsetof(ngx_rbtree_node_t, color)))
+/* buckets of the hash table: about one per KB of zone */
+#define NGX_HTTP_THIM_BUCKET_BYTES     1024
+#define NGX_HTTP_THIM_MIN_BUCKETS      256
 
 
-static void ngx_http_thim_cache_rbtree_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_int_t ngx_http_thim_cache_buckets(ngx_http_thim_zone_t *ctx,
+    size_t size);
+static void ngx_http_thim_cache_use(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *tn);
 static ngx_http_thim_node_t *ngx_http_thim_cache_lock_find(
     ngx_shm_zone_t *shm_zone, ngx_str_t *key, uint32_t *hash);
 static ngx_http_thim_node_t *ngx_http_thim_cache_find(
@@ -128,6 +142,18 @@ static ngx_int_t ngx_http_thim_cache_end_lease(ngx_http_thim_zone_t *ctx,
     ngx_http_thim_node_t *tn, ngx_uint_t lease);
 static ngx_http_thim_value_t *ngx_http_thim_cache_usable(
     ngx_http_thim_node_t *tn, ngx_http_thim_lookup_t *lk);
+static void ngx_http_thim_cache_trim(ngx_http_thim_zone_t *ctx,
+    ngx_queue_t *head, ngx_uint_t max);
+static ngx_int_t ngx_http_thim_cache_source(ngx_http_thim_zone_t *ctx,
+    ngx_str_t *key, ngx_str_t *body, ngx_http_thim_node_t **source);
+static void ngx_http_thim_cache_invalidate(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *tn);
+static void ngx_http_thim_cache_forget(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *dn);
+static void ngx_http_thim_cache_waits(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *tn, ngx_http_thim_lookup_t *lk);
+static void ngx_http_thim_cache_landed(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *tn);
 
 
 ngx_int_t
@@ -164,8 +190,10 @@ ngx_http_thim_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     ctx->shpool->data = ctx->sh;
 
-    ngx_rbtree_init(&ctx->sh->rbtree, &ctx->sh->sentinel,
-                    ngx_http_thim_cache_rbtree_insert);
+    if (ngx_http_thim_cache_buckets(ctx, shm_zone->shm.size) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     for (i = 0; i < NGX_HTTP_THIM_CLASSES; i++) {
         ngx_queue_init(&ctx->sh->lru[i]);
     }
@@ -234,7 +262,7 @@ ngx_http_thim_cache_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
         }
     }
 
-    ngx_http_thim_cache_touch(ctx, tn);
+    ngx_http_thim_cache_use(ctx, tn);
 
     lk->seq = tn->seq;
 
@@ -266,6 +294,7 @@ ngx_http_thim_cache_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
     } else {
         lk->found = ngx_http_thim_cache_declined(tn, lk);
+        ngx_http_thim_cache_waits(ctx, tn, lk);
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
@@ -336,6 +365,7 @@ ngx_http_thim_cache_poll(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
     } else {
         lk->found = ngx_http_thim_cache_declined(tn, lk);
+        ngx_http_thim_cache_waits(ctx, tn, lk);
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
@@ -392,6 +422,7 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
             tn->fail_status = NGX_HTTP_NOT_FOUND;
             tn->fail_why = 0;
             tn->seq++;
+            ngx_http_thim_cache_landed(ctx, tn);
         }
 
         /* the copy kept is served: ask again only after a pause */
@@ -413,6 +444,7 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
             tn->seq++;
             tn->fail_status = NGX_HTTP_SERVICE_UNAVAILABLE;
             tn->fail_why = 0;
+            ngx_http_thim_cache_landed(ctx, tn);
         }
 
         ngx_shmtx_unlock(&ctx->shpool->mutex);
@@ -430,6 +462,11 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_memcpy(v->data, st->value, st->len);
 
     ngx_http_thim_cache_detach(ctx, tn);
+
+    if (!tn->derived) {
+        /* answers made of the old record are made again */
+        ngx_http_thim_cache_invalidate(ctx, tn);
+    }
 
     tn->value = v;
     tn->negative = st->negative;
@@ -450,6 +487,7 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     }
     ngx_http_thim_cache_recovered(ctx, tn);
     tn->seq++;
+    ngx_http_thim_cache_landed(ctx, tn);
 
     /* its class may have changed: an empty entry now has a record */
     ngx_http_thim_cache_touch(ctx, tn);
@@ -497,6 +535,7 @@ ngx_http_thim_cache_fail_why(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
         tn->fail_why = why;
         tn->fail_size = size;
         tn->seq++;
+        ngx_http_thim_cache_landed(ctx, tn);
 
         if (tn->value
             || (status != NGX_HTTP_NOT_FOUND && status != 410))
@@ -525,8 +564,9 @@ ngx_http_thim_cache_release(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ctx = shm_zone->data;
     tn = ngx_http_thim_cache_lock_find(shm_zone, key, &hash);
 
-    if (tn) {
-        (void) ngx_http_thim_cache_end_lease(ctx, tn, lease);
+    /* a waiter takes the fetch over at once */
+    if (tn && ngx_http_thim_cache_end_lease(ctx, tn, lease) == NGX_OK) {
+        ngx_http_thim_cache_landed(ctx, tn);
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
@@ -610,8 +650,6 @@ ngx_http_thim_cache_group(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_str_t *group, ngx_uint_t max)
 {
     uint32_t               hash;
-    ngx_uint_t             n;
-    ngx_queue_t           *q, *head;
     ngx_http_thim_zone_t  *ctx;
     ngx_http_thim_node_t  *tn, *gn;
 
@@ -627,10 +665,73 @@ ngx_http_thim_cache_group(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
         return;
     }
 
-    head = &gn->group;
-
     ngx_queue_remove(&tn->group);
-    ngx_queue_insert_head(head, &tn->group);
+    ngx_queue_insert_head(&gn->group, &tn->group);
+
+    ngx_http_thim_cache_trim(ctx, &gn->group, max);
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
+
+
+/*
+ * The derived entry "key", just stored, was made of the bodies body[0]
+ * and body[1] of the entries src[0] and src[1]: it joins their groups
+ * (at most "max" in the first, the oldest dropped), and goes with them
+ * when either is replaced or goes (ngx_http_thim_cache_invalidate()).
+ * A source whose record is no longer the one the answer was made of (it
+ * was replaced meanwhile) or is gone: the answer is dropped at once,
+ * NGX_DECLINED.
+ */
+
+ngx_int_t
+ngx_http_thim_cache_depend(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_str_t *src, ngx_str_t *body, ngx_uint_t max)
+{
+    uint32_t               hash;
+    ngx_int_t              rc;
+    ngx_http_thim_zone_t  *ctx;
+    ngx_http_thim_node_t  *tn, *s0, *s1;
+
+    ctx = shm_zone->data;
+    tn = ngx_http_thim_cache_lock_find(shm_zone, key, &hash);
+
+    rc = NGX_DECLINED;
+
+    if (tn && tn->derived) {
+        rc = ngx_http_thim_cache_source(ctx, &src[0], &body[0], &s0);
+
+        if (rc == NGX_OK) {
+            rc = ngx_http_thim_cache_source(ctx, &src[1], &body[1], &s1);
+        }
+
+        if (rc == NGX_OK) {
+            ngx_queue_remove(&tn->group);
+            ngx_queue_insert_head(&s0->group, &tn->group);
+            ngx_queue_remove(&tn->group2);
+            ngx_queue_insert_head(&s1->group2, &tn->group2);
+
+            ngx_http_thim_cache_trim(ctx, &s0->group, max);
+
+        } else {
+            ngx_http_thim_cache_free_node(ctx, tn);
+        }
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return rc;
+}
+
+
+/* the oldest members of a group beyond "max" go */
+
+static void
+ngx_http_thim_cache_trim(ngx_http_thim_zone_t *ctx, ngx_queue_t *head,
+    ngx_uint_t max)
+{
+    ngx_uint_t    n;
+    ngx_queue_t  *q;
 
     n = 0;
 
@@ -647,8 +748,76 @@ ngx_http_thim_cache_group(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
                               ngx_queue_data(q, ngx_http_thim_node_t, group));
         (void) ngx_atomic_fetch_add(&ctx->sh->evictions, 1);
     }
+}
 
-    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+/* the entry "key" whose record's body is still exactly "body" */
+
+static ngx_int_t
+ngx_http_thim_cache_source(ngx_http_thim_zone_t *ctx, ngx_str_t *key,
+    ngx_str_t *body, ngx_http_thim_node_t **source)
+{
+    ngx_http_thim_node_t    *tn;
+    ngx_http_thim_record_t   rec;
+
+    tn = ngx_http_thim_cache_find(ctx, key,
+                                  ngx_crc32_short(key->data, key->len));
+
+    if (tn == NULL || tn->value == NULL || tn->negative || tn->derived
+        || ngx_http_thim_record_read(tn->value->data, tn->value->len, &rec)
+           != NGX_OK
+        || rec.body.len != body->len
+        || ngx_memcmp(rec.body.data, body->data, body->len) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    *source = tn;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The record of tn changed, or tn goes: what was derived from it is
+ * dropped (its record, now or when its last request ends) and leaves
+ * the groups; the entries themselves are left for eviction, first in
+ * line.  Not freed here: the caller may be storing into one of them.
+ */
+
+static void
+ngx_http_thim_cache_invalidate(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *tn)
+{
+    ngx_queue_t  *q;
+
+    while (!ngx_queue_empty(&tn->group)) {
+        q = ngx_queue_head(&tn->group);
+        ngx_http_thim_cache_forget(ctx,
+                              ngx_queue_data(q, ngx_http_thim_node_t, group));
+    }
+
+    while (!ngx_queue_empty(&tn->group2)) {
+        q = ngx_queue_head(&tn->group2);
+        ngx_http_thim_cache_forget(ctx,
+                              ngx_queue_data(q, ngx_http_thim_node_t, group2));
+    }
+}
+
+
+/* a derived answer no longer true: out of its groups, its record gone */
+
+static void
+ngx_http_thim_cache_forget(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *dn)
+{
+    ngx_queue_remove(&dn->group);
+    ngx_queue_init(&dn->group);
+    ngx_queue_remove(&dn->group2);
+    ngx_queue_init(&dn->group2);
+
+    ngx_http_thim_cache_detach(ctx, dn);
+    dn->expires = 0;
 }
 
 
@@ -669,83 +838,59 @@ ngx_http_thim_cache_lock_find(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 }
 
 
+/*
+ * A hash table, not a tree: a lookup reads its bucket and the nodes of
+ * that bucket (one, mostly), whatever the number of entries; a tree of
+ * 100,000 entries is 17 levels of nodes scattered over the zone, each a
+ * cache miss.  The hash is compared before the key.
+ */
+
+static ngx_int_t
+ngx_http_thim_cache_buckets(ngx_http_thim_zone_t *ctx, size_t size)
+{
+    size_t  n;
+
+    for (n = NGX_HTTP_THIM_MIN_BUCKETS;
+         n < size / NGX_HTTP_THIM_BUCKET_BYTES;
+         n *= 2)
+    {
+        /* void */
+    }
+
+    ctx->sh->buckets = ngx_slab_alloc(ctx->shpool,
+                                      n * sizeof(ngx_http_thim_node_t *));
+    if (ctx->sh->buckets == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(ctx->sh->buckets, n * sizeof(ngx_http_thim_node_t *));
+    ctx->sh->bucket_mask = n - 1;
+
+    return NGX_OK;
+}
+
+
 static ngx_http_thim_node_t *
 ngx_http_thim_cache_find(ngx_http_thim_zone_t *ctx, ngx_str_t *key,
     uint32_t hash)
 {
-    ngx_int_t              rc;
-    ngx_rbtree_node_t     *node, *sentinel;
     ngx_http_thim_node_t  *tn;
 
-    node = ctx->sh->rbtree.root;
-    sentinel = ctx->sh->rbtree.sentinel;
+    tn = ((ngx_http_thim_node_t **) ctx->sh->buckets)
+             [hash & ctx->sh->bucket_mask];
 
-    while (node != sentinel) {
-
-        if (hash < node->key) {
-            node = node->left;
-            continue;
-        }
-
-        if (hash > node->key) {
-            node = node->right;
-            continue;
-        }
-
-        /* hash == node->key */
-
-        tn = ngx_http_thim_node(node);
-
-        rc = ngx_memn2cmp(key->data, tn->key, key->len, (size_t) tn->key_len);
-
-        if (rc == 0) {
+    while (tn) {
+        if (tn->hash == hash
+            && tn->key_len == key->len
+            && ngx_memcmp(tn->key, key->data, key->len) == 0)
+        {
             return tn;
         }
 
-        node = (rc < 0) ? node->left : node->right;
+        tn = tn->next;
     }
 
     return NULL;
-}
-
-
-static void
-ngx_http_thim_cache_rbtree_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_rbtree_node_t     **p;
-    ngx_http_thim_node_t   *tn, *tnt;
-
-    for ( ;; ) {
-
-        if (node->key < temp->key) {
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else { /* node->key == temp->key */
-
-            tn = ngx_http_thim_node(node);
-            tnt = ngx_http_thim_node(temp);
-
-            p = (ngx_memn2cmp(tn->key, tnt->key, tn->key_len, tnt->key_len)
-                 < 0)
-                ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
 }
 
 
@@ -753,35 +898,34 @@ static ngx_http_thim_node_t *
 ngx_http_thim_cache_create(ngx_http_thim_zone_t *ctx, ngx_str_t *key,
     uint32_t hash)
 {
-    size_t                 size;
-    ngx_rbtree_node_t     *node;
-    ngx_http_thim_node_t  *tn;
+    size_t                  size;
+    ngx_http_thim_node_t   *tn, **bucket;
 
-    size = offsetof(ngx_rbtree_node_t, color)
-           + offsetof(ngx_http_thim_node_t, key)
-           + key->len;
+    size = offsetof(ngx_http_thim_node_t, key) + key->len;
 
     ngx_http_thim_cache_age_out(ctx);
 
-    node = ngx_http_thim_cache_alloc(ctx, size, NULL);
-    if (node == NULL) {
+    tn = ngx_http_thim_cache_alloc(ctx, size, NULL);
+    if (tn == NULL) {
         return NULL;
     }
 
-    node->key = hash;
+    ngx_memzero(tn, offsetof(ngx_http_thim_node_t, key));
 
-    tn = ngx_http_thim_node(node);
-
-    ngx_memzero(&tn->negative, offsetof(ngx_http_thim_node_t, key)
-                               - offsetof(ngx_http_thim_node_t, negative));
-
+    tn->hash = hash;
+    tn->lru = NGX_HTTP_THIM_CLASS_EMPTY;
     tn->key_len = (u_short) key->len;
     ngx_memcpy(tn->key, key->data, key->len);
 
-    ngx_rbtree_insert(&ctx->sh->rbtree, node);
+    bucket = (ngx_http_thim_node_t **) ctx->sh->buckets
+             + (hash & ctx->sh->bucket_mask);
+    tn->next = *bucket;
+    *bucket = tn;
+
     ngx_queue_insert_head(&ctx->sh->lru[NGX_HTTP_THIM_CLASS_EMPTY],
                           &tn->queue);
     ngx_queue_init(&tn->group);
+    ngx_queue_init(&tn->group2);
     ctx->sh->entries++;
 
     return tn;
@@ -854,12 +998,21 @@ ngx_http_thim_cache_evict_class(ngx_http_thim_zone_t *ctx, ngx_uint_t class,
             continue;
         }
 
+        if (tn->used) {
+            /* hit since it was queued: a second chance */
+            tn->used = 0;
+            ngx_queue_remove(q);
+            ngx_queue_insert_head(lru, q);
+            continue;
+        }
+
         if (class == NGX_HTTP_THIM_CLASS_FRESH
             && ngx_http_thim_cache_class(tn) == NGX_HTTP_THIM_CLASS_STALE)
         {
             ngx_queue_remove(q);
             ngx_queue_insert_tail(&ctx->sh->lru[NGX_HTTP_THIM_CLASS_STALE],
                                   q);
+            tn->lru = NGX_HTTP_THIM_CLASS_STALE;
             continue;
         }
 
@@ -900,14 +1053,38 @@ ngx_http_thim_cache_age_out(ngx_http_thim_zone_t *ctx)
 }
 
 
-/* used now: to the head of its class's queue, its class as it is now */
+/* to the head of its class's queue, its class as it is now */
 
 static void
 ngx_http_thim_cache_touch(ngx_http_thim_zone_t *ctx, ngx_http_thim_node_t *tn)
 {
+    tn->lru = (u_char) ngx_http_thim_cache_class(tn);
+    tn->used = 0;
+
     ngx_queue_remove(&tn->queue);
-    ngx_queue_insert_head(&ctx->sh->lru[ngx_http_thim_cache_class(tn)],
-                          &tn->queue);
+    ngx_queue_insert_head(&ctx->sh->lru[tn->lru], &tn->queue);
+}
+
+
+/*
+ * A hit.  Moving the entry to the head of its queue would write to its
+ * two neighbours and the queue's head, cold lines shared by every worker,
+ * on every hit: the hit only marks the entry used (once), and eviction
+ * gives a used entry at the tail a second chance instead (CLOCK), which
+ * evicts about as LRU does.  An entry whose class changed is requeued.
+ */
+
+static void
+ngx_http_thim_cache_use(ngx_http_thim_zone_t *ctx, ngx_http_thim_node_t *tn)
+{
+    if (tn->lru != ngx_http_thim_cache_class(tn)) {
+        ngx_http_thim_cache_touch(ctx, tn);
+        return;
+    }
+
+    if (!tn->used) {
+        tn->used = 1;
+    }
 }
 
 
@@ -945,27 +1122,35 @@ static void
 ngx_http_thim_cache_free_node(ngx_http_thim_zone_t *ctx,
     ngx_http_thim_node_t *tn)
 {
-    ngx_queue_t  *q;
+    ngx_http_thim_node_t  **bucket;
 
     ngx_http_thim_cache_recovered(ctx, tn);
+    ngx_http_thim_cache_landed(ctx, tn);
 
     ngx_http_thim_cache_detach(ctx, tn);
 
     if (tn->derived) {
         ngx_queue_remove(&tn->group);
+        ngx_queue_remove(&tn->group2);
 
     } else {
-        /* its derived entries stay, in no group, and go first anyway */
-        while (!ngx_queue_empty(&tn->group)) {
-            q = ngx_queue_head(&tn->group);
-            ngx_queue_remove(q);
-            ngx_queue_init(q);
-        }
+        /* what was derived from it may not outlive it */
+        ngx_http_thim_cache_invalidate(ctx, tn);
     }
 
     ngx_queue_remove(&tn->queue);
-    ngx_rbtree_delete(&ctx->sh->rbtree, ngx_http_thim_rbnode(tn));
-    ngx_slab_free_locked(ctx->shpool, ngx_http_thim_rbnode(tn));
+
+    for (bucket = (ngx_http_thim_node_t **) ctx->sh->buckets
+                  + (tn->hash & ctx->sh->bucket_mask);
+         *bucket != tn;
+         bucket = &(*bucket)->next)
+    {
+        /* void */
+    }
+
+    *bucket = tn->next;
+
+    ngx_slab_free_locked(ctx->shpool, tn);
 
     ctx->sh->entries--;
 }
@@ -990,6 +1175,35 @@ ngx_http_thim_cache_usable(ngx_http_thim_node_t *tn,
     }
 
     return NULL;
+}
+
+
+/*
+ * The request will wait on the key's fetch, owned elsewhere: its worker
+ * is told when the fetch lands (ngx_thim_wake.c).  A request that waits
+ * for an origin's slot (no lease on its key) polls instead.
+ */
+
+static void
+ngx_http_thim_cache_waits(ngx_http_thim_zone_t *ctx, ngx_http_thim_node_t *tn,
+    ngx_http_thim_lookup_t *lk)
+{
+    if (lk->found == NGX_HTTP_THIM_FOUND_WAIT && lk->updating) {
+        tn->waiters |= ctx->wake_mask;
+    }
+}
+
+
+/* the key's fetch ended, or the entry goes: its waiting workers are told */
+
+static void
+ngx_http_thim_cache_landed(ngx_http_thim_zone_t *ctx, ngx_http_thim_node_t *tn)
+{
+    if (tn->waiters) {
+        ngx_http_thim_wake_landed(ctx->shpool, &ctx->sh->wake, ctx->wake_mask,
+                                  tn->hash, tn->waiters);
+        tn->waiters = 0;
+    }
 }
 
 
@@ -1427,7 +1641,7 @@ ngx_http_thim_cache_peek(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     lk->found = NGX_HTTP_THIM_FOUND_MISS;
 
     if (tn && tn->value && !tn->negative && tn->expires > ngx_time()) {
-        ngx_http_thim_cache_touch(ctx, tn);
+        ngx_http_thim_cache_use(ctx, tn);
 
         ngx_http_thim_cache_pin(tn, lk);
         lk->found = NGX_HTTP_THIM_FOUND_FRESH;

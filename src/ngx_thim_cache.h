@@ -2,14 +2,15 @@
 /*
  * ngx_thim: the shared-memory collateral cache.
  *
- * One zone holds an rbtree of entries keyed by the canonical cache key,
- * an LRU queue, and per-entry fetch state.  A request is answered
- * straight from the zone: the record it sends is pinned (a count under
- * the lock) until the request ends, so the lock is held for a tree lookup
- * only, never for a copy.  The fetch state is a lease
- * (owner pid + token + deadline) that makes a cache miss, in any worker, cause a
+ * One zone holds a hash table of entries keyed by the canonical cache
+ * key, an LRU queue per class, and per-entry fetch state.  A request is
+ * answered straight from the zone: the record it sends is pinned (a count
+ * under the lock) until the request ends, so the lock is held for a
+ * lookup only, never for a copy.  The fetch state is a lease (owner pid +
+ * token + deadline) that makes a cache miss, in any worker, cause a
  * single origin fetch: the request that takes the lease fetches, every
- * other request waits for the fetch generation (seq) to move on.
+ * other request waits for the fetch generation (seq) to move on, and is
+ * woken when it does (ngx_thim_wake.c).
  */
 
 
@@ -18,6 +19,7 @@
 
 
 #include "ngx_thim.h"
+#include "ngx_thim_wake.h"
 
 
 /* the most concurrent fetches an origin can be bounded to */
@@ -119,8 +121,8 @@ typedef struct {
 
 
 typedef struct {
-    ngx_rbtree_t               rbtree;
-    ngx_rbtree_node_t          sentinel;
+    void                     **buckets;       /* the entries by hash */
+    ngx_uint_t                 bucket_mask;
     ngx_queue_t                lru[NGX_HTTP_THIM_CLASSES];
 
     /* under the lock */
@@ -165,6 +167,9 @@ typedef struct {
     /* the refresh sweeper (ngx_thim_refresh.c), under the lock */
     ngx_pid_t                  refresh_owner;
     ngx_msec_t                 refresh_lease;
+
+    /* the workers waiters wait in (ngx_thim_wake.c) */
+    ngx_http_thim_wake_table_t  wake;
 } ngx_http_thim_shctx_t;
 
 
@@ -177,6 +182,9 @@ typedef struct {
     ngx_str_t                  name;
     ngx_http_thim_persist_t   *persist;        /* snapshot and seed, or
                                                   NULL (ngx_thim_persist.c) */
+    uint64_t                   wake_mask;      /* this worker's bit in the
+                                                  wake table, 0: none */
+    ngx_uint_t                 wake_row;
 } ngx_http_thim_zone_t;
 
 
@@ -226,6 +234,8 @@ void ngx_http_thim_cache_origin_result(ngx_shm_zone_t *shm_zone,
     ngx_log_t *log);
 void ngx_http_thim_cache_group(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_str_t *group, ngx_uint_t max);
+ngx_int_t ngx_http_thim_cache_depend(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_str_t *src, ngx_str_t *body, ngx_uint_t max);
 
 
 /* one entry with a record, as ngx_http_thim_cache_walk() shows it */

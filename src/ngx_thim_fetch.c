@@ -73,7 +73,7 @@ static ngx_int_t ngx_http_thim_add_cleanup(ngx_http_request_t *r,
 static void ngx_http_thim_park(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx);
 static ngx_int_t ngx_http_thim_wait(ngx_http_request_t *r,
-    ngx_http_thim_ctx_t *ctx, ngx_uint_t seq);
+    ngx_http_thim_ctx_t *ctx, ngx_http_thim_lookup_t *lk);
 static void ngx_http_thim_wait_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_thim_fetch(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_uint_t lease, ngx_uint_t background);
@@ -316,7 +316,7 @@ ngx_http_thim_dispatch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
         return ngx_http_thim_fetch(r, ctx, lk->lease, 0);
 
     case NGX_HTTP_THIM_FOUND_WAIT:
-        return ngx_http_thim_wait(r, ctx, lk->seq);
+        return ngx_http_thim_wait(r, ctx, lk);
 
     case NGX_HTTP_THIM_FOUND_HELD_OFF:
         ctx->cache_status = NGX_HTTP_THIM_CACHE_MISS;
@@ -529,10 +529,19 @@ ngx_http_thim_park(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
 }
 
 
+/*
+ * Waiting on a fetch owned elsewhere: the request is woken when it lands
+ * (ngx_thim_wake.c) and looks at the zone only every
+ * NGX_HTTP_THIM_WAKE_FALLBACK ms meanwhile, for an owner that died; one
+ * that waits for an origin's fetch slot, or cannot be woken, polls.
+ */
+
 static ngx_int_t
 ngx_http_thim_wait(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
-    ngx_uint_t seq)
+    ngx_http_thim_lookup_t *lk)
 {
+    ngx_msec_t                 interval;
+    ngx_msec_int_t             left;
     ngx_http_thim_zone_t      *zone;
     ngx_http_thim_loc_conf_t  *tlcf;
 
@@ -559,9 +568,16 @@ ngx_http_thim_wait(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
         (void) ngx_atomic_fetch_add(&zone->sh->waits, 1);
     }
 
-    ctx->wait_seq = seq;
+    ctx->wait_seq = lk->seq;
 
-    ngx_add_timer(&ctx->wait, NGX_HTTP_THIM_POLL_INTERVAL);
+    interval = (lk->updating && ngx_http_thim_wake_wait(ctx) == NGX_OK)
+               ? NGX_HTTP_THIM_WAKE_FALLBACK : NGX_HTTP_THIM_POLL_INTERVAL;
+
+    /* and at the deadline, to give up */
+    left = (ngx_msec_int_t) (ctx->wait_deadline - ngx_current_msec);
+
+    ngx_add_timer(&ctx->wait,
+                  ngx_min(interval, (ngx_msec_t) ngx_max(left, 1)));
 
     return NGX_DONE;
 }
@@ -582,6 +598,9 @@ ngx_http_thim_wait_handler(ngx_event_t *ev)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_thim_module);
     tlcf = ctx->conf;
+
+    /* woken, or polling: either way out of the table of waiters */
+    ngx_http_thim_wake_cancel(ctx);
 
     lk.seq = ctx->wait_seq;
     lk.origin = ctx->route->origin;
@@ -1795,6 +1814,8 @@ ngx_http_thim_cleanup(void *data)
     if (ctx->wait.timer_set) {
         ngx_del_timer(&ctx->wait);
     }
+
+    ngx_http_thim_wake_cancel(ctx);
 }
 
 

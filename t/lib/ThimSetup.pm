@@ -199,6 +199,28 @@ sub thim_log {
     return map { [split / /, $_, 4] } split /\n/, $log;
 }
 
+# the sum of a counter ("hits", "waits", ...) over the zones of the status
+# JSON at $path (a location with thim_status)
+sub status_sum {
+    my ($t, $field, $path) = @_;
+    require JSON::PP;
+    my $r = $t->get($path // '/thim/status');
+    my $j = eval { JSON::PP::decode_json($r->{content}) } || {};
+    my $n = 0;
+    my $walk;
+    $walk = sub {
+        my ($x) = @_;
+        if (ref $x eq 'HASH') {
+            $n += $x->{$field} if defined $x->{$field} && !ref $x->{$field};
+            $walk->($_) for values %$x;
+        } elsif (ref $x eq 'ARRAY') {
+            $walk->($_) for @$x;
+        }
+    };
+    $walk->($j);
+    return $n;
+}
+
 # Intel's header encoding: everything outside RFC 3986 unreserved as %XX
 sub intel_pct_encode {
     my ($s) = @_;
