@@ -147,7 +147,7 @@ test-parallel: deps all $(THIMCTL_ASAN)
 	echo "== sanitizer pass (exit $$arc)"; cat $(BUILD)/test-asan.log; \
 	[ $$prc = 0 ] && [ $$arc = 0 ]
 
-bench: deps all $(BUILD)/tools/verify-bench
+bench: deps all $(BUILD)/tools/verify-bench $(BUILD)/tools/gen-tcb
 	$(BUILD)/tools/verify-bench $(CURDIR)/t/data
 	bench/run.sh
 	perl bench/snapshot.pl

@@ -29,7 +29,10 @@
 # BENCH_CONNECTIONS (32), BENCH_WORKERS (2), BENCH_WAITERS (100),
 # BENCH_WAKE_ROUNDS (5), BENCH_ORIGIN_DELAY (ms, 300),
 # BENCH_SNAPSHOT_INTERVAL (2s), BENCH_TRICKLE (new keys/s, 10),
-# BENCH_SAMPLE (keys checked, 200), NGINX, TEST_THIM_MODULE.
+# BENCH_SAMPLE (keys checked, 200), NGINX, TEST_THIM_MODULE, BENCH_OUT
+# (build/bench-scale).  BENCH_PARTS=snapshot (bench/snapshot.pl, make
+# bench): steps 1 and 2, then three start-ups and stops, loads and writes
+# only.
 
 use strict;
 use warnings;
@@ -68,7 +71,8 @@ my $NGINX = $ENV{NGINX} // '/usr/sbin/nginx';
 my $MODULE = $ENV{TEST_THIM_MODULE}
              // "$TOP/build/objs/ngx_http_thim_module.so";
 my $GEN = "$TOP/build/tools/gen-tcb";
-my $OUT = "$TOP/build/bench-scale";
+my $OUT = $ENV{BENCH_OUT} // "$TOP/build/bench-scale";
+my $ONLY_SNAPSHOT = ($ENV{BENCH_PARTS} // '') eq 'snapshot';
 my $WAIT_MAX = $ENV{BENCH_START_TIMEOUT} // 900;
 
 my $TCB = '/sgx/certification/v4/tcb';
@@ -112,6 +116,7 @@ for my $n (@SIZES) {
     }
 }
 
+exit 0 if $ONLY_SNAPSHOT;
 my $table = table();
 print "\n$table";
 spew("$OUT/results.md", $table);
@@ -158,6 +163,7 @@ sub bench_size {
     -s "$dir/thim.snap" or die "no snapshot written:\n" . tail($ng);
     $r{snap_bytes} //= -s "$dir/thim.snap";
     delete $ng->{seed};
+    return snapshot_rounds($ng, \%r) if $ONLY_SNAPSHOT;
 
     # 3. run A: no periodic writer
     write_conf($ng);
@@ -200,6 +206,25 @@ sub bench_size {
     # the bodies are large: keep only what explains the run
     remove_tree("$dir/extra");
     return \%r;
+}
+
+
+# make bench's part: the snapshot loaded at three start-ups, written at
+# three stops (when the zone differs from the file)
+sub snapshot_rounds {
+    my ($ng, $r) = @_;
+    printf "snapshot: %d entries, %.1f MB\n", $ng->{n}, (-s "$ng->{dir}/thim.snap") / 1e6;
+    write_conf($ng);
+    for my $round (1 .. 3) {
+        startup($ng, $r, "r$round");
+        nginx_stop($ng);
+        my ($ms, $lock, $bytes) = writes($ng, $ng->{mark_stop});
+        print defined $ms
+            ? sprintf("write %d: %.1f MB in %s ms (zone locked %s ms)\n",
+                      $round, ($bytes // 0) / 1e6, $ms, $lock // '?')
+            : "write $round: not written at stop (unchanged)\n";
+    }
+    return $r;
 }
 
 
@@ -257,11 +282,9 @@ sub write_conf {
     my $seed = $ng->{seed} ? " seed=$ng->{seed}" : '';
     my $oport = $origin->port;
     my $user = $> == 0 ? 'user root;' : '';
-    my $proxy = <<"EOF";
-        location /_thim/intel/ {
+    my $to_origin = <<"EOF";
             internal;
             proxy_pass https://intel_pcs/;
-            proxy_set_header Ocp-Apim-Subscription-Key \$thim_intel_api_key;
             proxy_ssl_verify on;
             proxy_ssl_trusted_certificate $pki->{ca};
             proxy_ssl_name localhost;
@@ -271,16 +294,14 @@ sub write_conf {
             proxy_buffer_size 16k;
             proxy_buffers 4 16k;
             subrequest_output_buffer_size 1m;
+EOF
+    my $proxy = <<"EOF";
+        location /_thim/intel/ {
+$to_origin
+            proxy_set_header Ocp-Apim-Subscription-Key \$thim_intel_api_key;
         }
         location /_thim/intel-root/ {
-            internal;
-            proxy_pass https://intel_pcs/;
-            proxy_ssl_verify on;
-            proxy_ssl_trusted_certificate $pki->{ca};
-            proxy_ssl_name localhost;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_pass_request_headers off;
+$to_origin
         }
         location /sgx/certification/ { thim_intel; }
 EOF
