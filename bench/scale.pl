@@ -156,6 +156,8 @@ sub bench_size {
     my ($skip) = $st->{line} =~ /\((\d+) skipped/;
     print "seed: $st->{line}\n";
     push @notes, "$n: $skip bundle entries skipped" if $skip;
+    my ($ev) = $st->{line} =~ /(\d+) evicted/;
+    push @notes, "$n: $ev entries evicted while seeding (zone $zone too small)" if $ev;
     wait_http($ng, 60);
     nginx_stop($ng);
     ($r{seed_write_ms}, $r{seed_write_lock}, $r{snap_bytes})
