@@ -76,7 +76,11 @@ my $ONLY_SNAPSHOT = ($ENV{BENCH_PARTS} // '') eq 'snapshot';
 my $WAIT_MAX = $ENV{BENCH_START_TIMEOUT} // 900;
 
 my $TCB = '/sgx/certification/v4/tcb';
-my $TEMPLATE = "$TOP/t/data/intel/pcs/sgx/tcb_00906ed50000_eval19_2025-06-04.json";
+# BENCH_BODY=small: the 3.5 KB tcbInfo of 90806F000000 instead of the 10 KB
+my $TEMPLATE = "$TOP/t/data/intel/pcs/sgx/"
+    . (($ENV{BENCH_BODY} // '') eq 'small'
+       ? 'tcb_90806f000000_eval19_2025-08-08.json'
+       : 'tcb_00906ed50000_eval19_2025-06-04.json');
 
 -x $GEN or die "bench-scale: $GEN not built (make bench-scale builds it)\n";
 -f $MODULE or die "bench-scale: $MODULE not built (make all)\n";
@@ -139,44 +143,52 @@ sub bench_size {
     gen($n, 0, $n, "$dir/bundle", "$dir/entries.jsonl");
     gen($n, $n, $extras, "$dir/extra", '/dev/null');
     my $crl = slurp($ipki->{root_crl});
-    spew("$dir/bundle/root_crl.der", $crl);
-    index_json($dir, $crl);
-    printf "bundle: %d TCB infos + root CRL in %.1f s\n", $n, time - $t0;
+    my @chunks = index_json($dir, $crl);
+    printf "bundle: %d TCB infos + root CRL in %.1f s, %d part(s)\n", $n,
+           time - $t0, scalar @chunks;
 
-    # 2. seeded once; nginx writes its own snapshot when it stops
+    # 2. seeded, a part per start (the seed index is read whole, at most
+    # 64 MB); nginx writes its own snapshot when it stops, and the next
+    # start loads it before seeding the next part
     my $zone = sprintf '%dm', int($n * 16384 / 1048576) + 64;
-    my $ng = nginx_new($dir, $n, zone => $zone, interval => '3600s',
-                       seed => "$dir/bundle");
+    my $ng = nginx_new($dir, $n, zone => $zone, interval => '3600s');
     $origin->clear_faults;
     $origin->fault($TCB, drop => 1);
-    nginx_start($ng);
-    my $st = wait_for($ng, qr/entries seeded from bundle/, $WAIT_MAX);
-    die "no seed line:\n" . tail($ng) unless $st;
-    ($r{seeded}, $r{seed_ms}) = $st->{line} =~ /(\d+) entries seeded .* in (\d+) ms/;
-    my ($skip) = $st->{line} =~ /\((\d+) skipped/;
-    print "seed: $st->{line}\n";
-    push @notes, "$n: $skip bundle entries skipped" if $skip;
-    my ($ev) = $st->{line} =~ /(\d+) evicted/;
-    push @notes, "$n: $ev entries evicted while seeding (zone $zone too small)" if $ev;
-    wait_http($ng, 60);
-    nginx_stop($ng);
-    ($r{seed_write_ms}, $r{seed_write_lock}, $r{snap_bytes})
-        = writes($ng, $ng->{mark_stop});
+    $r{seed_ms} = 0;
+    for my $chunk (@chunks) {
+        $ng->{seed} = $chunk;
+        write_conf($ng);
+        nginx_start($ng);
+        my $st = wait_for($ng, qr/entries seeded from bundle/, $WAIT_MAX);
+        die "no seed line:\n" . tail($ng) unless $st;
+        my ($ms) = $st->{line} =~ / in (\d+) ms/;
+        $r{seed_ms} += $ms // 0;
+        my ($skip) = $st->{line} =~ /\((\d+) skipped/;
+        print "seed: $st->{line}\n";
+        push @notes, "$n: $skip bundle entries skipped" if $skip;
+        my ($ev) = $st->{line} =~ /(\d+) evicted/;
+        push @notes, "$n: $ev entries evicted while seeding (zone $zone too small)" if $ev;
+        wait_http($ng, 60);
+        nginx_stop($ng);
+        ($r{seed_write_ms}, $r{seed_write_lock}, $r{snap_bytes})
+            = writes($ng, $ng->{mark_stop});
+    }
     -s "$dir/thim.snap" or die "no snapshot written:\n" . tail($ng);
     $r{snap_bytes} //= -s "$dir/thim.snap";
+    $r{parts} = @chunks;
     delete $ng->{seed};
     return snapshot_rounds($ng, \%r) if $ONLY_SNAPSHOT;
 
     # 3. run A: no periodic writer
     write_conf($ng);
     if (!eval { startup($ng, \%r, 'a'); 1 }) {
-        die $@ unless $@ =~ /^snapshot not loaded: (.*)/;
+        die $@ unless $@ =~ /^snapshot not loaded: (.*)/ && @chunks == 1;
         # the rest is still worth measuring: on a zone seeded at start
         push @notes, "$n: the snapshot nginx wrote was not loaded at start ($1); "
                      . "the zone is seeded from the bundle at start instead, "
                      . "and start-up figures are the seeding's";
         nginx_stop($ng);
-        $ng->{seed} = "$dir/bundle";
+        $ng->{seed} = $chunks[0];
         write_conf($ng);
         startup($ng, \%r, 'a');
     }
@@ -248,27 +260,48 @@ sub gen {
 }
 
 
+# the index, in parts of at most BENCH_INDEX_MB (48) MB: the directories
 sub index_json {
     my ($dir, $crl) = @_;
-    open my $in, '<', "$dir/entries.jsonl" or die $!;
-    open my $h, '>', "$dir/bundle/index.json" or die $!;
-    print $h '{"format":"ngx_thim-bundle","version":1,'
-             . '"generator":"bench/scale.pl","entries":[', "\n";
+    my $max = ($ENV{BENCH_INDEX_MB} // 48) * 1048576;
     # "fetched": when the origin answered, as thimctl writes it (a seeded
     # record without one is written to the snapshot with fetch time 0,
     # which the snapshot loader then refuses)
     my $fetched = strftime('%Y-%m-%dT%H:%M:%SZ', gmtime);
+    my $crl_entry = '{"fetched":"' . $fetched . '","origin":"intel-root",'
+        . '"path":"/IntelSGXRootCA.der","file":"root_crl.der","sha256":"'
+        . sha256_hex($crl) . '","headers":{}}';
+    open my $in, '<', "$dir/entries.jsonl" or die $!;
+    my (@dirs, $h, $size);
+    my $open = sub {
+        my $d = @dirs ? "$dir/bundle-" . (@dirs + 1) : "$dir/bundle";
+        if (@dirs) {
+            make_path($d);
+            symlink("$dir/bundle/tcb", "$d/tcb") or die "symlink: $!";
+        }
+        spew("$d/root_crl.der", $crl);
+        open $h, '>', "$d/index.json" or die $!;
+        print $h '{"format":"ngx_thim-bundle","version":1,'
+                 . '"generator":"bench/scale.pl","entries":[', "\n";
+        $size = 0;
+        push @dirs, $d;
+    };
+    $open->();
     while (my $l = <$in>) {
         chomp $l;
         $l =~ s/^\{/{"fetched":"$fetched",/;
+        if ($size + length($l) > $max) {
+            print $h "$crl_entry]}\n";
+            close $h;
+            $open->();
+        }
         print $h "$l,\n";
+        $size += length($l) + 2;
     }
-    print $h '{"fetched":"' . $fetched . '","origin":"intel-root",'
-             . '"path":"/IntelSGXRootCA.der",'
-             . '"file":"root_crl.der","sha256":"' . sha256_hex($crl)
-             . '","headers":{}}]}', "\n";
+    print $h "$crl_entry]}\n";
     close $h;
     unlink "$dir/entries.jsonl";
+    return @dirs;
 }
 
 
@@ -458,6 +491,8 @@ sub startup {
     if (defined $line && $line =~ /(\d+) records loaded from snapshot "[^"]*" in (\d+) ms \((\d+) damaged, (\d+) refused/) {
         @$r{"load_records_$run", "load_ms_$run"} = ($1, $2);
         push @notes, "$ng->{n}: load $run: $3 damaged, $4 refused" if $3 || $4;
+        push @notes, "$ng->{n}: load $run: $1 records loaded, not " . ($ng->{n} + 1)
+            if $run eq 'a' && $1 != $ng->{n} + 1;
     }
     printf "start %s: accepts after %.2f s, cached key answered (%s) after %.2f s, "
            . "load line after %s\n  %s\n", $run, $accept, $how, $hit,
@@ -788,7 +823,8 @@ sub table {
     my $ms = sub { defined $_[0] ? "$_[0] ms" : undef };
     $row->('snapshot file (written by nginx after seeding)',
            sub { sprintf '%.1f MB', $_[0]{snap_bytes} / 1e6 });
-    $row->('seeding from the bundle, every entry checked (log)', sub { $ms->($_[0]{seed_ms}) });
+    $row->('seeding from the bundle, every entry checked (log; starts)', sub {
+        "$_[0]{seed_ms} ms ($_[0]{parts})" });
     $row->('start → first connection accepted', sub { $s->($_[0]{accept_a}) });
     $row->('start → first answer of a random cached key', sub {
         $s->($_[0]{hit_a}) . " ($_[0]{hit_how_a})" });
