@@ -163,6 +163,13 @@ sub bench_size {
         die "no seed line:\n" . tail($ng) unless $st;
         my ($ms) = $st->{line} =~ / in (\d+) ms/;
         $r{seed_ms} += $ms // 0;
+        if (log_since($ng, $ng->{mark})
+            =~ /^.*\] (.*snapshot.*(?:cannot be read|starting without it).*)$/m) {
+            nginx_stop($ng);
+            die sprintf "nginx cannot read back the snapshot it wrote "
+                . "(%.2f GB) before seeding part %d: %s\n",
+                (-s "$dir/thim.snap") / 1e9, $chunk =~ /-(\d+)$/ ? $1 : 1, $1;
+        }
         my ($skip) = $st->{line} =~ /\((\d+) skipped/;
         print "seed: $st->{line}\n";
         push @notes, "$n: $skip bundle entries skipped" if $skip;
