@@ -554,15 +554,16 @@ sub wait_http {
 sub verify_sample {
     my ($ng, $r, $run) = @_;
     $run = $run ? "_$run" : '';
-    my ($ok, $n) = (0, 0);
+    my ($ok, $n, $slow) = (0, 0, 0);
     for (1 .. $SAMPLE) {
         my $k = int rand $ng->{n};
         my ($code, $h, $body) = http_get($ng->{http}, "$TCB?fmspc=" . fmspc($k), 5);
         $n++;
+        $slow++ unless $code;
         $ok++ if $code == 200
                  && $body eq slurp("$ng->{dir}/bundle/tcb/" . fmspc($k) . '.json');
     }
-    $r->{"verified$run"} = "$ok/$n";
+    $r->{"verified$run"} = "$ok/$n" . ($slow ? " ($slow not answered within 5 s)" : '');
     my (undef, undef, $st) = http_get($ng->{http}, '/thim/status', 5);
     my $j = eval { JSON::PP::decode_json($st) } // {};
     $r->{"entries$run"} = $j->{zones}{thim}{entries} // '?';
@@ -613,10 +614,14 @@ sub wrk {
     local $ENV{BENCH_KEYS} = $ng->{n};
     local $ENV{BENCH_PREFIX} = $prefix;
     local $ENV{BENCH_SUFFIX} = $suffix;
-    my $out = qx{wrk -t2 -c$CONNS -d${DUR}s --latency -s $lua https://127.0.0.1:$ng->{https} 2>&1};
+    # --timeout 60s: a request held up by a stalled worker counts in the
+    # latencies, instead of being dropped from them as a timeout
+    my $out = qx{wrk -t2 -c$CONNS -d${DUR}s --timeout 60s --latency -s $lua https://127.0.0.1:$ng->{https} 2>&1};
     my ($rps) = $out =~ /^Requests\/sec:\s+([\d.]+)/m;
     my ($p, $u) = $out =~ /^\s+99%\s+([\d.]+)(us|ms|s)\b/m;
     my ($bad) = $out =~ /Non-2xx or 3xx responses:\s+(\d+)/;
+    my ($errs) = $out =~ /(Socket errors:.*)/;
+    push @notes, "$ng->{n}: wrk $prefix: $errs" if $errs;
     die "wrk: $out" unless defined $rps && defined $p;
     return ($rps, $p * ($u eq 'us' ? 0.001 : $u eq 's' ? 1000 : 1), $bad // 0);
 }
