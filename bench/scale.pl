@@ -598,9 +598,10 @@ EOF
     my %t = (static => ['/static/tcb/', '.json'], thim => ["$TCB?fmspc=", '']);
     for my $i (1 .. $ROUNDS) {
         for my $what (qw(static thim)) {
-            my ($rps, $p99, $bad) = wrk($ng, $lua, @{ $t{$what} });
-            printf "hits %s round %d %-6s %8.0f req/s  p99 %7.2f ms%s\n", $run, $i,
-                   $what, $rps, $p99, $bad ? "  ($bad non-2xx!)" : '';
+            my ($rps, $p99, $bad, $max) = wrk($ng, $lua, @{ $t{$what} });
+            printf "hits %s round %d %-6s %8.0f req/s  p99 %7.2f ms  max %7.2f ms%s\n",
+                   $run, $i, $what, $rps, $p99, $max, $bad ? "  ($bad non-2xx!)" : '';
+            push @{ $r->{"max_${what}_$run"} }, $max;
             push @{ $r->{"rps_${what}_$run"} }, $rps;
             push @{ $r->{"p99_${what}_$run"} }, $p99;
             push @notes, "$ng->{n}: $what run $run: $bad non-2xx answers" if $bad;
@@ -622,12 +623,19 @@ sub wrk {
     my ($bad) = $out =~ /Non-2xx or 3xx responses:\s+(\d+)/;
     my ($errs) = $out =~ /(Socket errors:.*)/;
     push @notes, "$ng->{n}: wrk $prefix: $errs" if $errs;
-    die "wrk: $out" unless defined $rps && defined $p;
-    return ($rps, $p * ($u eq 'us' ? 0.001 : $u eq 's' ? 1000 : 1), $bad // 0);
+    my ($m, $mu) = $out =~ /^\s+Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s|m)\b/m;
+    die "wrk: $out" unless defined $rps && defined $p && defined $m;
+    return ($rps, ms($p, $u), $bad // 0, ms($m, $mu));
 }
 
 
 # ---- the periodic writer's company: new keys, and RSS -------------------
+
+sub ms {
+    my ($v, $u) = @_;
+    return $v * { us => 0.001, ms => 1, s => 1000, m => 60000 }->{$u};
+}
+
 
 sub interval_s {
     my ($v, $u) = $INTERVAL =~ /^(\d+)(ms|s|m)?$/ or return 2;
@@ -850,6 +858,9 @@ sub table {
     $row->('hits, no writer: static / thim p99 (ratio)', sub { ratio($_[0], 'p99', 'a') });
     $row->('hits, writer running: static / thim req/s (ratio)', sub { ratio($_[0], 'rps', 'b') });
     $row->('hits, writer running: static / thim p99 (ratio)', sub { ratio($_[0], 'p99', 'b') });
+    $row->('hits, max latency: static / thim without writer; with writer', sub {
+        sprintf '%.0f / %.0f ms; %.0f / %.0f ms', map { max(@{ $_[0]{$_} }) }
+            qw(max_static_a max_thim_a max_static_b max_thim_b) });
     $row->('thim p99 with writer / without', sub {
         sprintf '%.2f', med($_[0]{p99_thim_b}) / med($_[0]{p99_thim_a}) });
     $row->('thim req/s with writer / without', sub {
