@@ -609,6 +609,7 @@ function request()
 end
 EOF
     my %t = (static => ['/static/tcb/', '.json'], thim => ["$TCB?fmspc=", '']);
+    my $probe = prober($ng, "$ng->{dir}/probe-$run.log");
     for my $i (1 .. $ROUNDS) {
         for my $what (qw(static thim)) {
             my ($rps, $p99, $bad, $max) = wrk($ng, $lua, @{ $t{$what} });
@@ -620,6 +621,35 @@ EOF
             push @notes, "$ng->{n}: $what run $run: $bad non-2xx answers" if $bad;
         }
     }
+    kill 'TERM', $probe;
+    waitpid($probe, 0);
+    my @l = sort { $a <=> $b } map { (split)[0] }
+            split /\n/, slurp("$ng->{dir}/probe-$run.log") // '';
+    $r->{"probe_$run"} = [pct(\@l, 50), pct(\@l, 99), $l[-1], scalar @l];
+    printf "probe %s: %d hits, median %.1f ms, p99 %.1f ms, max %.1f ms\n",
+           $run, scalar @l, @{ $r->{"probe_$run"} }[0 .. 2] if @l;
+}
+
+
+# a child: one client asking a random cached key every 20 ms while wrk
+# runs, each latency logged; wrk counts only the requests it completes
+# within its run, so a worker held up for longer than that would be
+# missing from its figures, not from these
+sub prober {
+    my ($ng, $file) = @_;
+    my $pid = fork // die "fork: $!";
+    return $pid if $pid;
+    my $stop = 0;
+    $SIG{TERM} = sub { $stop = 1 };
+    open my $log, '>', $file or POSIX::_exit(1);
+    $log->autoflush(1);
+    while (!$stop) {
+        my $t = time;
+        my ($code) = http_get($ng->{http}, "$TCB?fmspc=" . fmspc(int rand $ng->{n}), 120);
+        printf $log "%.3f %d\n", (time - $t) * 1000, $code;
+        sleep 0.02;
+    }
+    POSIX::_exit(0);
 }
 
 
@@ -874,6 +904,10 @@ sub table {
     $row->('hits, max latency: static / thim without writer; with writer', sub {
         sprintf '%.0f / %.0f ms; %.0f / %.0f ms', map { max(@{ $_[0]{$_} }) }
             qw(max_static_a max_thim_a max_static_b max_thim_b) });
+    $row->('one client beside wrk, a random key every 20 ms: median / p99 / max, no writer', sub {
+        sprintf '%.1f / %.1f / %.1f ms (n=%d)', @{ $_[0]{probe_a} } });
+    $row->('... writer running', sub {
+        sprintf '%.1f / %.1f / %.1f ms (n=%d)', @{ $_[0]{probe_b} } });
     $row->('thim p99 with writer / without', sub {
         sprintf '%.2f', med($_[0]{p99_thim_b}) / med($_[0]{p99_thim_a}) });
     $row->('thim req/s with writer / without', sub {
