@@ -10,18 +10,21 @@
 #      look-alike Intel TCB Signing key (t/lib/ThimIntelPKI.pm, whose root
 #      nginx pins) with build/tools/gen-tcb, as a bundle (docs/bundle.md)
 #      with the look-alike root CA CRL.
-#   2. nginx seeds its zone from the bundle once (every entry checked as
-#      an origin answer) and writes its own snapshot when it stops.
+#   2. nginx seeds its zone from the bundle (every entry checked as an
+#      origin answer; in parts of at most BENCH_INDEX_MB of index, one
+#      start each) and writes its own snapshot when it stops.
 #   3. Run A (snapshot_interval 3600s: no periodic writer): nginx started
 #      on that snapshot with the origin dropping every TCB request, so an
 #      answer can only come from the zone: time to the first connection
 #      accepted, to the first correct answer of a random cached key, to
 #      the load's "records loaded" log line; sampled keys checked byte for
 #      byte; hits vs static files of the same bytes (wrk, random key per
-#      request); worker RSS; waiter wake-up latency; graceful stop.
-#   4. Run B (snapshot_interval BENCH_SNAPSHOT_INTERVAL, 2s, and a trickle
-#      of new keys so that every interval has something to write): the
-#      same hits while the writer runs, the writer's own log lines, RSS.
+#      request, and one client probing beside wrk); worker RSS; waiter
+#      wake-up latency.
+#   4. Run B: the same nginx reloaded with snapshot_interval
+#      BENCH_SNAPSHOT_INTERVAL (2s), and a trickle of new keys so that
+#      every interval has something to write: the same hits while the
+#      writer runs, the writer's own log lines, RSS; graceful stop.
 #
 # Output: a Markdown table (stdout, and build/bench-scale/results.md) to
 # paste into docs/performance.md.  Environment: BENCH_SIZES ("1000 10000
