@@ -58,7 +58,7 @@ ASAN_ENV   := ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0 \
               TEST_THIM_MODULE=$(ASAN_OBJS)/ngx_http_thim_module.so \
               TEST_THIMCTL=$(THIMCTL_ASAN)
 
-.PHONY: all deps run test test-plain test-asan test-parallel bench fuzz fuzz-ci fuzz-deps fuzz-corpus \
+.PHONY: all deps run test test-plain test-asan test-parallel bench bench-scale fuzz fuzz-ci fuzz-deps fuzz-corpus \
         bundle clean deployment-svg
 
 all: $(MODULE) $(UNIT_BINS) $(THIMCTL)
@@ -147,11 +147,21 @@ test-parallel: deps all $(THIMCTL_ASAN)
 	echo "== sanitizer pass (exit $$arc)"; cat $(BUILD)/test-asan.log; \
 	[ $$prc = 0 ] && [ $$arc = 0 ]
 
-bench: deps all $(BUILD)/tools/verify-bench
+bench: deps all $(BUILD)/tools/verify-bench $(BUILD)/tools/gen-tcb
 	$(BUILD)/tools/verify-bench $(CURDIR)/t/data
 	bench/run.sh
 	perl bench/snapshot.pl
 	perl bench/tiers.pl
+
+# 1k, 10k and 100k entries (BENCH_SIZES): start-up, snapshot load and
+# write, hits vs static with and without the writer, RSS, waiter wake-up;
+# a Markdown table for docs/performance.md (bench/scale.pl).  Not in make test.
+bench-scale: deps all $(BUILD)/tools/gen-tcb
+	perl bench/scale.pl
+
+$(BUILD)/tools/gen-tcb: bench/gen-tcb.c
+	@mkdir -p $(BUILD)/tools
+	$(CC) -O2 -Wall -Wextra -Werror -o $@ $< -lcrypto
 
 $(BUILD)/tools/verify-bench: bench/verify.c $(wildcard src/*.c src/*.h) \
                        $(OBJS)/Makefile

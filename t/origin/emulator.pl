@@ -1162,8 +1162,10 @@ sub handle_origin {
     }
 
     my $ok = send_response($s, $req, $status, \@h, $body, $keep);
-    logmsg(sprintf '%s %s -> %d %dB (%s) %.0fms%s', $req->{method}, $raw, $status, length $body,
-           $src // '', (time - $t0) * 1000, $ftxt);
+    # sent=: the moment the answer was written, for bench/scale.pl
+    my $sent = time;
+    logmsg(sprintf '%s %s -> %d %dB (%s) %.0fms%s sent=%.6f', $req->{method}, $raw, $status,
+           length $body, $src // '', ($sent - $t0) * 1000, $ftxt, $sent);
     return $keep && $ok;
 }
 
