@@ -48,6 +48,8 @@ typedef struct {
     u_char                     origin;         /* of the fetch slot */
     u_char                     slot;           /* its index + 1, 0: none */
     u_char                     backoff_step;   /* failures in a row */
+    u_char                     dirty;          /* in the dirty queue */
+    u_char                     written;        /* in a snapshot file */
     ngx_queue_t                queue;          /* in its class's LRU */
     ngx_queue_t                group;          /* a derived entry: in its
                                                   source's group; any
@@ -67,6 +69,8 @@ typedef struct {
     ngx_msec_t                 backoff_min;    /* of the last lease */
     ngx_msec_t                 backoff_max;
     ngx_msec_t                 backoff_until;  /* ngx_current_msec, 0: none */
+    ngx_queue_t                dirty_link;     /* changed, not yet written */
+    ngx_uint_t                 changed;        /* sh->gen of the change */
     u_char                     key[1];
 } ngx_http_thim_node_t;
 
@@ -124,6 +128,10 @@ static ngx_int_t ngx_http_thim_cache_end_lease(ngx_http_thim_zone_t *ctx,
     ngx_http_thim_node_t *tn, ngx_uint_t lease);
 static ngx_http_thim_value_t *ngx_http_thim_cache_usable(
     ngx_http_thim_node_t *tn, ngx_http_thim_lookup_t *lk);
+static void ngx_http_thim_cache_changed(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *tn, ngx_http_thim_store_t *st);
+static void ngx_http_thim_cache_entry(ngx_http_thim_node_t *tn,
+    ngx_http_thim_entry_t *e, u_char *key, ngx_http_thim_value_t **pin);
 
 
 ngx_int_t
@@ -165,6 +173,8 @@ ngx_http_thim_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     for (i = 0; i < NGX_HTTP_THIM_CLASSES; i++) {
         ngx_queue_init(&ctx->sh->lru[i]);
     }
+
+    ngx_queue_init(&ctx->sh->dirty);
 
     len = sizeof(" in thim zone \"\"") + shm_zone->shm.name.len;
 
@@ -431,6 +441,8 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     (void) ngx_http_thim_cache_end_lease(ctx, tn, st->lease);
     ngx_http_thim_cache_recovered(ctx, tn);
     tn->seq++;
+
+    ngx_http_thim_cache_changed(ctx, tn, st);
 
     /* its class may have changed: an empty entry now has a record */
     ngx_http_thim_cache_touch(ctx, tn);
@@ -942,6 +954,15 @@ ngx_http_thim_cache_free_node(ngx_http_thim_zone_t *ctx,
             ngx_queue_remove(q);
             ngx_queue_init(q);
         }
+    }
+
+    if (tn->dirty) {
+        ngx_queue_remove(&tn->dirty_link);
+    }
+
+    if (tn->written) {
+        /* a record the files hold is gone: the next write compacts */
+        ctx->sh->removed++;
     }
 
     ngx_queue_remove(&tn->queue);
@@ -1539,4 +1560,202 @@ ngx_http_thim_cache_import(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 
     return NGX_OK;
+}
+
+
+/*
+ * Change tracking for the snapshot journal (ngx_thim_snapshot.c): a
+ * record whose content changed (a fetch, a refresh, a seed) joins the
+ * dirty queue with the zone's next generation; a hit changes nothing.
+ * A record read back from a file is already written.  Negative and
+ * derived records are never written.
+ */
+
+static void
+ngx_http_thim_cache_changed(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *tn, ngx_http_thim_store_t *st)
+{
+    if (tn->negative || tn->derived || st->loaded) {
+        tn->written = st->loaded;
+
+        if (tn->dirty && !st->loaded) {
+            ngx_queue_remove(&tn->dirty_link);
+            tn->dirty = 0;
+        }
+
+        return;
+    }
+
+    tn->changed = ++ctx->sh->gen;
+
+    if (!tn->dirty) {
+        ngx_queue_insert_tail(&ctx->sh->dirty, &tn->dirty_link);
+        tn->dirty = 1;
+    }
+}
+
+
+/* under the lock: the entry for the writer, its record pinned */
+
+static void
+ngx_http_thim_cache_entry(ngx_http_thim_node_t *tn, ngx_http_thim_entry_t *e,
+    u_char *key, ngx_http_thim_value_t **pin)
+{
+    tn->value->pins++;
+    tn->written = 1;
+
+    *pin = tn->value;
+
+    e->key.data = key;
+    e->key.len = tn->key_len;
+    ngx_memcpy(key, tn->key, tn->key_len);
+
+    e->value = tn->value->data;
+    e->len = tn->value->len;
+    e->fetched = tn->fetched;
+    e->refresh_at = tn->refresh_at;
+    e->expires = tn->expires;
+    e->next_update = tn->next_update;
+    e->negative = 0;
+    e->derived = 0;
+}
+
+
+/*
+ * The oldest changed record, taken off the dirty queue: NGX_OK with it
+ * pinned and its key copied into "key" (NGX_HTTP_THIM_MAX_KEY_LEN bytes);
+ * NGX_DECLINED when it changed at or before generation "upto" (a
+ * compaction since holds it) and is dropped; NGX_DONE when none is left.
+ * One record per lock.
+ */
+
+ngx_int_t
+ngx_http_thim_cache_take_dirty(ngx_shm_zone_t *shm_zone, ngx_uint_t upto,
+    ngx_http_thim_entry_t *e, u_char *key, ngx_http_thim_value_t **pin)
+{
+    ngx_int_t              rc;
+    ngx_queue_t           *q;
+    ngx_http_thim_zone_t  *ctx;
+    ngx_http_thim_node_t  *tn;
+
+    ctx = shm_zone->data;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    if (ngx_queue_empty(&ctx->sh->dirty)) {
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
+        return NGX_DONE;
+    }
+
+    q = ngx_queue_head(&ctx->sh->dirty);
+    ngx_queue_remove(q);
+
+    tn = ngx_queue_data(q, ngx_http_thim_node_t, dirty_link);
+    tn->dirty = 0;
+
+    rc = NGX_DECLINED;
+
+    if (tn->value && tn->changed > upto) {
+        ngx_http_thim_cache_entry(tn, e, key, pin);
+        rc = NGX_OK;
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return rc;
+}
+
+
+/*
+ * The record after "cursor" in tree order (the first one if cursor->len
+ * is 0), for a compaction that walks the zone one record per lock while
+ * it changes: NGX_OK with it pinned, its key copied into "key" and the
+ * cursor moved to it; NGX_AGAIN when only entries without a record to
+ * write were passed (the cursor moved); NGX_DONE at the end.  Records
+ * changed behind the cursor are in the dirty queue.
+ */
+
+ngx_int_t
+ngx_http_thim_cache_next(ngx_shm_zone_t *shm_zone, ngx_str_t *cursor,
+    ngx_http_thim_entry_t *e, u_char *key, ngx_http_thim_value_t **pin)
+{
+    uint32_t               hash;
+    ngx_int_t              rc, cmp;
+    ngx_uint_t             n;
+    ngx_rbtree_node_t     *node, *next, *sentinel;
+    ngx_http_thim_zone_t  *ctx;
+    ngx_http_thim_node_t  *tn;
+
+    ctx = shm_zone->data;
+    hash = ngx_crc32_short(cursor->data, cursor->len);
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    sentinel = ctx->sh->rbtree.sentinel;
+    node = ctx->sh->rbtree.root;
+    next = NULL;
+
+    /* the smallest (hash, key) greater than the cursor */
+    while (node != sentinel) {
+        tn = ngx_http_thim_node(node);
+
+        if (cursor->len == 0 || hash < node->key) {
+            cmp = -1;
+
+        } else if (hash > node->key) {
+            cmp = 1;
+
+        } else {
+            cmp = ngx_memn2cmp(cursor->data, tn->key, cursor->len,
+                               (size_t) tn->key_len);
+        }
+
+        if (cmp < 0) {
+            next = node;
+            node = node->left;
+
+        } else {
+            node = node->right;
+        }
+    }
+
+    rc = NGX_DONE;
+
+    for (n = 0; next && n < 64; n++) {
+        tn = ngx_http_thim_node(next);
+
+        cursor->len = tn->key_len;
+        ngx_memcpy(cursor->data, tn->key, tn->key_len);
+        rc = NGX_AGAIN;
+
+        if (tn->value && !tn->negative && !tn->derived) {
+            ngx_http_thim_cache_entry(tn, e, key, pin);
+            rc = NGX_OK;
+            break;
+        }
+
+        next = ngx_rbtree_next(&ctx->sh->rbtree, next);
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return rc;
+}
+
+
+/* the generation of the last change: what a compaction starting holds */
+
+ngx_uint_t
+ngx_http_thim_cache_gen(ngx_shm_zone_t *shm_zone)
+{
+    ngx_uint_t             gen;
+    ngx_http_thim_zone_t  *ctx;
+
+    ctx = shm_zone->data;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+    gen = ctx->sh->gen;
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return gen;
 }

@@ -151,6 +151,18 @@ ngx_http_thim_persist_zone_param(ngx_conf_t *cf, ngx_str_t *value,
 
     ngx_sprintf(ps->snapshot_tmp.data, "%V.tmp%Z", &s);
 
+    ps->journal.len = s.len + sizeof(".journal") - 1;
+    ps->journal.data = ngx_pnalloc(cf->pool, ps->journal.len + 1);
+    ps->journal_tmp.len = ps->journal.len + sizeof(".tmp") - 1;
+    ps->journal_tmp.data = ngx_pnalloc(cf->pool, ps->journal_tmp.len + 1);
+
+    if (ps->journal.data == NULL || ps->journal_tmp.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(ps->journal.data, "%V.journal%Z", &s);
+    ngx_sprintf(ps->journal_tmp.data, "%V.journal.tmp%Z", &s);
+
     return NGX_OK;
 
 invalid:
@@ -336,13 +348,8 @@ ngx_http_thim_persist_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ctx = shm_zone->data;
     ps = ctx->persist;
 
-    if (ps->snapshot.len) {
-        ngx_http_thim_snapshot_load(ps, shm_zone->shm.log);
-    }
-
-    if (ps->seed.len) {
-        ngx_http_thim_seed_load(ps, shm_zone->shm.log);
-    }
+    /* the workers load it, in the background (ngx_thim_snapshot_load.c) */
+    ngx_http_thim_snapshot_load_init(ps);
 
     return NGX_OK;
 }
@@ -403,7 +410,30 @@ ngx_http_thim_persist_each(ngx_cycle_t *cycle,
 static void
 ngx_http_thim_persist_start(ngx_http_thim_persist_t *persist, ngx_log_t *log)
 {
+    ngx_http_thim_zone_t  *ctx;
+
+    ctx = persist->shm_zone->data;
+
+    persist->jfd = NGX_INVALID_FILE;
+    persist->cfd = NGX_INVALID_FILE;
+
+    if (ctx->sh->load.stage) {
+        persist->load_timer.handler = ngx_http_thim_snapshot_load_timer;
+        persist->load_timer.data = persist;
+        persist->load_timer.log = log;
+        persist->load_timer.cancelable = 1;
+
+        ngx_add_timer(&persist->load_timer, 1);
+    }
+
     if (persist->snapshot.len) {
+        persist->key = ngx_alloc(2 * (NGX_HTTP_THIM_MAX_KEY_LEN + 1), log);
+        if (persist->key == NULL) {
+            return;
+        }
+
+        persist->cursor.data = persist->key + NGX_HTTP_THIM_MAX_KEY_LEN + 1;
+
         ngx_http_thim_persist_timer(&persist->timer,
                                     ngx_http_thim_snapshot_timer, persist,
                                     persist->interval, log);
@@ -429,7 +459,9 @@ ngx_http_thim_persist_exit(ngx_http_thim_persist_t *persist, ngx_log_t *log)
         ngx_http_thim_persist_resign(ctx, &ctx->sh->refresh_owner);
     }
 
-    if (persist->snapshot.len) {
+    ngx_http_thim_snapshot_load_exit(persist);
+
+    if (persist->snapshot.len && persist->key) {
         ngx_http_thim_snapshot_exit(persist, log);
     }
 }
