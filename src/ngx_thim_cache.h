@@ -178,8 +178,10 @@ typedef struct {
     ngx_uint_t                 removed;         /* written records evicted */
     ngx_uint_t                 compacted;       /* "removed" at the last
                                                    compaction */
-    ngx_uint_t                 writing;         /* a write run under way:
-                                                   found set, it died */
+    ngx_uint_t                 writing;         /* a write run under way
+                                                   (found set: it died), or
+                                                   a load refused records:
+                                                   the next write compacts */
     ngx_uint_t                 hold;            /* an unreadable file could
                                                    not be moved aside: it
                                                    is never written over */

@@ -226,6 +226,17 @@ ngx_http_thim_load_step(ngx_http_thim_persist_t *persist, ngx_log_t *log)
                           ctx->sh->evictions - load->evicted);
         }
 
+        if (load->corrupt || load->refused) {
+            /* the files hold what the zone does not: written anew */
+            ctx->sh->writing = 1;
+        }
+
+        /* the line tests and operators wait for */
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "thim zone \"%V\": background load done in %M ms",
+                      &ctx->name,
+                      ngx_http_thim_persist_now() - load->started);
+
         load->stage = NGX_HTTP_THIM_LOAD_NONE;
         return NGX_OK;
     }
@@ -323,6 +334,13 @@ ngx_http_thim_load_header(ngx_str_t *name, char *magic, off_t *size,
 
     if (ngx_fd_info(fd, &fi) != NGX_FILE_ERROR) {
         n = pread(fd, h, sizeof(h), 0);
+
+        /* PCK certificates name platforms: never readable by others */
+        if ((ngx_file_access(&fi) & ~NGX_HTTP_THIM_SNAPSHOT_MODE)
+            && fchmod(fd, NGX_HTTP_THIM_SNAPSHOT_MODE) == -1)
+        {
+            n = -1;
+        }
     }
 
     *why = (n == -1) ? strerror(ngx_errno) : NULL;
