@@ -476,6 +476,11 @@ ngx_http_thim_snapshot_start_compaction(ngx_http_thim_persist_t *persist,
     ctx->sh->writing = 1;
     persist->run = NGX_HTTP_THIM_RUN_COMPACT;
 
+    /* wall-clock ms: what is served meanwhile can be told from the logs */
+    ngx_log_error(NGX_LOG_INFO, log, 0,
+                  "thim zone \"%V\": compaction into \"%V\" started at "
+                  "%M ms", &ctx->name, &persist->snapshot, persist->started);
+
     return NGX_OK;
 }
 
