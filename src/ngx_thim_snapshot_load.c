@@ -41,6 +41,7 @@
 
 #include "ngx_thim_persist.h"
 #include "ngx_thim_fetch.h"
+#include "ngx_thim_verify.h"
 
 
 #define NGX_HTTP_THIM_LOAD_NONE          0
@@ -146,6 +147,10 @@ ngx_http_thim_snapshot_load_timer(ngx_event_t *ev)
 
     until = ngx_http_thim_persist_now() + NGX_HTTP_THIM_LOAD_SLICE;
 
+    /* each issuer chain is verified once per load, then one signature
+       per record; the requests served between slices never use that */
+    ngx_http_thim_verify_memo(1, 0);
+
     while (ctx->sh->load.stage != NGX_HTTP_THIM_LOAD_NONE
            && ngx_http_thim_persist_now() < until)
     {
@@ -153,6 +158,9 @@ ngx_http_thim_snapshot_load_timer(ngx_event_t *ev)
             break;
         }
     }
+
+    ngx_http_thim_verify_memo(0, ctx->sh->load.stage
+                                 == NGX_HTTP_THIM_LOAD_NONE);
 
     if (ctx->sh->load.stage == NGX_HTTP_THIM_LOAD_NONE) {
         ngx_http_thim_load_close(persist);

@@ -163,11 +163,14 @@ my ($from) = $t->log_since_mark =~ /compaction into "[^"]*" started at (\d+) ms/
 my ($recs, $took) = $t->log_since_mark
     =~ /snapshot of (\d+) records \(\d+ bytes\) written to "[^"]*" in (\d+) ms/;
 cmp_ok($recs, '>=', $N + 3, "the compaction holds every record ($recs)");
-my @during = grep { $_->[0] >= $from / 1000 && $_->[0] <= ($from + $took) / 1000
-                    && $_->[2] eq 'HIT' }
-             map { [split ' '] } split /\n/, $t->read_file('logs/ms.log');
-note("compaction: $took ms; hits answered by the writing worker meanwhile: "
-     . scalar @during);
+my @during;
+for my $line (split /\n/, $t->read_file('logs/ms.log')) {
+    my ($at, $status, $cache) = split ' ', $line;
+    push @during, $at if $at * 1000 >= $from && $at * 1000 <= $from + $took
+                         && $cache eq 'HIT';
+}
+note("compaction from $from ms: $took ms; hits answered by the writing "
+     . 'worker meanwhile: ' . scalar @during);
 ok(@during >= 1 || $took < 30,
    'the only worker answered hits while it compacted (slices, not one write)');
 ok(-s $snap > $N * 5000, 'the new base holds the zone');
