@@ -18,8 +18,8 @@
  * first location with thim_intel (or thim_amd, thim_amd_azure) on the
  * zone, as registered while the configuration was merged (thim_refresh
  * uses the same).  The rekey parsers read the key's path and query as a
- * request's uri and args; there is no request at start-up (this runs in
- * the master, before the fork), so ngx_http_thim_persist_recheck() makes
+ * request's uri and args; there is no request in the loader (a timer of
+ * a worker, ngx_thim_snapshot_load.c), so ngx_http_thim_persist_recheck() makes
  * a minimal one carrying only its pool, uri and args: no connection, no
  * configuration, nothing else of a request.  For Intel the copy registered
  * takes any tcbEvaluationDataNumber and the latest baseline: a key is an
@@ -323,11 +323,9 @@ ngx_http_thim_persist_register(ngx_conf_t *cf, ngx_http_thim_loc_conf_t *tlcf)
 /*
  * A zone made afresh (start, restart, binary upgrade, a reload that
  * changed its size) is filled from the snapshot, then from the bundle,
- * here in the master before the workers exist.  A zone kept across a
- * reload keeps what it has.  nginx -t and the signaller (nginx -s) make
- * zones too, and skip this: loading re-verifies every record (about half
- * a millisecond each, docs/performance.md), and a configuration test
- * would double the start-up time for nothing.
+ * by the workers, in the background: here it is only marked as to be
+ * loaded.  A zone kept across a reload keeps what it has.  nginx -t and
+ * the signaller (nginx -s) make zones too, and skip this.
  */
 
 static ngx_int_t
