@@ -107,14 +107,19 @@ ngx_http_thim_snapshot_timer(ngx_event_t *ev)
         return;
     }
 
-    if (persist->run == NGX_HTTP_THIM_RUN_IDLE) {
+    /* every slice renews the lease: a long compaction keeps it */
+    if (ngx_http_thim_snapshot_elect(persist) != NGX_OK) {
+        /* another worker took over (ours ran out): its run, not ours */
+        ngx_http_thim_snapshot_give_up(persist);
+        ngx_add_timer(ev, persist->interval);
+        return;
+    }
 
-        if (ngx_http_thim_snapshot_elect(persist) != NGX_OK
-            || ngx_http_thim_snapshot_begin(persist, 0, ev->log) != NGX_OK)
-        {
-            ngx_add_timer(ev, persist->interval);
-            return;
-        }
+    if (persist->run == NGX_HTTP_THIM_RUN_IDLE
+        && ngx_http_thim_snapshot_begin(persist, 0, ev->log) != NGX_OK)
+    {
+        ngx_add_timer(ev, persist->interval);
+        return;
     }
 
     rc = ngx_http_thim_snapshot_slice(persist, ngx_http_thim_persist_now()
