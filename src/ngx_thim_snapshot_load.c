@@ -83,6 +83,7 @@ static void ngx_http_thim_load_aside(ngx_http_thim_persist_t *persist,
     ngx_str_t *name, char *why, ngx_log_t *log);
 static ngx_int_t ngx_http_thim_load_pass(ngx_http_thim_persist_t *persist,
     ngx_uint_t journal, ngx_uint_t root, ngx_log_t *log);
+static ngx_uint_t ngx_http_thim_load_is_root(u_char *p);
 static ngx_int_t ngx_http_thim_load_reopen(ngx_http_thim_persist_t *persist,
     ngx_http_thim_loader_t *l, ngx_uint_t journal);
 static ngx_int_t ngx_http_thim_load_fill(ngx_http_thim_loader_t *l, off_t off,
@@ -451,7 +452,7 @@ ngx_http_thim_load_pass(ngx_http_thim_persist_t *persist, ngx_uint_t journal,
     u_char                  *p;
     off_t                    off, end;
     size_t                   len;
-    ngx_uint_t               is_root, good;
+    ngx_uint_t               good;
     ngx_http_thim_zone_t    *ctx;
     ngx_http_thim_load_t    *load;
     ngx_http_thim_loader_t  *l;
@@ -492,8 +493,25 @@ ngx_http_thim_load_pass(ngx_http_thim_persist_t *persist, ngx_uint_t journal,
                 && (off_t) len <= end - off
                 && len == NGX_HTTP_THIM_SNAPSHOT_FIXED + 4
                           + ngx_http_thim_get_le(p + 8, 2)
-                          + ngx_http_thim_get_le(p + 44, 4)
-                && ngx_http_thim_load_fill(l, off, len, end) == NGX_OK);
+                          + ngx_http_thim_get_le(p + 44, 4));
+    }
+
+    if (good && root) {
+        /* the first pass reads keys only: the rest is read in the second */
+        good = (ngx_http_thim_load_fill(l, off, NGX_HTTP_THIM_SNAPSHOT_FIXED
+                                        + ngx_http_thim_get_le(p + 8, 2),
+                                        end)
+                == NGX_OK);
+
+        if (good && !ngx_http_thim_load_is_root(l->buf + (off - l->start)))
+        {
+            load->offset = off + len;
+            return NGX_OK;
+        }
+    }
+
+    if (good) {
+        good = (ngx_http_thim_load_fill(l, off, len, end) == NGX_OK);
     }
 
     if (good) {
@@ -515,17 +533,24 @@ ngx_http_thim_load_pass(ngx_http_thim_persist_t *persist, ngx_uint_t journal,
         return NGX_OK;
     }
 
-    is_root = (ngx_http_thim_get_le(p + 8, 2) > sizeof("intel-root:") - 1
-               && ngx_memcmp(p + NGX_HTTP_THIM_SNAPSHOT_FIXED, "intel-root:",
-                             sizeof("intel-root:") - 1) == 0);
-
     load->offset = off + len;
 
-    if (is_root != root) {
+    if (ngx_http_thim_load_is_root(p) != root) {
         return NGX_OK;
     }
 
     return ngx_http_thim_load_record(persist, l->name, p, len, log);
+}
+
+
+/* a record of the Intel root CA CRL, read first */
+
+static ngx_uint_t
+ngx_http_thim_load_is_root(u_char *p)
+{
+    return ngx_http_thim_get_le(p + 8, 2) > sizeof("intel-root:") - 1
+           && ngx_memcmp(p + NGX_HTTP_THIM_SNAPSHOT_FIXED, "intel-root:",
+                         sizeof("intel-root:") - 1) == 0;
 }
 
 
@@ -614,7 +639,10 @@ ngx_http_thim_load_fill(ngx_http_thim_loader_t *l, off_t off, size_t need,
         l->size = size;
     }
 
-    want = (size_t) ngx_min((off_t) l->size, end - off);
+    /* the first pass reads keys only, the second whole chunks */
+    want = (size_t) ngx_min((off_t) (l->stage <= NGX_HTTP_THIM_LOAD_ROOT_JOURNAL
+                                     ? need : l->size),
+                            end - off);
 
     l->start = off;
     l->len = 0;
