@@ -36,7 +36,7 @@ $ThimSetup::MODULE = $ENV{TEST_THIM_MODULE}
 
 my $pki = ThimIntelPKI::make(tempdir(CLEANUP => 1));
 my $mb = int($n * 14000 * 1.3 / 1048576) + 16;
-my $zone = "${mb}m snapshot=%%TESTDIR%%/thim.snap snapshot_interval=3600s";
+my $zone = "${mb}m snapshot=%%TESTDIR%%/thim.snap snapshot_interval=1s";
 my ($t, $o) = ThimSetup::start(workers => 2, zone => $zone,
                                intel_root => $pki->{root}{cert});
 my $snap = $t->dir . '/thim.snap';
