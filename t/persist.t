@@ -143,7 +143,7 @@ $seen->{$extra} = seen($r);
 push @PATHS, $extra;
 $t->stop;
 like($t->log_since_mark, qr/journal: 1 changed records/,
-     'the exiting worker appends what changed to the journal');
+     'what changed is appended to the journal (by the exiting worker at the latest)');
 unlike($t->log_since_mark, qr/snapshot of \d+ records/,
        'and does not rewrite the snapshot');
 
