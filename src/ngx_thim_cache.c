@@ -385,6 +385,14 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
         tn = ngx_http_thim_cache_create(ctx, key, hash);
     }
 
+    if (tn && st->import && tn->value && !tn->negative
+        && tn->fetched > st->fetched)
+    {
+        /* fetched later (meanwhile, during a background load): kept */
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
     if (tn && st->negative && tn->value && !tn->negative) {
         if (ngx_http_thim_cache_end_lease(ctx, tn, st->lease) == NGX_OK) {
             tn->fail_status = NGX_HTTP_NOT_FOUND;
@@ -432,7 +440,7 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     tn->value = v;
     tn->negative = st->negative;
     tn->derived = st->derived;
-    tn->fetched = ngx_time();
+    tn->fetched = st->import ? st->fetched : ngx_time();
     tn->refresh_at = st->refresh_at;
     tn->expires = st->expires;
     tn->next_update = st->next_update;
@@ -1519,47 +1527,18 @@ ngx_http_thim_cache_walk(ngx_shm_zone_t *shm_zone,
  * record fetched later (NGX_DECLINED).  One of the same fetch time is
  * replaced: a bundle entry that a snapshot holds again (seeded at the
  * last start) gets the bundle's lifetime, not the one recomputed from
- * the bundle's fetch time.  The test and
- * the store take the lock separately: imports run in the master before
- * the workers exist, with nobody else in the zone.
+ * the bundle's fetch time.  The test and the store are one step under
+ * the lock: the load runs while requests fetch (ngx_thim_snapshot_load.c).
  */
 
 ngx_int_t
 ngx_http_thim_cache_import(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_http_thim_store_t *st, time_t fetched, ngx_log_t *log)
 {
-    uint32_t               hash;
-    ngx_int_t              rc;
-    ngx_http_thim_zone_t  *ctx;
-    ngx_http_thim_node_t  *tn;
+    st->import = 1;
+    st->fetched = fetched;
 
-    ctx = shm_zone->data;
-
-    tn = ngx_http_thim_cache_lock_find(shm_zone, key, &hash);
-
-    rc = (tn && tn->value && !tn->negative && tn->fetched > fetched)
-         ? NGX_DECLINED : NGX_OK;
-
-    ngx_shmtx_unlock(&ctx->shpool->mutex);
-
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    rc = ngx_http_thim_cache_store(shm_zone, key, st, log);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    tn = ngx_http_thim_cache_lock_find(shm_zone, key, &hash);
-
-    if (tn) {
-        tn->fetched = fetched;
-    }
-
-    ngx_shmtx_unlock(&ctx->shpool->mutex);
-
-    return NGX_OK;
+    return ngx_http_thim_cache_store(shm_zone, key, st, log);
 }
 
 

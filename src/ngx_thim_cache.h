@@ -223,6 +223,10 @@ typedef struct {
                                                   or written to a snapshot */
     unsigned                   loaded:1;       /* read back from the
                                                   snapshot: not a change */
+    unsigned                   import:1;       /* from a file: stored only
+                                                  if no copy was fetched
+                                                  after "fetched" */
+    time_t                     fetched;        /* with import */
 } ngx_http_thim_store_t;
 
 
