@@ -61,6 +61,8 @@ struct ngx_http_thim_node_s {
     u_char                     backoff_step;   /* failures in a row */
     u_char                     cold;           /* the lease's fetch is of
                                                   a cold key (budget) */
+    u_char                     dirty;          /* in the dirty queue */
+    u_char                     written;        /* in a snapshot file */
     ngx_queue_t                queue;          /* in its class's LRU */
     ngx_queue_t                group;          /* a derived entry: in its
                                                   source's group; any
@@ -84,6 +86,8 @@ struct ngx_http_thim_node_s {
     ngx_msec_t                 backoff_until;  /* ngx_current_msec, 0: none */
     uint64_t                   waiters;        /* workers whose requests
                                                   wait on its fetch */
+    ngx_queue_t                dirty_link;     /* changed, not yet written */
+    ngx_uint_t                 changed;        /* sh->gen of the change */
     u_char                     key[1];
 };
 
@@ -154,6 +158,14 @@ static void ngx_http_thim_cache_waits(ngx_http_thim_zone_t *ctx,
     ngx_http_thim_node_t *tn, ngx_http_thim_lookup_t *lk);
 static void ngx_http_thim_cache_landed(ngx_http_thim_zone_t *ctx,
     ngx_http_thim_node_t *tn);
+static ngx_http_thim_node_t *ngx_http_thim_cache_after(
+    ngx_http_thim_zone_t *ctx, ngx_uint_t *b, ngx_str_t *key, uint32_t hash);
+static ngx_int_t ngx_http_thim_cache_order(ngx_http_thim_node_t *tn,
+    ngx_str_t *key, uint32_t hash);
+static void ngx_http_thim_cache_changed(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *tn, ngx_http_thim_store_t *st);
+static void ngx_http_thim_cache_entry(ngx_http_thim_node_t *tn,
+    ngx_http_thim_entry_t *e, u_char *key, ngx_http_thim_value_t **pin);
 
 
 ngx_int_t
@@ -197,6 +209,8 @@ ngx_http_thim_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     for (i = 0; i < NGX_HTTP_THIM_CLASSES; i++) {
         ngx_queue_init(&ctx->sh->lru[i]);
     }
+
+    ngx_queue_init(&ctx->sh->dirty);
 
     len = sizeof(" in thim zone \"\"") + shm_zone->shm.name.len;
 
@@ -417,6 +431,14 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
         tn = ngx_http_thim_cache_create(ctx, key, hash);
     }
 
+    if (tn && st->import && tn->value && !tn->negative
+        && tn->fetched > st->fetched)
+    {
+        /* fetched later (meanwhile, during a background load): kept */
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
     if (tn && st->negative && tn->value && !tn->negative) {
         if (ngx_http_thim_cache_end_lease(ctx, tn, st->lease) == NGX_OK) {
             tn->fail_status = NGX_HTTP_NOT_FOUND;
@@ -471,7 +493,7 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     tn->value = v;
     tn->negative = st->negative;
     tn->derived = st->derived;
-    tn->fetched = ngx_time();
+    tn->fetched = st->import ? st->fetched : ngx_time();
     tn->refresh_at = st->refresh_at;
     tn->expires = st->expires;
     tn->next_update = st->next_update;
@@ -488,6 +510,8 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_http_thim_cache_recovered(ctx, tn);
     tn->seq++;
     ngx_http_thim_cache_landed(ctx, tn);
+
+    ngx_http_thim_cache_changed(ctx, tn, st);
 
     /* its class may have changed: an empty entry now has a record */
     ngx_http_thim_cache_touch(ctx, tn);
@@ -1138,6 +1162,15 @@ ngx_http_thim_cache_free_node(ngx_http_thim_zone_t *ctx,
         ngx_http_thim_cache_invalidate(ctx, tn);
     }
 
+    if (tn->dirty) {
+        ngx_queue_remove(&tn->dirty_link);
+    }
+
+    if (tn->written) {
+        /* a record the files hold is gone: the next write compacts */
+        ctx->sh->removed++;
+    }
+
     ngx_queue_remove(&tn->queue);
 
     for (bucket = (ngx_http_thim_node_t **) ctx->sh->buckets
@@ -1777,45 +1810,249 @@ ngx_http_thim_cache_walk(ngx_shm_zone_t *shm_zone,
  * record fetched later (NGX_DECLINED).  One of the same fetch time is
  * replaced: a bundle entry that a snapshot holds again (seeded at the
  * last start) gets the bundle's lifetime, not the one recomputed from
- * the bundle's fetch time.  The test and
- * the store take the lock separately: imports run in the master before
- * the workers exist, with nobody else in the zone.
+ * the bundle's fetch time.  The test and the store are one step under
+ * the lock: the load runs while requests fetch (ngx_thim_snapshot_load.c).
  */
 
 ngx_int_t
 ngx_http_thim_cache_import(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_http_thim_store_t *st, time_t fetched, ngx_log_t *log)
 {
-    uint32_t               hash;
+    st->import = 1;
+    st->fetched = fetched;
+
+    return ngx_http_thim_cache_store(shm_zone, key, st, log);
+}
+
+
+/*
+ * Change tracking for the snapshot journal (ngx_thim_snapshot.c): a
+ * record whose content changed (a fetch, a refresh, a seed) joins the
+ * dirty queue with the zone's next generation; a hit changes nothing.
+ * A record read back from a file is already written.  Negative and
+ * derived records are never written.
+ */
+
+static void
+ngx_http_thim_cache_changed(ngx_http_thim_zone_t *ctx,
+    ngx_http_thim_node_t *tn, ngx_http_thim_store_t *st)
+{
+    if (tn->negative || tn->derived || st->loaded) {
+        tn->written = st->loaded;
+
+        if (tn->dirty && !st->loaded) {
+            ngx_queue_remove(&tn->dirty_link);
+            tn->dirty = 0;
+        }
+
+        return;
+    }
+
+    tn->changed = ++ctx->sh->gen;
+
+    if (!tn->dirty) {
+        ngx_queue_insert_tail(&ctx->sh->dirty, &tn->dirty_link);
+        tn->dirty = 1;
+    }
+}
+
+
+/* under the lock: the entry for the writer, its record pinned */
+
+static void
+ngx_http_thim_cache_entry(ngx_http_thim_node_t *tn, ngx_http_thim_entry_t *e,
+    u_char *key, ngx_http_thim_value_t **pin)
+{
+    tn->value->pins++;
+    tn->written = 1;
+
+    *pin = tn->value;
+
+    e->key.data = key;
+    e->key.len = tn->key_len;
+    ngx_memcpy(key, tn->key, tn->key_len);
+
+    e->value = tn->value->data;
+    e->len = tn->value->len;
+    e->fetched = tn->fetched;
+    e->refresh_at = tn->refresh_at;
+    e->expires = tn->expires;
+    e->next_update = tn->next_update;
+    e->negative = 0;
+    e->derived = 0;
+}
+
+
+/*
+ * The oldest changed record, taken off the dirty queue: NGX_OK with it
+ * pinned and its key copied into "key" (NGX_HTTP_THIM_MAX_KEY_LEN bytes);
+ * NGX_DECLINED when it changed at or before generation "upto" (a
+ * compaction since holds it) and is dropped; NGX_DONE when none is left.
+ * One record per lock.
+ */
+
+ngx_int_t
+ngx_http_thim_cache_take_dirty(ngx_shm_zone_t *shm_zone, ngx_uint_t upto,
+    ngx_http_thim_entry_t *e, u_char *key, ngx_http_thim_value_t **pin)
+{
     ngx_int_t              rc;
+    ngx_queue_t           *q;
     ngx_http_thim_zone_t  *ctx;
     ngx_http_thim_node_t  *tn;
 
     ctx = shm_zone->data;
 
-    tn = ngx_http_thim_cache_lock_find(shm_zone, key, &hash);
+    ngx_shmtx_lock(&ctx->shpool->mutex);
 
-    rc = (tn && tn->value && !tn->negative && tn->fetched > fetched)
-         ? NGX_DECLINED : NGX_OK;
+    if (ngx_queue_empty(&ctx->sh->dirty)) {
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
+        return NGX_DONE;
+    }
+
+    q = ngx_queue_head(&ctx->sh->dirty);
+    ngx_queue_remove(q);
+
+    tn = ngx_queue_data(q, ngx_http_thim_node_t, dirty_link);
+    tn->dirty = 0;
+
+    rc = NGX_DECLINED;
+
+    if (tn->value && tn->changed > upto) {
+        ngx_http_thim_cache_entry(tn, e, key, pin);
+        rc = NGX_OK;
+    }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 
-    if (rc != NGX_OK) {
-        return rc;
-    }
+    return rc;
+}
 
-    rc = ngx_http_thim_cache_store(shm_zone, key, st, log);
-    if (rc != NGX_OK) {
-        return rc;
-    }
 
-    tn = ngx_http_thim_cache_lock_find(shm_zone, key, &hash);
+/*
+ * The record after "cursor" in table order (the first one if cursor->len
+ * is 0), for a compaction that walks the zone one record per lock while
+ * it changes: NGX_OK with it pinned, its key copied into "key" and the
+ * cursor moved to it; NGX_AGAIN when only entries without a record to
+ * write were passed (the cursor moved); NGX_DONE at the end.  Records
+ * changed behind the cursor are in the dirty queue.
+ *
+ * Table order is (bucket, hash, key): it does not depend on the order of
+ * a bucket's chain, which inserts change, so a walk resumed from a key
+ * passes every entry that stays in the zone exactly once.
+ */
 
-    if (tn) {
-        tn->fetched = fetched;
+ngx_int_t
+ngx_http_thim_cache_next(ngx_shm_zone_t *shm_zone, ngx_str_t *cursor,
+    ngx_http_thim_entry_t *e, u_char *key, ngx_http_thim_value_t **pin)
+{
+    uint32_t               hash;
+    ngx_int_t              rc;
+    ngx_uint_t             b, n;
+    ngx_http_thim_zone_t  *ctx;
+    ngx_http_thim_node_t  *tn;
+
+    ctx = shm_zone->data;
+    hash = ngx_crc32_short(cursor->data, cursor->len);
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    b = cursor->len ? (hash & ctx->sh->bucket_mask) : 0;
+    tn = ngx_http_thim_cache_after(ctx, &b, cursor->len ? cursor : NULL,
+                                   hash);
+
+    rc = NGX_DONE;
+
+    for (n = 0; tn && n < 64; n++) {
+        cursor->len = tn->key_len;
+        ngx_memcpy(cursor->data, tn->key, tn->key_len);
+        rc = NGX_AGAIN;
+
+        if (tn->value && !tn->negative && !tn->derived) {
+            ngx_http_thim_cache_entry(tn, e, key, pin);
+            rc = NGX_OK;
+            break;
+        }
+
+        tn = ngx_http_thim_cache_after(ctx, &b, cursor, tn->hash);
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 
-    return NGX_OK;
+    return rc;
+}
+
+
+/*
+ * The smallest entry in table order after (bucket *b, hash, key), or the
+ * first of bucket *b when key is NULL; *b moves to the bucket it is in.
+ */
+
+static ngx_http_thim_node_t *
+ngx_http_thim_cache_after(ngx_http_thim_zone_t *ctx, ngx_uint_t *b,
+    ngx_str_t *key, uint32_t hash)
+{
+    ngx_str_t               k;
+    ngx_uint_t              i;
+    ngx_http_thim_node_t   *tn, *best, **buckets;
+
+    buckets = (ngx_http_thim_node_t **) ctx->sh->buckets;
+
+    for (i = *b; i <= ctx->sh->bucket_mask; i++, key = NULL) {
+        best = NULL;
+
+        for (tn = buckets[i]; tn; tn = tn->next) {
+            if (key && ngx_http_thim_cache_order(tn, key, hash) <= 0) {
+                continue;
+            }
+
+            k.len = tn->key_len;
+            k.data = tn->key;
+
+            if (best == NULL
+                || ngx_http_thim_cache_order(best, &k, tn->hash) > 0)
+            {
+                best = tn;
+            }
+        }
+
+        if (best) {
+            *b = i;
+            return best;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* tn's place against (hash, key) in a bucket: < 0, 0 or > 0 */
+
+static ngx_int_t
+ngx_http_thim_cache_order(ngx_http_thim_node_t *tn, ngx_str_t *key,
+    uint32_t hash)
+{
+    if (tn->hash != hash) {
+        return tn->hash < hash ? -1 : 1;
+    }
+
+    return ngx_memn2cmp(tn->key, key->data, (size_t) tn->key_len,
+                        key->len);
+}
+
+
+/* the generation of the last change: what a compaction starting holds */
+
+ngx_uint_t
+ngx_http_thim_cache_gen(ngx_shm_zone_t *shm_zone)
+{
+    ngx_uint_t             gen;
+    ngx_http_thim_zone_t  *ctx;
+
+    ctx = shm_zone->data;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+    gen = ctx->sh->gen;
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return gen;
 }

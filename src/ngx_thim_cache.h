@@ -120,6 +120,25 @@ typedef struct {
 #define NGX_HTTP_THIM_RESULTS            7
 
 
+/* the background load's progress, shared: a worker that dies mid-way
+   leaves it to another (ngx_thim_snapshot_load.c) */
+typedef struct {
+    ngx_uint_t                 stage;          /* 0: nothing (left) */
+    ngx_pid_t                  owner;
+    ngx_msec_t                 lease;          /* wall clock, ms */
+    off_t                      offset;         /* in the stage's file */
+    off_t                      end[2];         /* base and journal sizes
+                                                  when the load began */
+    uint64_t                   id;             /* the base's id */
+    ngx_msec_t                 started;        /* wall clock, ms */
+    ngx_uint_t                 loaded;
+    ngx_uint_t                 corrupt;
+    ngx_uint_t                 refused;
+    ngx_uint_t                 skipped;
+    ngx_atomic_uint_t          evicted;        /* sh->evictions at start */
+} ngx_http_thim_load_t;
+
+
 typedef struct {
     void                     **buckets;       /* the entries by hash */
     ngx_uint_t                 bucket_mask;
@@ -160,9 +179,24 @@ typedef struct {
     /* the snapshot writer (ngx_thim_snapshot.c), under the lock */
     ngx_pid_t                  snapshot_owner;
     ngx_msec_t                 snapshot_lease;  /* wall clock, ms */
-    uint32_t                   snapshot_crc;    /* of the last file written */
+    uint64_t                   snapshot_id;     /* the base file's, 0: none */
     ngx_file_uniq_t            snapshot_uniq;   /* its inode */
-    time_t                     snapshot_time;   /* when it was written */
+    time_t                     snapshot_time;   /* when last written */
+    ngx_queue_t                dirty;           /* changed records */
+    ngx_uint_t                 gen;             /* of the last change */
+    ngx_uint_t                 removed;         /* written records evicted */
+    ngx_uint_t                 compacted;       /* "removed" at the last
+                                                   compaction */
+    ngx_uint_t                 writing;         /* a write run under way
+                                                   (found set: it died), or
+                                                   a load refused records:
+                                                   the next write compacts */
+    ngx_uint_t                 hold;            /* an unreadable file could
+                                                   not be moved aside: it
+                                                   is never written over */
+
+    /* the background load of the files (ngx_thim_snapshot_load.c) */
+    ngx_http_thim_load_t       load;
 
     /* the refresh sweeper (ngx_thim_refresh.c), under the lock */
     ngx_pid_t                  refresh_owner;
@@ -202,6 +236,12 @@ typedef struct {
     unsigned                   derived:1;      /* made from other records:
                                                   never fetched, refreshed
                                                   or written to a snapshot */
+    unsigned                   loaded:1;       /* read back from the
+                                                  snapshot: not a change */
+    unsigned                   import:1;       /* from a file: stored only
+                                                  if no copy was fetched
+                                                  after "fetched" */
+    time_t                     fetched;        /* with import */
 } ngx_http_thim_store_t;
 
 
@@ -261,6 +301,15 @@ ngx_int_t ngx_http_thim_cache_walk(ngx_shm_zone_t *shm_zone,
     ngx_http_thim_walk_pt handler, void *data);
 ngx_int_t ngx_http_thim_cache_import(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_http_thim_store_t *st, time_t fetched, ngx_log_t *log);
+
+/* the snapshot writer's view: one record per lock, pinned */
+ngx_int_t ngx_http_thim_cache_take_dirty(ngx_shm_zone_t *shm_zone,
+    ngx_uint_t upto, ngx_http_thim_entry_t *e, u_char *key,
+    ngx_http_thim_value_t **pin);
+ngx_int_t ngx_http_thim_cache_next(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *cursor, ngx_http_thim_entry_t *e, u_char *key,
+    ngx_http_thim_value_t **pin);
+ngx_uint_t ngx_http_thim_cache_gen(ngx_shm_zone_t *shm_zone);
 
 
 #endif /* _NGX_THIM_CACHE_H_INCLUDED_ */

@@ -1659,6 +1659,8 @@ ngx_http_thim_lifetime(ngx_http_thim_ctx_t *ctx, time_t fetched, time_t ttl,
     st->lease = 0;
     st->negative = negative;
     st->derived = 0;
+    st->loaded = 0;
+    st->import = 0;
 }
 
 
@@ -1942,6 +1944,8 @@ ngx_http_thim_derived_keep(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     st.lease = 0;
     st.negative = 0;
     st.derived = 1;
+    st.loaded = 0;
+    st.import = 0;
 
     /* a zone too full for it only means deriving it again next time */
     (void) ngx_http_thim_cache_store(ctx->zone, key, &st,

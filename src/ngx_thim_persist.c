@@ -18,8 +18,8 @@
  * first location with thim_intel (or thim_amd, thim_amd_azure) on the
  * zone, as registered while the configuration was merged (thim_refresh
  * uses the same).  The rekey parsers read the key's path and query as a
- * request's uri and args; there is no request at start-up (this runs in
- * the master, before the fork), so ngx_http_thim_persist_recheck() makes
+ * request's uri and args; there is no request in the loader (a timer of
+ * a worker, ngx_thim_snapshot_load.c), so ngx_http_thim_persist_recheck() makes
  * a minimal one carrying only its pool, uri and args: no connection, no
  * configuration, nothing else of a request.  For Intel the copy registered
  * takes any tcbEvaluationDataNumber and the latest baseline: a key is an
@@ -150,6 +150,18 @@ ngx_http_thim_persist_zone_param(ngx_conf_t *cf, ngx_str_t *value,
     }
 
     ngx_sprintf(ps->snapshot_tmp.data, "%V.tmp%Z", &s);
+
+    ps->journal.len = s.len + sizeof(".journal") - 1;
+    ps->journal.data = ngx_pnalloc(cf->pool, ps->journal.len + 1);
+    ps->journal_tmp.len = ps->journal.len + sizeof(".tmp") - 1;
+    ps->journal_tmp.data = ngx_pnalloc(cf->pool, ps->journal_tmp.len + 1);
+
+    if (ps->journal.data == NULL || ps->journal_tmp.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(ps->journal.data, "%V.journal%Z", &s);
+    ngx_sprintf(ps->journal_tmp.data, "%V.journal.tmp%Z", &s);
 
     return NGX_OK;
 
@@ -311,11 +323,9 @@ ngx_http_thim_persist_register(ngx_conf_t *cf, ngx_http_thim_loc_conf_t *tlcf)
 /*
  * A zone made afresh (start, restart, binary upgrade, a reload that
  * changed its size) is filled from the snapshot, then from the bundle,
- * here in the master before the workers exist.  A zone kept across a
- * reload keeps what it has.  nginx -t and the signaller (nginx -s) make
- * zones too, and skip this: loading re-verifies every record (about half
- * a millisecond each, docs/performance.md), and a configuration test
- * would double the start-up time for nothing.
+ * by the workers, in the background: here it is only marked as to be
+ * loaded.  A zone kept across a reload keeps what it has.  nginx -t and
+ * the signaller (nginx -s) make zones too, and skip this.
  */
 
 static ngx_int_t
@@ -336,13 +346,8 @@ ngx_http_thim_persist_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ctx = shm_zone->data;
     ps = ctx->persist;
 
-    if (ps->snapshot.len) {
-        ngx_http_thim_snapshot_load(ps, shm_zone->shm.log);
-    }
-
-    if (ps->seed.len) {
-        ngx_http_thim_seed_load(ps, shm_zone->shm.log);
-    }
+    /* the workers load it, in the background (ngx_thim_snapshot_load.c) */
+    ngx_http_thim_snapshot_load_init(ps);
 
     return NGX_OK;
 }
@@ -403,7 +408,30 @@ ngx_http_thim_persist_each(ngx_cycle_t *cycle,
 static void
 ngx_http_thim_persist_start(ngx_http_thim_persist_t *persist, ngx_log_t *log)
 {
+    ngx_http_thim_zone_t  *ctx;
+
+    ctx = persist->shm_zone->data;
+
+    persist->jfd = NGX_INVALID_FILE;
+    persist->cfd = NGX_INVALID_FILE;
+
+    if (ctx->sh->load.stage) {
+        persist->load_timer.handler = ngx_http_thim_snapshot_load_timer;
+        persist->load_timer.data = persist;
+        persist->load_timer.log = log;
+        persist->load_timer.cancelable = 1;
+
+        ngx_add_timer(&persist->load_timer, 1);
+    }
+
     if (persist->snapshot.len) {
+        persist->key = ngx_alloc(2 * (NGX_HTTP_THIM_MAX_KEY_LEN + 1), log);
+        if (persist->key == NULL) {
+            return;
+        }
+
+        persist->cursor.data = persist->key + NGX_HTTP_THIM_MAX_KEY_LEN + 1;
+
         ngx_http_thim_persist_timer(&persist->timer,
                                     ngx_http_thim_snapshot_timer, persist,
                                     persist->interval, log);
@@ -429,7 +457,9 @@ ngx_http_thim_persist_exit(ngx_http_thim_persist_t *persist, ngx_log_t *log)
         ngx_http_thim_persist_resign(ctx, &ctx->sh->refresh_owner);
     }
 
-    if (persist->snapshot.len) {
+    ngx_http_thim_snapshot_load_exit(persist);
+
+    if (persist->snapshot.len && persist->key) {
         ngx_http_thim_snapshot_exit(persist, log);
     }
 }

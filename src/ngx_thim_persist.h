@@ -19,6 +19,17 @@
 /* the largest body a bundle entry or a snapshot record may have */
 #define NGX_HTTP_THIM_PERSIST_MAX_BODY   (4 * 1024 * 1024)
 
+/* the snapshot files (ngx_thim_snapshot.c) */
+#define NGX_HTTP_THIM_SNAPSHOT_MAGIC     "THIMSNAP"
+#define NGX_HTTP_THIM_JOURNAL_MAGIC      "THIMJRNL"
+#define NGX_HTTP_THIM_SNAPSHOT_VERSION   2
+#define NGX_HTTP_THIM_SNAPSHOT_HEADER    32
+#define NGX_HTTP_THIM_SNAPSHOT_HEADER_V1 24
+#define NGX_HTTP_THIM_SNAPSHOT_MARKER    "THRC"
+#define NGX_HTTP_THIM_SNAPSHOT_FIXED     48      /* record before the key */
+#define NGX_HTTP_THIM_SNAPSHOT_MODE      0600
+#define NGX_HTTP_THIM_MAX_KEY_LEN        65535
+
 /* how much of a query a log line shows (ngx_http_thim_persist_show()) */
 #define NGX_HTTP_THIM_PERSIST_LOG_QUERY  64
 
@@ -35,6 +46,26 @@ struct ngx_http_thim_persist_s {
     ngx_http_thim_loc_conf_t  *amd;
 
     ngx_event_t                timer;          /* in a worker */
+
+    /* the writer, in the worker that holds the lease (ngx_thim_snapshot.c) */
+    ngx_str_t                  journal;        /* file.journal */
+    ngx_str_t                  journal_tmp;    /* file.journal.tmp */
+    ngx_uint_t                 run;            /* NGX_HTTP_THIM_RUN_* */
+    ngx_fd_t                   jfd;            /* the journal, appending */
+    uint64_t                   jid;            /* the base it extends */
+    ngx_fd_t                   cfd;            /* a compaction's file.tmp */
+    uint64_t                   id;             /* the base it makes */
+    ngx_str_t                  cursor;         /* its place in the zone */
+    ngx_uint_t                 upto;           /* changes it holds */
+    ngx_uint_t                 removed;        /* sh->removed it began at */
+    u_char                    *key;            /* a record's key, copied */
+    ngx_uint_t                 records;        /* of this run */
+    off_t                      bytes;
+    ngx_msec_t                 started;
+
+    /* the background load (ngx_thim_snapshot_load.c) */
+    ngx_event_t                load_timer;
+    void                      *loader;
 
     /* refresh ahead of expiry (ngx_thim_refresh.c) */
     ngx_addr_t                 refresh_addr;   /* the loopback listener */
@@ -91,13 +122,16 @@ void ngx_http_thim_persist_resign(ngx_http_thim_zone_t *ctx,
 ngx_msec_t ngx_http_thim_persist_now(void);
 
 /* ngx_thim_snapshot.c */
-void ngx_http_thim_snapshot_load(ngx_http_thim_persist_t *persist,
-    ngx_log_t *log);
-ngx_int_t ngx_http_thim_snapshot_write(ngx_http_thim_persist_t *persist,
-    ngx_log_t *log);
 void ngx_http_thim_snapshot_timer(ngx_event_t *ev);
 void ngx_http_thim_snapshot_exit(ngx_http_thim_persist_t *persist,
     ngx_log_t *log);
+u_char *ngx_http_thim_put_le(u_char *p, uint64_t v, ngx_uint_t n);
+uint64_t ngx_http_thim_get_le(u_char *p, ngx_uint_t n);
+
+/* ngx_thim_snapshot_load.c */
+void ngx_http_thim_snapshot_load_init(ngx_http_thim_persist_t *persist);
+void ngx_http_thim_snapshot_load_timer(ngx_event_t *ev);
+void ngx_http_thim_snapshot_load_exit(ngx_http_thim_persist_t *persist);
 
 /* ngx_thim_refresh.c */
 void ngx_http_thim_refresh_timer(ngx_event_t *ev);

@@ -23,6 +23,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
 #include "ngx_thim_verify.h"
@@ -66,6 +67,33 @@ static ngx_http_thim_role_t  ngx_http_thim_roles[] = {
 };
 
 
+/*
+ * Signers already verified, while a load re-checks thousands of records
+ * signed by a handful of chains (ngx_http_thim_verify_memo()): by the
+ * digest of the chain, the anchor, the role and the root CA CRL, with the
+ * times the chain's certificates are all valid.  A chain that verified
+ * once verifies at any other time in that window: nothing else of its
+ * verification depends on the time.
+ */
+#define NGX_HTTP_THIM_MEMO_SIZE  64
+
+typedef struct {
+    u_char                     digest[SHA256_DIGEST_LENGTH];
+    time_t                     from;
+    time_t                     until;
+} ngx_http_thim_memo_t;
+
+static ngx_http_thim_memo_t  ngx_http_thim_memo[NGX_HTTP_THIM_MEMO_SIZE];
+static ngx_uint_t            ngx_http_thim_memo_used;
+static ngx_uint_t            ngx_http_thim_memo_on;
+
+
+static ngx_int_t ngx_http_thim_verify_memo_signer(STACK_OF(X509) *certs,
+    X509 *anchor, ngx_http_thim_signer_e role, ngx_str_t *root_crl,
+    time_t at, char **reason);
+static ngx_int_t ngx_http_thim_memo_key(STACK_OF(X509) *certs, X509 *anchor,
+    ngx_http_thim_signer_e role, ngx_str_t *root_crl, u_char *digest,
+    time_t *from, time_t *until);
 static ngx_int_t ngx_http_thim_revoked(X509 *cert, X509 *anchor,
     ngx_str_t *root_crl, char **reason);
 static ngx_int_t ngx_http_thim_cert_kind(X509 *cert, ngx_uint_t ca,
@@ -331,6 +359,11 @@ ngx_http_thim_verify_signer(STACK_OF(X509) *certs, X509 *anchor,
         return NGX_ERROR;
     }
 
+    if (ngx_http_thim_memo_on) {
+        return ngx_http_thim_verify_memo_signer(certs, anchor, role,
+                                                root_crl, at, reason);
+    }
+
     if (ngx_http_thim_verify_chain(certs, anchor, at, reason) != NGX_OK) {
         return NGX_DECLINED;
     }
@@ -364,6 +397,142 @@ ngx_http_thim_verify_signer(STACK_OF(X509) *certs, X509 *anchor,
     *reason = "verified";
 
     return NGX_OK;
+}
+
+
+/*
+ * The memo on (a load begins a slice) or off (the slice ends): requests
+ * never use it.  "clear" forgets what it holds.
+ */
+
+void
+ngx_http_thim_verify_memo(ngx_uint_t on, ngx_uint_t clear)
+{
+    ngx_http_thim_memo_on = on;
+
+    if (clear) {
+        ngx_http_thim_memo_used = 0;
+    }
+}
+
+
+/* ngx_http_thim_verify_signer(), each chain verified once while memo_on */
+
+static ngx_int_t
+ngx_http_thim_verify_memo_signer(STACK_OF(X509) *certs, X509 *anchor,
+    ngx_http_thim_signer_e role, ngx_str_t *root_crl, time_t at,
+    char **reason)
+{
+    u_char                 digest[SHA256_DIGEST_LENGTH];
+    time_t                 from, until;
+    ngx_int_t              rc;
+    ngx_uint_t             i, n;
+    ngx_http_thim_memo_t  *m;
+
+    if (ngx_http_thim_memo_key(certs, anchor, role, root_crl, digest, &from,
+                               &until)
+        != NGX_OK)
+    {
+        from = 1;
+        until = 0;                          /* never kept */
+    }
+
+    n = ngx_min(ngx_http_thim_memo_used, NGX_HTTP_THIM_MEMO_SIZE);
+
+    for (i = 0; i < n; i++) {
+        m = &ngx_http_thim_memo[i];
+
+        if (at >= m->from && at <= m->until
+            && ngx_memcmp(m->digest, digest, sizeof(digest)) == 0)
+        {
+            *reason = "verified";
+            return NGX_OK;
+        }
+    }
+
+    ngx_http_thim_memo_on = 0;
+    rc = ngx_http_thim_verify_signer(certs, anchor, role, root_crl, at,
+                                     reason);
+    ngx_http_thim_memo_on = 1;
+
+    if (rc == NGX_OK && from <= until) {
+        m = &ngx_http_thim_memo[ngx_http_thim_memo_used++
+                                % NGX_HTTP_THIM_MEMO_SIZE];
+        ngx_memcpy(m->digest, digest, sizeof(digest));
+        m->from = from;
+        m->until = until;
+    }
+
+    return rc;
+}
+
+
+/* the memo's key, and the window in which every certificate is valid */
+
+static ngx_int_t
+ngx_http_thim_memo_key(STACK_OF(X509) *certs, X509 *anchor,
+    ngx_http_thim_signer_e role, ngx_str_t *root_crl, u_char *digest,
+    time_t *from, time_t *until)
+{
+    int            i;
+    X509          *c;
+    time_t         nb, na;
+    u_char         md[EVP_MAX_MD_SIZE];
+    ngx_int_t      rc;
+    struct tm      tm;
+    EVP_MD_CTX    *sha;
+    unsigned int   len;
+
+    *from = 0;
+    *until = NGX_MAX_TIME_T_VALUE;
+
+    sha = EVP_MD_CTX_new();
+
+    if (sha == NULL
+        || EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1
+        || EVP_DigestUpdate(sha, &role, sizeof(role)) != 1
+        || (root_crl
+            && EVP_DigestUpdate(sha, root_crl->data, root_crl->len) != 1))
+    {
+        EVP_MD_CTX_free(sha);
+        return NGX_ERROR;
+    }
+
+    rc = NGX_ERROR;
+
+    for (i = -1; i < sk_X509_num(certs); i++) {
+        c = (i < 0) ? anchor : sk_X509_value(certs, i);
+
+        if (X509_digest(c, EVP_sha256(), md, &len) != 1
+            || ASN1_TIME_to_tm(X509_get0_notBefore(c), &tm) != 1)
+        {
+            goto done;
+        }
+
+        nb = timegm(&tm);
+
+        if (ASN1_TIME_to_tm(X509_get0_notAfter(c), &tm) != 1
+            || EVP_DigestUpdate(sha, md, len) != 1)
+        {
+            goto done;
+        }
+
+        na = timegm(&tm);
+
+        *from = ngx_max(*from, nb);
+        *until = ngx_min(*until, na);
+    }
+
+    if (EVP_DigestFinal_ex(sha, digest, &len) == 1) {
+        rc = NGX_OK;
+    }
+
+done:
+
+    EVP_MD_CTX_free(sha);
+    ERR_clear_error();
+
+    return rc;
 }
 
 

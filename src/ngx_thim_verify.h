@@ -57,6 +57,7 @@ ngx_int_t ngx_http_thim_verify_amd_crl(u_char *der, size_t len, X509 *ark,
     char **reason);
 STACK_OF(X509) *ngx_http_thim_pem_certs(u_char *pem, size_t len);
 ngx_int_t ngx_http_thim_same_key(X509 *a, X509 *b);
+void ngx_http_thim_verify_memo(ngx_uint_t on, ngx_uint_t clear);
 
 
 #endif /* _NGX_THIM_VERIFY_H_INCLUDED_ */

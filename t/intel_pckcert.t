@@ -14,6 +14,7 @@ use Test::More;
 
 use ThimOrigin;
 use ThimSetup;
+use ThimSnapshot;
 
 my $V4 = '/sgx/certification/v4';
 my $V3 = '/sgx/certification/v3';
@@ -319,10 +320,10 @@ is($other, 0, 'error.log at debug level: no identifier or key in any line '
         zone => '4m snapshot=%%TESTDIR%%/thim.snap snapshot_interval=1s');
     my %q = (encrypted_ppid => $ppid, cpusvn => $cpusvn, pcesvn => $pcesvn,
              pceid => $pceid, qeid => $qeid);
+    $ts->mark_log;
     my $before = $ts->get("$V4/pckcert?" . pckcert_q(%q));
     is($before->{status}, 200, 'snapshot: a platform cached (by QE ID)');
-    $ts->mark_log;
-    ok($ts->wait_for(sub { $ts->log_since_mark =~ /snapshot of \d+ records/ },
+    ok($ts->wait_for(sub { $ts->log_since_mark =~ /(?:snapshot of|journal:) \d+ (?:changed )?records/ },
                      timeout => 10), 'snapshot: written');
 
     $ts->kill_all(9);
@@ -330,6 +331,7 @@ is($other, 0, 'error.log at debug level: no identifier or key in any line '
     $os->reset;
     $ts->mark_log;
     $ts->run;
+    ok(ThimSnapshot::wait_loaded($ts), 'snapshot: loaded in the background');
     like($ts->log_since_mark,
          qr/(\d+) records loaded from snapshot .*\(0 damaged, 0 refused, 0 skipped/,
          'snapshot: the set and its TCB info re-checked and loaded, the '

@@ -60,13 +60,24 @@ sub fill {
     return \%seen;
 }
 
-# the snapshot has been written with at least $n records since the mark
+# at least $n records written since the mark: a compaction's, then the
+# changed records appended to the journal
 sub wait_snapshot {
     my ($t, $n) = @_;
     return $t->wait_for(sub {
-        my @w = $t->log_since_mark =~ /snapshot of (\d+) records/g;
-        return grep { $_ >= $n } @w;
+        my $sum = 0;
+        $sum += $_ for $t->log_since_mark
+            =~ /(?:snapshot of|journal:) (\d+) (?:changed )?records/g;
+        return $sum >= $n;
     }, timeout => 10);
+}
+
+# the background load of the snapshot ended
+sub wait_loaded {
+    my ($t) = @_;
+    return $t->wait_for(sub {
+        $t->log_since_mark =~ /records loaded from snapshot/;
+    }, timeout => 30);
 }
 
 sub same_answers {
@@ -109,6 +120,7 @@ $o->fault('/', drop => 1);
 
 $t->mark_log;
 $t->run;
+ok(wait_loaded($t), 'the snapshot is loaded in the background');
 like($t->log_since_mark,
      qr/(\d+) records loaded from snapshot .* \(0 damaged, 0 refused/,
      'the snapshot is loaded at start, nothing damaged or refused');
@@ -130,20 +142,24 @@ is($r->{status}, 200, 'one more entry, fetched');
 $seen->{$extra} = seen($r);
 push @PATHS, $extra;
 $t->stop;
-like($t->log_since_mark, qr/snapshot of ${\ scalar @PATHS} records/,
-     'the exiting worker writes the snapshot');
+like($t->log_since_mark, qr/journal: 1 changed records/,
+     'what changed is appended to the journal (by the exiting worker at the latest)');
+unlike($t->log_since_mark, qr/snapshot of \d+ records/,
+       'and does not rewrite the snapshot');
 
 $o->fault('/', drop => 1);
 $t->mark_log;
 $t->run;
+ok(wait_loaded($t), 'loaded after a graceful restart');
 same_answers($t, $seen, 'after a graceful restart');
 
 # ===========================================================================
 # the writer is killed: another worker takes the lease over once it ran out
 
 $o->clear_faults;
-my ($writer) = $t->log_since_mark =~ /.*\[info\] (\d+)#\d+: .*snapshot of/s;
-($writer) = $t->error_log =~ /.*\[info\] (\d+)#\d+: .*snapshot of/s
+my $WRITE = qr/(?:snapshot of|journal:) \d+ (?:changed )?records/;
+my ($writer) = $t->log_since_mark =~ /.*\[info\] (\d+)#\d+: .*$WRITE/s;
+($writer) = $t->error_log =~ /.*\[info\] (\d+)#\d+: .*$WRITE/s
     unless $writer;
 ok($writer, "the writer's pid is known");
 $t->kill_worker($writer);
@@ -154,7 +170,7 @@ is($r->{status}, 200, 'one more entry, fetched');
 $seen->{$extra} = seen($r);
 push @PATHS, $extra;
 my $taken = $t->wait_for(sub {
-    $t->log_since_mark =~ /\[info\] (\d+)#\d+: .*snapshot of ${\ scalar @PATHS} records/
+    $t->log_since_mark =~ /\[info\] (\d+)#\d+: .*journal: 1 changed records/
         && $1 != $writer ? $1 : 0;
 }, timeout => 10);
 ok($taken, "another worker ($taken) writes once the dead writer's lease ran out");
@@ -206,7 +222,7 @@ $r = $t->get($extra);
 is($r->{status}, 200, 'one more entry after the reloads');
 $seen->{$extra} = seen($r);
 push @PATHS, $extra;
-ok(wait_snapshot($t, scalar @PATHS), "the new workers write snapshots");
+ok(wait_snapshot($t, 1), "the new workers write what changed");
 
 # ===========================================================================
 # binary upgrade: USR2 starts a new master, which loads the snapshot
@@ -229,6 +245,7 @@ ok($old, "nginx runs as a daemon ($old)");
 $t->{pid} = $t->{pgid} = $old;
 ok($t->wait_for(sub { scalar($t->worker_pids) == 2 }, timeout => 10),
    'with its workers');
+ok(wait_loaded($t), 'loaded, daemonized');
 same_answers($t, $seen, 'daemonized, after a restart');
 
 $o->fault('/', drop => 1);

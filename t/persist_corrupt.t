@@ -44,27 +44,37 @@ for my $n (@NAMES) {
     is($r->{status}, 200, "$n fetched");
     $body{$n} = $r->{content};
 }
-ok($t->wait_for(sub { $t->log_since_mark =~ /snapshot of 5 records/ },
-                timeout => 10), 'snapshot written');
+ok($t->wait_for(sub {
+    my $sum = 0;
+    $sum += $_ for $t->log_since_mark
+        =~ /(?:snapshot of|journal:) (\d+) (?:changed )?records/g;
+    return $sum >= 5;
+}, timeout => 10), 'snapshot written');
 $t->stop;
 
-my $good = ThimSnapshot::read_file($snap);
+is(ThimSnapshot::bytes(ThimSnapshot::read_file($snap)),
+   do { local $/; open my $f, '<:raw', $snap; <$f> },
+   'the test reader re-encodes the file byte for byte');
+
+# the base and its journal, as one base
+ThimSnapshot::write_file("$snap.good", ThimSnapshot::read_all($snap));
+my $good = ThimSnapshot::read_file("$snap.good");
 my %at = map { $good->{records}[$_]{key} => $_ } 0 .. $#{ $good->{records} };
 for my $n (@NAMES) {
     ok(defined $at{$KEY{$n}[1]}, "the snapshot holds $KEY{$n}[1]")
         or diag(join "\n", keys %at);
 }
 my $good_bytes = ThimSnapshot::bytes($good);
-is($good_bytes, do { local $/; open my $f, '<:raw', $snap; <$f> },
-   'the test reader re-encodes the file byte for byte');
 
 # start from these bytes: which entries are served from the zone
 sub start_with {
     my ($bytes, $what) = @_;
     ThimSnapshot::write_file($snap, undef, $bytes);
+    unlink "$snap.journal";
     $t->mark_log;
     my $ok = eval { $t->run; 1 };
     ok($ok, "$what: nginx starts") or diag($@);
+    ok(ThimSnapshot::wait_loaded($t), "$what: loaded");
     my %hit;
     for my $n (@NAMES) {
         my $r = $t->get($KEY{$n}[0]);
@@ -94,7 +104,6 @@ sub with_record {
     return ThimSnapshot::bytes($s);
 }
 
-ThimSnapshot::write_file("$snap.good", undef, $good_bytes);
 
 # --- damage: crc and length ---------------------------------------------------
 
@@ -120,20 +129,45 @@ substr($b, $r1->{offset} + 4, 4) = pack('V', 7);
 ($hit, $log) = start_with($b, 'damaged length');
 only_lost($hit, 'damaged length', 'tcb');
 
+# a file that cannot be read is kept aside, said at [alert], and a new
+# snapshot is written beside it, never over it
+push @{ $t->{ignore_alerts} }, qr/\[alert\].*thim\.snap" cannot be read \(.*\), kept as ".*thim\.snap\.unreadable-\d+"/;
+
+sub kept_aside {
+    my ($bytes, $what) = @_;
+    my @aside = glob("$snap.unreadable-*");
+    is(scalar @aside, 1, "$what: the file is kept aside")
+        or return;
+    is(do { local $/; open my $f, '<:raw', $aside[0]; <$f> }, $bytes,
+       "$what: byte for byte");
+    unlink @aside;
+}
+
 $b = $good_bytes;
-substr($b, 8, 4) = pack('V', 2);
+substr($b, 8, 4) = pack('V', 3);
 ($hit, $log) = start_with($b, 'wrong version');
 only_lost($hit, 'wrong version', @NAMES);
-like($log, qr/\[error\].*format version 2, this build reads 1/, 'wrong version logged');
+like($log, qr/\[alert\].*cannot be read \(a format version this build does not read\), kept as/,
+     'wrong version logged at alert');
+kept_aside($b, 'wrong version');
 
 $b = $good_bytes;
 substr($b, 0, 8) = 'NOTASNAP';
 ($hit, $log) = start_with($b, 'wrong magic');
 only_lost($hit, 'wrong magic', @NAMES);
-like($log, qr/\[error\].*is not a snapshot \(bad magic\)/, 'wrong magic logged');
+like($log, qr/\[alert\].*cannot be read \(bad magic\), kept as/,
+     'wrong magic logged at alert');
+kept_aside($b, 'wrong magic');
 
 ($hit, $log) = start_with('', 'empty file');
 only_lost($hit, 'empty file', @NAMES);
+kept_aside('', 'empty file');
+
+# a version 1 snapshot (24-byte header, no journal) still loads
+$b = $good_bytes;
+substr($b, 8, 24) = pack('V V q<', 1, 24, time);
+($hit, $log) = start_with($b, 'version 1');
+only_lost($hit, 'version 1');
 
 # --- forged with a valid crc: refused by the re-check -----------------------
 

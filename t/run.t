@@ -17,11 +17,14 @@ use File::Spec;
 use POSIX ();
 use Time::HiRes qw(time sleep);
 use ThimSetup;
+use ThimSnapshot;
 use ThimTest;
 
 my $t = ThimTest->new(workers => 2);
 my $port = $t->port('run');
 my $QE = '/sgx/certification/v4/qe/identity';
+
+my $starts = 0;
 
 sub start_run {
     my $pid = fork // die "fork: $!";
@@ -48,6 +51,13 @@ sub start_run {
             && IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
                                      Timeout => 1);
     }, timeout => 30);
+    # the zone is filled in the background: wait until it is
+    $up &&= $t->wait_for(sub {
+        my @done = (ThimTest::_slurp($t->dir . '/logs/error.log') // '')
+                   =~ /background load done/g;
+        return @done == $starts + 1;
+    }, timeout => 60);
+    $starts++ if $up;
     return $up ? $pid : undef;
 }
 

@@ -19,6 +19,7 @@ use Time::HiRes qw(sleep);
 use JSON::PP;
 use Digest::SHA qw(sha256_hex);
 use ThimSetup;
+use ThimSnapshot;
 
 my $BUNDLE = "$ThimSetup::ROOT/conf/bundle";
 my $QE = '/sgx/certification/v4/qe/identity';
@@ -57,6 +58,7 @@ sub expected {
 {
     my ($t) = ThimSetup::start(workers => 2, no_origin => 1,
                                zone => "4m seed=$BUNDLE");
+    ok(ThimSnapshot::wait_loaded($t), 'the bundle is loaded in the background');
     my $log = $t->error_log;
     like($log, qr/\[notice\].*(\d+) entries seeded from bundle .*\(0 skipped, 0 had a newer copy, 0 evicted for room\)/,
          'the whole bundle is seeded, the pckcerts entry too');
@@ -116,6 +118,7 @@ sub expected {
 {
     my ($t) = ThimSetup::start(workers => 1, no_origin => 1,
                                zone => "64k seed=$BUNDLE");
+    ThimSnapshot::wait_loaded($t);
     my ($n) = $t->error_log =~ /entries seeded from bundle .* (\d+) evicted for room\)/;
     ok($n && $n > 0, "a 64k zone: $n entries evicted for room, said so");
     $t->stop;
@@ -169,6 +172,7 @@ sub expected {
     $t->{vars}{ORIGIN_PORT} = $t->port('origin');
     $t->write_config(ThimSetup::config(zone => "4m seed=$dir"));
     $t->run;
+    ThimSnapshot::wait_loaded($t);
     my $log = $t->error_log;
     my $n = @{ $idx->{entries} } - keys %bad;
     like($log, qr/$n entries seeded from bundle .*\(6 skipped/,
@@ -198,6 +202,7 @@ sub expected {
     spew("$dir/index.json", '{"format":"something-else","version":1,"entries":[]}');
     $t->mark_log;
     ok(eval { $t->run; 1 }, 'a bad index: nginx starts');
+    ThimSnapshot::wait_loaded($t);
     like($t->log_since_mark, qr/\[error\].*bundle ".*" not loaded: .* is not a version 1 bundle index/,
          'a bad index is logged');
     $t->stop;
@@ -205,6 +210,7 @@ sub expected {
     unlink "$dir/index.json";
     $t->mark_log;
     ok(eval { $t->run; 1 }, 'no index: nginx starts');
+    ThimSnapshot::wait_loaded($t);
     like($t->log_since_mark, qr/\[warn\].*bundle ".*" not loaded: cannot read/,
          'a missing bundle is logged');
     $t->stop;
@@ -217,6 +223,7 @@ sub expected {
     my ($t, $o) = ThimSetup::start(workers => 2,
         http => 'thim_cache_valid 2s;',
         zone => "4m seed=$BUNDLE snapshot=%%TESTDIR%%/thim.snap snapshot_interval=1s");
+    ThimSnapshot::wait_loaded($t);
 
     # evaluation 18 as the bundle has it (first issued), and as Intel
     # reissued it later: same number, new dates (an older number would be
@@ -241,13 +248,14 @@ sub expected {
     ok($got, 'once the seeded copy expires, the origin data replaces it');
 
     $t->mark_log;
-    ok($t->wait_for(sub { $t->log_since_mark =~ /snapshot of \d+ records/ },
+    ok($t->wait_for(sub { $t->log_since_mark =~ /(?:snapshot of|journal:) \d+ (?:changed )?records/ },
                     timeout => 10), 'and a snapshot is written');
     $t->stop;
 
     $o->fault('/', drop => 1);
     $t->mark_log;
     $t->run;
+    ThimSnapshot::wait_loaded($t);
     like($t->log_since_mark, qr/bundle entry "intel:\/sgx\/certification\/v4\/qe\/identity\?tcbEvaluationDataNumber=18" not loaded: a newer copy is cached/,
          'at the next start the bundle does not replace the newer snapshot copy');
     $r = $t->get($QE18);

@@ -19,6 +19,7 @@ use POSIX ();
 use Test::More;
 use Time::HiRes qw(time sleep);
 use ThimSetup;
+use ThimSnapshot;
 use ThimTest;
 
 my $ROOT = $ThimSetup::ROOT;
@@ -225,6 +226,7 @@ unlike($out . $err, qr/\Q$KEY\E/, 'nor on stdout or stderr');
 {
     my ($t2) = ThimSetup::start(workers => 1, no_origin => 1,
                                 zone => "4m seed=$b1");
+    ThimSnapshot::wait_loaded($t2);
     my $log = $t2->error_log;
     my ($n) = $log =~ /(\d+) entries seeded from bundle .*\(0 skipped/;
     is($n, scalar @{ $ix->{entries} }, "a second nginx: all $n entries of the bundle seeded");

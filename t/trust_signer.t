@@ -22,6 +22,7 @@ use Test::More;
 use Time::HiRes qw(sleep);
 use ThimIntelPKI;
 use ThimSetup;
+use ThimSnapshot;
 
 my $pki = ThimIntelPKI::make(tempdir(CLEANUP => 1));
 
@@ -169,6 +170,7 @@ is($t->get($TCB_B)->{status}, 200, '... the unrevoked signer still accepted');
 
     $t2->mark_log;
     $t2->run;
+    ThimSnapshot::wait_loaded($t2);
     like($t2->log_since_mark,
          qr/snapshot record "intel:[^"]*qe\/identity" refused: the signer is revoked/,
          'snapshot: the record signed by the revoked signer is refused');
@@ -208,6 +210,7 @@ is($t->get($TCB_B)->{status}, 200, '... the unrevoked signer still accepted');
 
     my ($t4, $o4) = ThimSetup::start(workers => 1, zone => "4m seed=$b",
                                      intel_root => $pki->{root}{cert});
+    ThimSnapshot::wait_loaded($t4);
     like($t4->error_log,
          qr/bundle entry "intel:[^"]*qe\/identity" skipped: the signer is revoked/,
          'bundle: the entry signed by the revoked signer is refused');

@@ -4,8 +4,8 @@ package ThimSnapshot;
 # src/ngx_thim_snapshot.c) and the record blobs inside them
 # (src/ngx_thim_record.h), so that tests can damage or forge them.
 #
-#   my $s = ThimSnapshot::read_file($path);
-#   $s->{header}            the 24 header bytes
+#   my $s = ThimSnapshot::read_file($path);   a base or a journal
+#   $s->{header}            the header bytes (24: version 1, 32: version 2)
 #   $s->{records}[i]        { key, negative, fetched, refresh_at, expires,
 #                             next_update, value, offset, length }
 #   ThimSnapshot::write_file($path, $s)     crcs recomputed
@@ -22,8 +22,10 @@ use ThimTest ();
 sub read_file {
     my ($file) = @_;
     my $d = ThimTest::_slurp($file) // die "$file: $!";
-    my $s = { header => substr($d, 0, 24), records => [] };
-    my $p = 24;
+    # version 1: a 24-byte header; 2: 32 bytes, a base or its journal
+    my $hlen = unpack('V', substr($d, 12, 4));
+    my $s = { header => substr($d, 0, $hlen), records => [] };
+    my $p = $hlen;
     while ($p + 52 <= length $d) {
         die "no record marker at $p\n" unless substr($d, $p, 4) eq 'THRC';
         my ($len, $klen, $neg, undef, $f, $r, $e, $n, $vlen)
@@ -37,6 +39,27 @@ sub read_file {
         $p += $len;
     }
     return $s;
+}
+
+# the records of the base and then of its journal (FILE.journal), as the
+# loader reads them
+sub read_all {
+    my ($file) = @_;
+    my $s = read_file($file);
+    if (-e "$file.journal") {
+        my $j = read_file("$file.journal");
+        push @{ $s->{records} }, @{ $j->{records} }
+            if substr($j->{header}, 24, 8) eq substr($s->{header}, 24, 8);
+    }
+    return $s;
+}
+
+# the background load of the files (and the bundle) has ended
+sub wait_loaded {
+    my ($t, $timeout) = @_;
+    return $t->wait_for(sub {
+        $t->log_since_mark =~ /background load done/;
+    }, timeout => $timeout // 30);
 }
 
 sub record_bytes {

@@ -261,6 +261,64 @@ test_roles(void)
 }
 
 
+/*
+ * The load's memo (ngx_http_thim_verify_memo()): a chain verified once is
+ * taken again only for the same chain, role and root CRL, at a time all
+ * its certificates are valid; a refusal is never kept.
+ */
+
+static void
+test_memo(void)
+{
+    char            path[1024], *reason;
+    u_char         *pchain, *tchain;
+    size_t          pchain_len, tchain_len;
+    STACK_OF(X509) *pcerts, *tcerts;
+
+    snprintf(path, sizeof(path), "%s/intel/pcs/pckcrl/"
+             "pckcrl_platform_2025-05-06.issuer_chain.pem", data_dir);
+    pchain_len = tap_slurp(path, &pchain);
+    snprintf(path, sizeof(path), "%s/intel/pcs/sgx/"
+             "tcb_00906ed50000_eval19_2025-06-04.issuer_chain.pem", data_dir);
+    tchain_len = tap_slurp(path, &tchain);
+
+    pcerts = ngx_http_thim_pem_certs(pchain, pchain_len);
+    tcerts = ngx_http_thim_pem_certs(tchain, tchain_len);
+
+    ngx_http_thim_verify_memo(1, 1);
+
+    ok(ngx_http_thim_verify_signer(tcerts, anchor, NGX_HTTP_THIM_SIGNER_TCB,
+                                   NULL, 1749000000, &reason) == NGX_OK,
+       "memo: the TCB Signing chain verified (%s)", reason);
+    ok(ngx_http_thim_verify_signer(tcerts, anchor, NGX_HTTP_THIM_SIGNER_TCB,
+                                   NULL, 1750000000, &reason) == NGX_OK,
+       "memo: ... and again at another time in its validity (%s)", reason);
+    ok(ngx_http_thim_verify_signer(tcerts, anchor, NGX_HTTP_THIM_SIGNER_TCB,
+                                   NULL, 4000000000, &reason) == NGX_DECLINED,
+       "memo: not taken past the certificates' expiry (%s)", reason);
+    ok(ngx_http_thim_verify_signer(tcerts, anchor, NGX_HTTP_THIM_SIGNER_TCB,
+                                   NULL, 1000000000, &reason) == NGX_DECLINED,
+       "memo: nor before they were issued (%s)", reason);
+    ok(ngx_http_thim_verify_signer(tcerts, anchor,
+                                   NGX_HTTP_THIM_SIGNER_PCK_ANY, NULL,
+                                   1749000000, &reason) == NGX_DECLINED,
+       "memo: not for another role (%s)", reason);
+    ok(ngx_http_thim_verify_signer(pcerts, anchor, NGX_HTTP_THIM_SIGNER_TCB,
+                                   NULL, 1749000000, &reason) == NGX_DECLINED,
+       "memo: not for another chain (%s)", reason);
+    ok(ngx_http_thim_verify_signer(pcerts, anchor, NGX_HTTP_THIM_SIGNER_TCB,
+                                   NULL, 1749000000, &reason) == NGX_DECLINED,
+       "memo: a refusal is not kept (%s)", reason);
+
+    ngx_http_thim_verify_memo(0, 1);
+
+    sk_X509_pop_free(pcerts, X509_free);
+    sk_X509_pop_free(tcerts, X509_free);
+    free(pchain);
+    free(tchain);
+}
+
+
 /* AMD: each chain of its family and product */
 
 static void
@@ -457,6 +515,7 @@ main(int argc, char **argv)
     ok(anchor != NULL, "the Intel SGX Root CA loads");
 
     test_roles();
+    test_memo();
     test_amd_roles();
 
     if (argc > 2) {
