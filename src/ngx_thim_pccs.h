@@ -25,6 +25,11 @@
 
 #define NGX_HTTP_THIM_PCCS_INTEGRITY_ERROR  460
 
+/* how a platform's JSON is read (ngx_http_thim_pccs_platform_read()) */
+#define NGX_HTTP_THIM_PCCS_REGISTERED  0
+#define NGX_HTTP_THIM_PCCS_UPLOADED    1
+#define NGX_HTTP_THIM_PCCS_STORED      2
+
 #define NGX_HTTP_THIM_PCCS_USER        0
 #define NGX_HTTP_THIM_PCCS_ADMIN       1
 
@@ -46,7 +51,7 @@ ngx_int_t ngx_http_thim_pccs_reg_rekey(ngx_http_thim_ctx_t *ctx,
 ngx_int_t ngx_http_thim_pccs_reg_set(ngx_http_thim_ctx_t *ctx,
     ngx_str_t *digest, char **reason);
 ngx_int_t ngx_http_thim_pccs_platform_read(ngx_pool_t *pool, json_t *obj,
-    ngx_http_thim_platform_t *pf, ngx_uint_t upload, char **parameter);
+    ngx_http_thim_platform_t *pf, ngx_uint_t mode, char **parameter);
 ngx_int_t ngx_http_thim_pccs_reg_store(ngx_http_thim_ctx_t *ctx,
     ngx_http_thim_platform_t *pf, ngx_log_t *log);
 

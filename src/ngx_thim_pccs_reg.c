@@ -64,7 +64,8 @@ static ngx_int_t ngx_http_thim_pccs_reg_body(ngx_pool_t *pool,
 static ngx_int_t ngx_http_thim_pccs_reg_check(ngx_http_thim_ctx_t *ctx,
     ngx_str_t *body, char **reason, time_t *next_update);
 static ngx_int_t ngx_http_thim_pccs_reg_parse(ngx_pool_t *pool,
-    ngx_str_t *body, ngx_http_thim_platform_t *pf, char **parameter);
+    ngx_str_t *body, ngx_uint_t mode, ngx_http_thim_platform_t *pf,
+    char **parameter);
 static ngx_int_t ngx_http_thim_pccs_reg_pick(ngx_http_thim_entry_t *e,
     void *data);
 static ngx_int_t ngx_http_thim_pccs_reg_listed(ngx_http_thim_ctx_t *ctx,
@@ -100,7 +101,9 @@ ngx_http_thim_pccs_register(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
                                        NGX_HTTP_THIM_PCCS_INVALID, "update");
     }
 
-    rc = ngx_http_thim_pccs_reg_parse(r->pool, body, &pf, &parameter);
+    rc = ngx_http_thim_pccs_reg_parse(r->pool, body,
+                                      NGX_HTTP_THIM_PCCS_REGISTERED, &pf,
+                                      &parameter);
 
     if (rc == NGX_DECLINED) {
         return ngx_http_thim_pccs_text(r, ctx, NGX_HTTP_BAD_REQUEST,
@@ -151,7 +154,7 @@ ngx_http_thim_pccs_reg_done(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
 
 static ngx_int_t
 ngx_http_thim_pccs_reg_parse(ngx_pool_t *pool, ngx_str_t *body,
-    ngx_http_thim_platform_t *pf, char **parameter)
+    ngx_uint_t mode, ngx_http_thim_platform_t *pf, char **parameter)
 {
     json_t       *root;
     ngx_int_t     rc;
@@ -169,7 +172,7 @@ ngx_http_thim_pccs_reg_parse(ngx_pool_t *pool, ngx_str_t *body,
         return NGX_DECLINED;
     }
 
-    rc = ngx_http_thim_pccs_platform_read(pool, root, pf, 0, parameter);
+    rc = ngx_http_thim_pccs_platform_read(pool, root, pf, mode, parameter);
 
     json_decref(root);
 
@@ -178,19 +181,25 @@ ngx_http_thim_pccs_reg_parse(ngx_pool_t *pool, ngx_str_t *body,
 
 
 /*
- * One platform of a registration (upload 0) or of the admin tool's upload
- * (upload 1: cpu_svn, pce_svn and enc_ppid may be empty there, and need
- * not be given), PCCS's rules; the hex upper-cased as PCCS keeps it.
+ * One platform of a registration (NGX_HTTP_THIM_PCCS_REGISTERED), of the
+ * admin tool's upload (_UPLOADED: cpu_svn, pce_svn and enc_ppid may be
+ * empty there, and need not be given), or a registration as kept
+ * (_STORED: empty where a manifest made them useless), PCCS's rules; the
+ * hex upper-cased as PCCS keeps it.
  */
 
 ngx_int_t
 ngx_http_thim_pccs_platform_read(ngx_pool_t *pool, json_t *obj,
-    ngx_http_thim_platform_t *pf, ngx_uint_t upload, char **parameter)
+    ngx_http_thim_platform_t *pf, ngx_uint_t mode, char **parameter)
 {
+    ngx_uint_t  empty;
+
     size_t       i, n, len;
     json_t      *v;
     ngx_int_t    rc;
     const char  *s;
+
+    empty = (mode != NGX_HTTP_THIM_PCCS_REGISTERED);
 
     ngx_memzero(pf, sizeof(ngx_http_thim_platform_t));
 
@@ -240,9 +249,9 @@ ngx_http_thim_pccs_platform_read(ngx_pool_t *pool, json_t *obj,
     }
 
     ngx_http_thim_pccs_field("pce_id", pceid, 4, 0);
-    ngx_http_thim_pccs_field("cpu_svn", cpusvn, 32, upload);
-    ngx_http_thim_pccs_field("pce_svn", pcesvn, 4, upload);
-    ngx_http_thim_pccs_field("enc_ppid", ppid, 768, upload);
+    ngx_http_thim_pccs_field("cpu_svn", cpusvn, 32, empty);
+    ngx_http_thim_pccs_field("pce_svn", pcesvn, 4, empty);
+    ngx_http_thim_pccs_field("enc_ppid", ppid, 768, empty);
     ngx_http_thim_pccs_field("platform_manifest", manifest, 0, 1);
 
 #undef ngx_http_thim_pccs_field
@@ -264,7 +273,7 @@ ngx_http_thim_pccs_platform_read(ngx_pool_t *pool, json_t *obj,
         return NGX_OK;
     }
 
-    if (upload) {
+    if (mode == NGX_HTTP_THIM_PCCS_UPLOADED) {
         return NGX_OK;
     }
 
@@ -488,7 +497,9 @@ ngx_http_thim_pccs_reg_check(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
 
     digest = ctx->expect;
 
-    if (ngx_http_thim_pccs_reg_parse(ctx->pool, body, &pf, &parameter)
+    if (ngx_http_thim_pccs_reg_parse(ctx->pool, body,
+                                     NGX_HTTP_THIM_PCCS_STORED, &pf,
+                                     &parameter)
         != NGX_OK)
     {
         *reason = "not a valid platform registration";
@@ -545,7 +556,9 @@ ngx_http_thim_pccs_reg_set(ngx_http_thim_ctx_t *ctx, ngx_str_t *digest,
     }
 
     if (rc != NGX_OK
-        || ngx_http_thim_pccs_reg_parse(ctx->pool, &body, &pf, &parameter)
+        || ngx_http_thim_pccs_reg_parse(ctx->pool, &body,
+                                        NGX_HTTP_THIM_PCCS_STORED, &pf,
+                                        &parameter)
            != NGX_OK
         || ngx_http_thim_pckcert_registered(ctx, &pf) != NGX_OK)
     {
