@@ -52,8 +52,14 @@ ngx_int_t ngx_http_thim_pccs_reg_set(ngx_http_thim_ctx_t *ctx,
     ngx_str_t *digest, char **reason);
 ngx_int_t ngx_http_thim_pccs_platform_read(ngx_pool_t *pool, json_t *obj,
     ngx_http_thim_platform_t *pf, ngx_uint_t mode, char **parameter);
+ngx_int_t ngx_http_thim_pccs_dump(ngx_pool_t *pool, json_t *v,
+    ngx_str_t *text);
 ngx_int_t ngx_http_thim_pccs_reg_store(ngx_http_thim_ctx_t *ctx,
     ngx_http_thim_platform_t *pf, ngx_log_t *log);
+
+/* ngx_thim_pccs_upload.c */
+ngx_int_t ngx_http_thim_pccs_upload(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_str_t *body);
 
 /* ngx_thim_pccs_admin.c */
 ngx_int_t ngx_http_thim_pccs_send(ngx_http_request_t *r,

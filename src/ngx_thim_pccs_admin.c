@@ -357,6 +357,9 @@ ngx_http_thim_pccs_dispatch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     case NGX_HTTP_THIM_PCCS_PLATFORMS:
         return ngx_http_thim_pccs_platforms(r, ctx);
 
+    case NGX_HTTP_THIM_PCCS_COLLATERAL:
+        return ngx_http_thim_pccs_upload(r, ctx, body);
+
     default:
         return ngx_http_thim_send_error(r, ctx, NGX_HTTP_NOT_FOUND,
                                         "unknown PCCS route", NULL);

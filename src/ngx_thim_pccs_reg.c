@@ -370,8 +370,8 @@ static ngx_int_t
 ngx_http_thim_pccs_reg_body(ngx_pool_t *pool, ngx_http_thim_platform_t *pf,
     ngx_str_t *body)
 {
-    char    *s;
-    json_t  *obj;
+    json_t     *obj;
+    ngx_int_t   rc;
 
     obj = json_pack("{s:s%,s:s%,s:s%,s:s%,s:s%,s:s%}",
                     "qe_id", pf->qeid.data, pf->qeid.len,
@@ -389,23 +389,35 @@ ngx_http_thim_pccs_reg_body(ngx_pool_t *pool, ngx_http_thim_platform_t *pf,
         return NGX_ERROR;
     }
 
-    s = json_dumps(obj, JSON_COMPACT|JSON_PRESERVE_ORDER);
+    rc = ngx_http_thim_pccs_dump(pool, obj, body);
     json_decref(obj);
 
+    return rc;
+}
+
+
+/* jansson's compact text of a value, in the pool */
+
+ngx_int_t
+ngx_http_thim_pccs_dump(ngx_pool_t *pool, json_t *v, ngx_str_t *text)
+{
+    char  *s;
+
+    s = json_dumps(v, JSON_COMPACT|JSON_PRESERVE_ORDER|JSON_ENCODE_ANY);
     if (s == NULL) {
         return NGX_ERROR;
     }
 
-    body->len = ngx_strlen(s);
-    body->data = ngx_pnalloc(pool, body->len);
+    text->len = ngx_strlen(s);
+    text->data = ngx_pnalloc(pool, text->len);
 
-    if (body->data) {
-        ngx_memcpy(body->data, s, body->len);
+    if (text->data) {
+        ngx_memcpy(text->data, s, text->len);
     }
 
     free(s);
 
-    return body->data ? NGX_OK : NGX_ERROR;
+    return text->data ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -586,7 +598,6 @@ ngx_http_thim_pccs_reg_set(ngx_http_thim_ctx_t *ctx, ngx_str_t *digest,
 ngx_int_t
 ngx_http_thim_pccs_platforms(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
 {
-    char                      *s;
     u_char                    *p;
     json_t                    *list;
     ngx_int_t                  rc;
@@ -646,26 +657,14 @@ ngx_http_thim_pccs_platforms(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
         }
     }
 
-    s = json_dumps(list, JSON_COMPACT|JSON_PRESERVE_ORDER);
+    rc = ngx_http_thim_pccs_dump(r->pool, list, &body);
     rl.n = json_array_size(list);
     json_decref(list);
-
-    if (s == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    body.len = ngx_strlen(s);
-    body.data = ngx_pnalloc(r->pool, body.len);
-    if (body.data) {
-        ngx_memcpy(body.data, s, body.len);
-    }
-
-    free(s);
 
     h = ngx_list_push(&r->headers_out.headers);
     p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
 
-    if (body.data == NULL || h == NULL || p == NULL) {
+    if (rc != NGX_OK || h == NULL || p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

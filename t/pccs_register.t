@@ -160,6 +160,8 @@ my $want = $o->get("$V4/pckcert?encrypted_ppid=$ppid&cpusvn=$cpusvn"
                    . "&pcesvn=$pcesvn&pceid=$pceid",
                    'Ocp-Apim-Subscription-Key' => ThimOrigin::DEFAULT_API_KEY);
 is($r->{content}, $want->{body}, '... the certificate Intel chooses');
+$r = $t->get("$V4/pckcert?$q", http2 => 1);
+is($r->{status}, 200, '... and over HTTP/2') or diag explain $r;
 is($o->count("$V4/pckcerts"), 1, '... with no further pckcerts request');
 
 # ---- registration by platform manifest (multi-package) ----------------------
