@@ -54,6 +54,11 @@ static ngx_http_thim_key_family_t  ngx_http_thim_key_families[] = {
     { ngx_string(NGX_HTTP_THIM_PCCS_REG_TAG), NGX_HTTP_THIM_ORIGIN_INTEL,
       offsetof(ngx_http_thim_loc_conf_t, intel_origin), 0 },
 
+    /* an appraisal policy uploaded by the admin (ngx_thim_policy.c):
+       "<FMSPC>:<type>", never fetched */
+    { ngx_string(NGX_HTTP_THIM_POLICY_TAG), NGX_HTTP_THIM_ORIGIN_INTEL,
+      offsetof(ngx_http_thim_loc_conf_t, intel_origin), 0 },
+
     { ngx_null_string, 0, 0, 0 }
 };
 

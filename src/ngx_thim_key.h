@@ -19,9 +19,11 @@
 #define NGX_HTTP_THIM_KEY_PCK_SET      NGX_HTTP_THIM_ORIGINS
 #define NGX_HTTP_THIM_KEY_PCK_TCB      (NGX_HTTP_THIM_ORIGINS + 1)
 #define NGX_HTTP_THIM_KEY_PCCS_REG     (NGX_HTTP_THIM_ORIGINS + 2)
+#define NGX_HTTP_THIM_KEY_POLICY       (NGX_HTTP_THIM_ORIGINS + 3)
 #define NGX_HTTP_THIM_KEY_NONE         ((ngx_uint_t) -1)
 
 #define NGX_HTTP_THIM_PCCS_REG_TAG     "intel-reg:"
+#define NGX_HTTP_THIM_POLICY_TAG       "intel-policy:"
 
 
 ngx_int_t ngx_http_thim_key(ngx_pool_t *pool, ngx_uint_t family,

@@ -25,6 +25,9 @@
 
 #define NGX_HTTP_THIM_PCCS_INTEGRITY_ERROR  460
 
+/* what an operator or a tool gave lasts as long as the zone keeps it */
+#define NGX_HTTP_THIM_PCCS_LIFETIME    (20 * 365 * 86400)
+
 /* how a platform's JSON is read (ngx_http_thim_pccs_platform_read()) */
 #define NGX_HTTP_THIM_PCCS_REGISTERED  0
 #define NGX_HTTP_THIM_PCCS_UPLOADED    1
@@ -54,12 +57,22 @@ ngx_int_t ngx_http_thim_pccs_platform_read(ngx_pool_t *pool, json_t *obj,
     ngx_http_thim_platform_t *pf, ngx_uint_t mode, char **parameter);
 ngx_int_t ngx_http_thim_pccs_dump(ngx_pool_t *pool, json_t *v,
     ngx_str_t *text);
+ngx_int_t ngx_http_thim_pccs_keep(ngx_http_thim_ctx_t *ctx, ngx_str_t *key,
+    const ngx_http_thim_route_t *route, ngx_str_t *body, ngx_log_t *log);
 ngx_int_t ngx_http_thim_pccs_reg_store(ngx_http_thim_ctx_t *ctx,
     ngx_http_thim_platform_t *pf, ngx_log_t *log);
 
 /* ngx_thim_pccs_upload.c */
 ngx_int_t ngx_http_thim_pccs_upload(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_str_t *body);
+
+/* ngx_thim_policy.c */
+ngx_int_t ngx_http_thim_policy_put(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_str_t *body);
+ngx_int_t ngx_http_thim_policy_get(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx);
+ngx_int_t ngx_http_thim_policy_rekey(ngx_http_thim_ctx_t *ctx,
+    ngx_str_t *path, char **reason);
 
 /* ngx_thim_pccs_admin.c */
 ngx_int_t ngx_http_thim_pccs_send(ngx_http_request_t *r,

@@ -46,7 +46,9 @@ typedef struct {
     ngx_str_t                  name;           /* after /vN/ */
     ngx_uint_t                 methods;        /* NGX_HTTP_* */
     ngx_uint_t                 body_methods;   /* those with a body */
-    ngx_uint_t                 user;           /* user-token for these */
+    ngx_uint_t                 user;           /* user-token for these
+                                                  (appraisalpolicy: GET is
+                                                  QCNL's, no token) */
 } ngx_http_thim_pccs_route_t;
 
 
@@ -103,7 +105,9 @@ ngx_http_thim_pccs_handler(ngx_http_request_t *r, ngx_str_t *query)
     *q = *query;
     ctx->data = q;
 
-    rc = (r->method & pr->methods)
+    rc = (route == NGX_HTTP_THIM_PCCS_POLICY && r->method == NGX_HTTP_GET)
+         ? NGX_OK
+         : (r->method & pr->methods)
          ? ngx_http_thim_pccs_token(r, tlcf,
                                     (r->method & pr->user)
                                     ? NGX_HTTP_THIM_PCCS_USER
@@ -359,6 +363,11 @@ ngx_http_thim_pccs_dispatch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
 
     case NGX_HTTP_THIM_PCCS_COLLATERAL:
         return ngx_http_thim_pccs_upload(r, ctx, body);
+
+    case NGX_HTTP_THIM_PCCS_POLICY:
+        return (r->method == NGX_HTTP_PUT)
+               ? ngx_http_thim_policy_put(r, ctx, body)
+               : ngx_http_thim_policy_get(r, ctx);
 
     default:
         return ngx_http_thim_send_error(r, ctx, NGX_HTTP_NOT_FOUND,

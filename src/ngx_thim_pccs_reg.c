@@ -40,8 +40,6 @@
 #define NGX_HTTP_THIM_QE_ID_MAX        260
 #define NGX_HTTP_THIM_MANIFEST_MAX     (256 * 1024)
 
-/* a registration lasts as long as the zone keeps it */
-#define NGX_HTTP_THIM_REG_LIFETIME     (20 * 365 * 86400)
 
 /* the most registrations GET /platforms lists */
 #define NGX_HTTP_THIM_REG_LIST_MAX     8192
@@ -427,11 +425,7 @@ ngx_int_t
 ngx_http_thim_pccs_reg_store(ngx_http_thim_ctx_t *ctx,
     ngx_http_thim_platform_t *pf, ngx_log_t *log)
 {
-    u_char                       *last;
-    ngx_str_t                     key, body;
-    ngx_http_thim_record_t        rec;
-    ngx_http_thim_store_t         st;
-    const ngx_http_thim_route_t  *route;
+    ngx_str_t  key, body;
 
     if (ngx_http_thim_pccs_reg_key(ctx->pool, pf, &key) != NGX_OK
         || ngx_http_thim_pccs_reg_body(ctx->pool, pf, &body) != NGX_OK)
@@ -439,10 +433,33 @@ ngx_http_thim_pccs_reg_store(ngx_http_thim_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    route = ctx->route;
-    ctx->route = &ngx_http_thim_pccs_reg_route;
-    ngx_http_thim_make_record(ctx, &body, &rec);
+    /* a zone too full logs it; the registration is still answered */
+    (void) ngx_http_thim_pccs_keep(ctx, &key, &ngx_http_thim_pccs_reg_route,
+                                   &body, log);
+
+    return NGX_OK;
+}
+
+
+/*
+ * What an operator or a tool gave (a registration, an appraisal policy),
+ * kept as the route's record of the key as long as the zone keeps it:
+ * never fetched nor refreshed, read back from a snapshot by its check
+ */
+
+ngx_int_t
+ngx_http_thim_pccs_keep(ngx_http_thim_ctx_t *ctx, ngx_str_t *key,
+    const ngx_http_thim_route_t *route, ngx_str_t *body, ngx_log_t *log)
+{
+    u_char                       *last;
+    ngx_http_thim_record_t        rec;
+    ngx_http_thim_store_t         st;
+    const ngx_http_thim_route_t  *was;
+
+    was = ctx->route;
     ctx->route = route;
+    ngx_http_thim_make_record(ctx, body, &rec);
+    ctx->route = was;
 
     st.len = ngx_http_thim_record_size(&rec);
     st.value = ngx_pnalloc(ctx->pool, st.len);
@@ -453,17 +470,14 @@ ngx_http_thim_pccs_reg_store(ngx_http_thim_ctx_t *ctx,
     last = ngx_http_thim_record_write(st.value, &rec);
 
     st.len = last - st.value;
-    st.next_update = ngx_time() + NGX_HTTP_THIM_REG_LIFETIME;
+    st.next_update = ngx_time() + NGX_HTTP_THIM_PCCS_LIFETIME;
     st.expires = st.next_update;
     st.refresh_at = st.next_update;
     st.lease = 0;
     st.negative = 0;
     st.derived = 0;
 
-    /* a zone too full logs it; the registration is still answered */
-    (void) ngx_http_thim_cache_store(ctx->zone, &key, &st, log);
-
-    return NGX_OK;
+    return ngx_http_thim_cache_store(ctx->zone, key, &st, log);
 }
 
 
@@ -532,7 +546,7 @@ ngx_http_thim_pccs_reg_check(ngx_http_thim_ctx_t *ctx, ngx_str_t *body,
         return NGX_DECLINED;
     }
 
-    *next_update = ngx_time() + NGX_HTTP_THIM_REG_LIFETIME;
+    *next_update = ngx_time() + NGX_HTTP_THIM_PCCS_LIFETIME;
 
     return NGX_OK;
 }

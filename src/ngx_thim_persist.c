@@ -569,6 +569,10 @@ ngx_http_thim_persist_rekey(ngx_http_thim_ctx_t *ctx,
         return ngx_http_thim_pccs_reg_rekey(ctx, &rc->path, &rc->reason);
     }
 
+    if (rc->family == NGX_HTTP_THIM_KEY_POLICY) {
+        return ngx_http_thim_policy_rekey(ctx, &rc->path, &rc->reason);
+    }
+
     if (ngx_http_thim_pckcert_is_set(&rc->path)) {
         /* a set's key is a digest of its platform (ngx_thim_pckcert.c) */
         return ngx_http_thim_pckcert_rekey(ctx, &rc->path, &rc->query,
