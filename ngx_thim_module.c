@@ -21,6 +21,7 @@
 #include "ngx_thim_fetch.h"
 #include "ngx_thim_intel.h"
 #include "ngx_thim_pckcert.h"
+#include "ngx_thim_pccs.h"
 #include "ngx_thim_amd.h"
 #include "ngx_thim_amd_azure.h"
 #include "ngx_thim_tier.h"
@@ -217,6 +218,27 @@ static ngx_command_t  ngx_http_thim_commands[] = {
       ngx_http_thim_baseline,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("thim_pccs_user_token_hash"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_thim_pccs_token_hash,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thim_loc_conf_t, pccs_user_hash),
+      NULL },
+
+    { ngx_string("thim_pccs_admin_token_hash"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_thim_pccs_token_hash,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thim_loc_conf_t, pccs_admin_hash),
+      NULL },
+
+    { ngx_string("thim_pccs_offline"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_thim_loc_conf_t, pccs_offline),
       NULL },
 
     { ngx_string("thim_intel_update"),
@@ -536,6 +558,7 @@ ngx_http_thim_create_loc_conf(ngx_conf_t *cf)
     tlcf->amd_platform_id = NGX_CONF_UNSET_PTR;
     tlcf->amd_tcb_version = NGX_CONF_UNSET_PTR;
     tlcf->amd_product = NGX_CONF_UNSET_PTR;
+    tlcf->pccs_offline = NGX_CONF_UNSET;
 
     return tlcf;
 }
@@ -566,6 +589,10 @@ ngx_http_thim_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     ngx_conf_merge_str_value(conf->intel_api_key, prev->intel_api_key, "");
+    ngx_conf_merge_str_value(conf->pccs_user_hash, prev->pccs_user_hash, "");
+    ngx_conf_merge_str_value(conf->pccs_admin_hash, prev->pccs_admin_hash,
+                             "");
+    ngx_conf_merge_value(conf->pccs_offline, prev->pccs_offline, 0);
 
     for (i = 0; i < NGX_HTTP_THIM_AMD_PRODUCTS; i++) {
         if (conf->amd_trust[i].ark == NULL) {

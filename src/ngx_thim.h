@@ -172,6 +172,10 @@ typedef struct {
     ngx_uint_t                 handler_line;    /*   and line */
     ngx_flag_t                 amd;             /* thim_amd here */
     ngx_flag_t                 amd_azure;       /* thim_amd_azure here */
+    ngx_str_t                  pccs_user_hash;  /* thim_pccs_user_token_hash:
+                                                   SHA-512 hex, lower case */
+    ngx_str_t                  pccs_admin_hash; /* thim_pccs_admin_token_hash */
+    ngx_flag_t                 pccs_offline;    /* thim_pccs_offline */
 } ngx_http_thim_loc_conf_t;
 
 
@@ -222,6 +226,9 @@ struct ngx_http_thim_ctx_s {
     ngx_str_t                  key;             /* canonical cache key */
     ngx_str_t                  origin_uri;      /* subrequest URI */
     ngx_str_t                  origin_args;     /* canonical origin query */
+    ngx_str_t                  origin_body;     /* a POST's JSON body (PCS
+                                                   pckcerts with a platform
+                                                   manifest), or empty */
     ngx_str_t                  subject;         /* what the body must name,
                                                    e.g. the FMSPC */
     ngx_str_t                  chain;           /* the origin's issuer
@@ -245,6 +252,8 @@ struct ngx_http_thim_ctx_s {
     ngx_uint_t                 cache_status;    /* NGX_HTTP_THIM_CACHE_* */
 
     ngx_http_thim_next_pt      next;            /* NULL: send the record */
+    unsigned                   next_on_missing:1;  /* next also gets the
+                                                   origin's 404 record */
     void                      *data;            /* for next */
 
     /* the record to send: in the zone (pinned) or in the request pool */

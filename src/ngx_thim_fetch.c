@@ -85,6 +85,8 @@ static void ngx_http_thim_fetch_end(ngx_http_thim_fetch_t *f);
 static void ngx_http_thim_fetch_cleanup(void *data);
 static void ngx_http_thim_fetch_headers(ngx_http_request_t *sr,
     ngx_list_t *headers);
+static ngx_int_t ngx_http_thim_fetch_post(ngx_http_request_t *sr,
+    ngx_str_t *body);
 static ngx_int_t ngx_http_thim_fetch_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static ngx_int_t ngx_http_thim_fetch_done(ngx_http_request_t *sr, void *data,
@@ -396,7 +398,11 @@ ngx_http_thim_ctx_next_key(ngx_http_thim_ctx_t *ctx)
 static ngx_int_t
 ngx_http_thim_deliver(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
 {
-    if (ctx->next && ctx->record.status == NGX_HTTP_OK) {
+    if (ctx->next
+        && (ctx->record.status == NGX_HTTP_OK
+            || (ctx->next_on_missing
+                && ctx->record.status == NGX_HTTP_NOT_FOUND)))
+    {
         return ctx->next(r, ctx);
     }
 
@@ -444,6 +450,7 @@ ngx_http_thim_refresh(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     bg->key = ctx->key;
     bg->origin_uri = ctx->origin_uri;
     bg->origin_args = ctx->origin_args;
+    bg->origin_body = ctx->origin_body;
     bg->subject = ctx->subject;
     bg->expect = ctx->expect;
     bg->request_id = ctx->request_id;
@@ -706,6 +713,12 @@ ngx_http_thim_fetch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
 
     ngx_http_thim_fetch_headers(sr, &headers);
 
+    if (ctx->origin_body.len
+        && ngx_http_thim_fetch_post(sr, &ctx->origin_body) != NGX_OK)
+    {
+        goto failed;
+    }
+
     /* $thim_intel_api_key, evaluated in the subrequest, looks here */
     ngx_http_set_ctx(sr, ctx, ngx_http_thim_module);
 
@@ -885,6 +898,56 @@ ngx_http_thim_fetch_headers(ngx_http_request_t *sr, ngx_list_t *headers)
     sr->headers_in.keep_alive_n = -1;
 
     sr->request_body = NULL;
+}
+
+
+/*
+ * An origin POST (PCS pckcerts with a platform manifest): the module's
+ * own JSON body, its length and type, in the subrequest's own headers;
+ * proxy_pass sends r->request_body with Content-Length from
+ * content_length_n.
+ */
+
+static ngx_int_t
+ngx_http_thim_fetch_post(ngx_http_request_t *sr, ngx_str_t *body)
+{
+    ngx_buf_t                 *b;
+    ngx_chain_t               *cl;
+    ngx_table_elt_t           *h;
+    ngx_http_request_body_t   *rb;
+
+    rb = ngx_pcalloc(sr->pool, sizeof(ngx_http_request_body_t));
+    b = ngx_calloc_buf(sr->pool);
+    cl = ngx_alloc_chain_link(sr->pool);
+    h = ngx_list_push(&sr->headers_in.headers);
+
+    if (rb == NULL || b == NULL || cl == NULL || h == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = body->data;
+    b->last = body->data + body->len;
+    b->memory = 1;
+    b->last_buf = 1;
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    rb->bufs = cl;
+    rb->rest = 0;
+
+    ngx_str_set(&h->key, "Content-Type");
+    ngx_str_set(&h->value, "application/json");
+    h->lowcase_key = (u_char *) "content-type";
+    h->hash = 1;
+
+    sr->headers_in.content_type = h;
+    sr->headers_in.content_length_n = body->len;
+    sr->request_body = rb;
+    sr->method = NGX_HTTP_POST;
+    ngx_str_set(&sr->method_name, "POST");
+
+    return NGX_OK;
 }
 
 

@@ -27,6 +27,7 @@
 #include "ngx_thim_intel_json.h"
 #include "ngx_thim_intel.h"
 #include "ngx_thim_pckcert.h"
+#include "ngx_thim_pccs.h"
 
 
 /* PROTOCOLS.md 1a: at most 10 digits */
@@ -306,6 +307,12 @@ ngx_http_thim_intel_handler(ngx_http_request_t *r)
     /* before anything is logged, a 405 too: no machine's identifiers */
     if (ngx_http_thim_pckcert_hide(r, path->uri.len != 0, &query) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* PCCS's registration and admin routes (ngx_thim_pccs_admin.c) */
+    rc = ngx_http_thim_pccs_handler(r, &query);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     rc = ngx_http_thim_begin(r, &ctx);

@@ -46,6 +46,19 @@ static ngx_http_thim_key_family_t  ngx_http_thim_key_families[] = {
     { ngx_string(NGX_HTTP_THIM_PCK_TCB_TAG), NGX_HTTP_THIM_ORIGIN_INTEL,
       offsetof(ngx_http_thim_loc_conf_t, intel_origin), 1 },
 
+    /*
+     * a platform registered as PCCS registers it (ngx_thim_pccs_reg.c):
+     * its "path" is the digest of its PCK set's key; never fetched, read
+     * back through its own check
+     */
+    { ngx_string(NGX_HTTP_THIM_PCCS_REG_TAG), NGX_HTTP_THIM_ORIGIN_INTEL,
+      offsetof(ngx_http_thim_loc_conf_t, intel_origin), 0 },
+
+    /* an appraisal policy uploaded by the admin (ngx_thim_policy.c):
+       "<FMSPC>:<type>", never fetched */
+    { ngx_string(NGX_HTTP_THIM_POLICY_TAG), NGX_HTTP_THIM_ORIGIN_INTEL,
+      offsetof(ngx_http_thim_loc_conf_t, intel_origin), 0 },
+
     { ngx_null_string, 0, 0, 0 }
 };
 
@@ -139,6 +152,26 @@ ngx_http_thim_set_fetch(ngx_http_thim_ctx_t *ctx,
  * a derived answer's, which is made again from its sources, never read
  * back or refreshed.
  */
+
+ngx_uint_t
+ngx_http_thim_key_family(ngx_str_t *key)
+{
+    ngx_uint_t                   i;
+    ngx_http_thim_key_family_t  *f;
+
+    for (i = 0; ngx_http_thim_key_families[i].tag.len; i++) {
+        f = &ngx_http_thim_key_families[i];
+
+        if (key->len > f->tag.len
+            && ngx_strncmp(key->data, f->tag.data, f->tag.len) == 0)
+        {
+            return i;
+        }
+    }
+
+    return NGX_HTTP_THIM_KEY_NONE;
+}
+
 
 ngx_int_t
 ngx_http_thim_key_split(ngx_str_t *key, ngx_uint_t *origin, ngx_str_t *path,

@@ -95,6 +95,8 @@ typedef struct {
 
     ngx_str_t                  derived;        /* key of the chosen
                                                   certificate's answer */
+    ngx_uint_t                 tcb_version;    /* of the TCB info asked */
+    u_char                     tcb_fmspc[NGX_HTTP_THIM_FMSPC_HEX];
 } ngx_http_thim_pckcert_t;
 
 
@@ -157,6 +159,11 @@ static ngx_int_t ngx_http_thim_pckcert_after_set(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx);
 static ngx_int_t ngx_http_thim_pckcert_after_tcb(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx);
+static ngx_int_t ngx_http_thim_pckcert_tcb(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_http_thim_pckcert_t *pc,
+    ngx_uint_t version);
+static ngx_int_t ngx_http_thim_pckcert_no_tcb(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_http_thim_pckcert_t *pc);
 static ngx_int_t ngx_http_thim_pckcert_copy(ngx_http_request_t *r,
     ngx_http_thim_record_t *rec, char *name, ngx_str_t *copy);
 static ngx_int_t ngx_http_thim_pckcert_levels(ngx_str_t *tcb_info,
@@ -689,7 +696,10 @@ ngx_http_thim_pckcert_set_key(ngx_http_thim_ctx_t *ctx,
 }
 
 
-/* thim_intel_origin + /sgx/certification/v4/pckcerts?encrypted_ppid=&pceid= */
+/*
+ * thim_intel_origin + /sgx/certification/v4/pckcerts?encrypted_ppid=&pceid=
+ * (a NULL: the URI only, for a POST)
+ */
 
 static ngx_int_t
 ngx_http_thim_pckcert_set_origin(ngx_http_thim_ctx_t *ctx,
@@ -697,7 +707,7 @@ ngx_http_thim_pckcert_set_origin(ngx_http_thim_ctx_t *ctx,
 {
     u_char  *p;
 
-    if (a->ppid.len == 0) {
+    if (a && a->ppid.len == 0) {
         return NGX_OK;
     }
 
@@ -708,6 +718,11 @@ ngx_http_thim_pckcert_set_origin(ngx_http_thim_ctx_t *ctx,
         != NGX_OK)
     {
         return NGX_ERROR;
+    }
+
+    if (a == NULL) {
+        /* the caller sends a body */
+        return NGX_OK;
     }
 
     ctx->origin_args.len = sizeof("encrypted_ppid=&pceid=") - 1
@@ -1393,18 +1408,71 @@ ngx_http_thim_pckcert_after_set(ngx_http_request_t *r,
     ngx_http_thim_parts_add(&pc->parts, ctx);
 
     ngx_http_thim_strlow(fmspc, pc->fmspc.data, NGX_HTTP_THIM_FMSPC_HEX);
+    ngx_memcpy(pc->tcb_fmspc, fmspc, NGX_HTTP_THIM_FMSPC_HEX);
 
     /* the set's record is unpinned; the TCB info is served next */
     ngx_http_thim_ctx_next_key(ctx);
-    ctx->next = ngx_http_thim_pckcert_after_tcb;
 
-    if (ngx_http_thim_intel_set_tcb(ctx, fmspc, pc->path->version)
-        != NGX_OK)
-    {
+    return ngx_http_thim_pckcert_tcb(r, ctx, pc, pc->path->version);
+}
+
+
+/*
+ * The FMSPC's TCB info of that version; an origin that has none (its
+ * 404) comes back to after_tcb too, so that v3 can fall back to v4.
+ */
+
+static ngx_int_t
+ngx_http_thim_pckcert_tcb(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_pckcert_t *pc, ngx_uint_t version)
+{
+    pc->tcb_version = version;
+    ctx->next = ngx_http_thim_pckcert_after_tcb;
+    ctx->next_on_missing = 1;
+
+    if (ngx_http_thim_intel_set_tcb(ctx, pc->tcb_fmspc, version) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     return ngx_http_thim_serve(r, ctx);
+}
+
+
+/*
+ * The origin has no TCB info of this version for the FMSPC.  A v3
+ * certificate is chosen by the v4 TCB info of the same FMSPC then: its
+ * levels are in the same order (Intel's selection needs the order only).
+ */
+
+static ngx_int_t
+ngx_http_thim_pckcert_no_tcb(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_pckcert_t *pc)
+{
+    char  *reason;
+
+    ngx_http_thim_ctx_next_key(ctx);
+    ctx->next_on_missing = 0;
+
+    if (pc->tcb_version == 3) {
+        return ngx_http_thim_pckcert_tcb(r, ctx, pc, 4);
+    }
+
+    ctx->next = NULL;
+    ctx->cache_status = pc->parts.cache_status;
+
+    reason = ngx_pnalloc(r->pool, 128);
+    if (reason == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    (void) ngx_sprintf((u_char *) reason,
+                    "the origin has no SGX TCB info %s for FMSPC %*s, "
+                    "which selection needs%Z",
+                    pc->path->version == 3 ? "(v3, nor v4)" : "(v4)",
+                    (size_t) NGX_HTTP_THIM_FMSPC_HEX, pc->tcb_fmspc);
+
+    return ngx_http_thim_send_error(r, ctx, NGX_HTTP_NOT_FOUND, reason,
+                                    "fmspc");
 }
 
 
@@ -1416,6 +1484,10 @@ ngx_http_thim_pckcert_after_tcb(ngx_http_request_t *r,
     ngx_int_t                 rc;
     ngx_str_t                 pem, tcbm;
     ngx_http_thim_pckcert_t  *pc = ctx->data;
+
+    if (ctx->record.status == NGX_HTTP_NOT_FOUND) {
+        return ngx_http_thim_pckcert_no_tcb(r, ctx, pc);
+    }
 
     ngx_http_thim_parts_add(&pc->parts, ctx);
 
@@ -1865,4 +1937,86 @@ ngx_http_thim_pckcert_rekey(ngx_http_thim_ctx_t *ctx, ngx_str_t *uri,
     /* the record is checked, never fetched: no origin request is made */
     return ngx_http_thim_pckcert_set_key(ctx, &a) == NGX_OK
            ? NGX_OK : NGX_ERROR;
+}
+
+
+/*
+ * ctx as the fetch of a registered platform's set needs it (registration
+ * and its refresh, ngx_thim_pccs_reg.c): keyed by its QE ID and PCE ID,
+ * as pckcert requests that name the qeid find it; fetched with its
+ * encrypted PPID (GET pckcerts), or with its platform manifest (POST
+ * pckcerts: a multi-package platform).  All of it validated by the
+ * caller; nothing but the module's own JSON goes to the origin.
+ */
+
+ngx_int_t
+ngx_http_thim_pckcert_registered(ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_platform_t *pf)
+{
+    u_char                        *p;
+    ngx_http_thim_pckcert_t       *pc;
+    ngx_http_thim_pckcert_args_t   a;
+
+    pc = ngx_pcalloc(ctx->pool, sizeof(ngx_http_thim_pckcert_t));
+    if (pc == NULL) {
+        return NGX_ERROR;
+    }
+
+    pc->form = NGX_HTTP_THIM_PCK_SET;
+
+    ngx_memzero(&a, sizeof(ngx_http_thim_pckcert_args_t));
+    a.qeid = pf->qeid;
+    a.pceid = pf->pceid;
+    a.ppid = pf->manifest.len ? (ngx_str_t) ngx_null_string : pf->ppid;
+
+    (void) ngx_http_thim_hex_decode(pc->pceid, a.pceid.data,
+                                    NGX_HTTP_THIM_SVN_HEX);
+
+    if (ngx_http_thim_pckcert_set_key(ctx, &a) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ctx->expect = pc;
+
+    if (pf->manifest.len == 0) {
+        return ngx_http_thim_pckcert_set_origin(ctx, &a);
+    }
+
+    ctx->cache_only = 0;
+
+    if (ngx_http_thim_pckcert_set_origin(ctx, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ctx->origin_body.len = sizeof("{\"platformManifest\":\"\","
+                                  "\"pceid\":\"\"}") - 1
+                           + pf->manifest.len + NGX_HTTP_THIM_SVN_HEX;
+    ctx->origin_body.data = ngx_pnalloc(ctx->pool, ctx->origin_body.len);
+    if (ctx->origin_body.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(ctx->origin_body.data, "{\"platformManifest\":\"",
+                   sizeof("{\"platformManifest\":\"") - 1);
+    p = ngx_cpymem(p, pf->manifest.data, pf->manifest.len);
+    p = ngx_cpymem(p, "\",\"pceid\":\"", sizeof("\",\"pceid\":\"") - 1);
+    ngx_http_thim_strlow(p, pf->pceid.data, NGX_HTTP_THIM_SVN_HEX);
+    p += NGX_HTTP_THIM_SVN_HEX;
+    *p++ = '"';
+    *p = '}';
+
+    ngx_str_null(&ctx->origin_args);
+
+    return NGX_OK;
+}
+
+
+/* the set key of a registered platform: "intel-pck:" + its QE ID digest */
+
+ngx_int_t
+ngx_http_thim_pckcert_platform_digest(u_char *hex, ngx_str_t *qeid,
+    ngx_str_t *pceid)
+{
+    return ngx_http_thim_pckcert_digest(hex, "qeid", qeid, pceid,
+                                        NGX_HTTP_THIM_DIGEST_HEX);
 }

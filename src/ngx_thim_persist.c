@@ -34,6 +34,7 @@
 #include "ngx_thim_pckcert.h"
 #include "ngx_thim_fetch.h"
 #include "ngx_thim_key.h"
+#include "ngx_thim_pccs.h"
 
 
 #define NGX_HTTP_THIM_SNAPSHOT_MIN_INTERVAL  1000
@@ -486,6 +487,8 @@ ngx_http_thim_persist_timer(ngx_event_t *ev, ngx_event_handler_pt handler,
 ngx_int_t
 ngx_http_thim_persist_origin(ngx_str_t *key, ngx_http_thim_recheck_t *rc)
 {
+    rc->family = ngx_http_thim_key_family(key);
+
     return ngx_http_thim_key_split(key, &rc->origin, &rc->path, &rc->query);
 }
 
@@ -589,6 +592,15 @@ ngx_http_thim_persist_rekey(ngx_http_thim_ctx_t *ctx,
     if (rc->origin == NGX_HTTP_THIM_ORIGIN_AMD) {
         return ngx_http_thim_amd_rekey(ctx, &rc->path, &rc->query,
                                        &rc->reason);
+    }
+
+    if (rc->family == NGX_HTTP_THIM_KEY_PCCS_REG) {
+        /* a platform's registration (ngx_thim_pccs_reg.c) */
+        return ngx_http_thim_pccs_reg_rekey(ctx, &rc->path, &rc->reason);
+    }
+
+    if (rc->family == NGX_HTTP_THIM_KEY_POLICY) {
+        return ngx_http_thim_policy_rekey(ctx, &rc->path, &rc->reason);
     }
 
     if (ngx_http_thim_pckcert_is_set(&rc->path)) {

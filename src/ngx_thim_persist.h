@@ -79,6 +79,8 @@ struct ngx_http_thim_persist_s {
 /* a record to be re-checked, from a snapshot or a bundle */
 typedef struct {
     ngx_uint_t                 origin;         /* NGX_HTTP_THIM_ORIGIN_* */
+    ngx_uint_t                 family;         /* NGX_HTTP_THIM_KEY_*, of a
+                                                  key read back */
     ngx_str_t                  path;           /* origin path */
     ngx_str_t                  query;          /* origin query, or empty */
     ngx_str_t                  body;

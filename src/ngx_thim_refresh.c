@@ -25,6 +25,8 @@
 #include "ngx_thim_response.h"
 #include "ngx_thim_intel.h"
 #include "ngx_thim_amd.h"
+#include "ngx_thim_key.h"
+#include "ngx_thim_pccs.h"
 
 
 #define NGX_HTTP_THIM_REFRESH_BATCH     16
@@ -139,15 +141,13 @@ ngx_http_thim_refresh_pick(ngx_http_thim_entry_t *e, void *data)
     ngx_http_thim_sweep_t  *sw = data;
 
     /*
-     * Derived answers are made again, never fetched; a PCK certificate
-     * set is fetched with its platform's encrypted PPID, which only a
-     * client's request carries: both refresh on access.
+     * Derived answers are made again, never fetched.  A PCK certificate
+     * set is fetched with its platform's encrypted PPID or manifest: the
+     * refresh location finds them in the platform's registration
+     * (ngx_thim_pccs_reg.c); a set nobody registered refreshes on access.
      */
     if (e->negative
         || e->derived
-        || (e->key.len > sizeof(NGX_HTTP_THIM_PCK_SET_TAG) - 1
-            && ngx_strncmp(e->key.data, NGX_HTTP_THIM_PCK_SET_TAG,
-                           sizeof(NGX_HTTP_THIM_PCK_SET_TAG) - 1) == 0)
         || e->refresh_at > sw->now
         || e->expires <= sw->now
         || e->key.len > NGX_HTTP_THIM_REFRESH_KEY_MAX)
@@ -464,8 +464,9 @@ ngx_http_thim_refresh_handler(ngx_http_request_t *r)
  * Sets ctx's route, key and what its checks expect from a cache key, as
  * the request that made the key would have (ctx->conf reads it).
  * NGX_DECLINED with *reason: the key is not the canonical key of a
- * request of its family (PCK certificate sets are not: their origin
- * query is only ever in a client's request).
+ * request of its family (a PCK certificate set is one only when its
+ * platform is registered: its origin query is otherwise only ever in a
+ * client's request).
  */
 
 ngx_int_t
@@ -487,6 +488,8 @@ ngx_http_thim_refresh_rekey(ngx_http_thim_ctx_t *ctx, ngx_str_t *key,
 
     rc = (rk.origin == NGX_HTTP_THIM_ORIGIN_AMD)
          ? ngx_http_thim_amd_rekey(ctx, &rk.path, &rk.query, reason)
+         : (rk.family == NGX_HTTP_THIM_KEY_PCK_SET)
+         ? ngx_http_thim_pccs_reg_set(ctx, &rk.path, reason)
          : ngx_http_thim_intel_rekey(ctx, &rk.path, &rk.query, reason);
 
     if (rc == NGX_OK

@@ -123,6 +123,13 @@ sub build_index {
         my $path = "$DATA/intel/pckcerts/$f";
         if ($f =~ /^pckcerts_([0-9a-f]{12})_(processor|platform)_(\d{4}-\d\d-\d\d)_qeid-([0-9a-f]{32})\.json$/) {
             push @{ $IDX{pckset}{$4} }, { file => $path, fmspc => $1, ca => $2, date => $3, eval => 0, series => 0 };
+        } elsif ($f eq 'platform_manifest.csv') {
+            # multi-package platforms: manifest -> the set of a QE ID
+            for my $row (split /\r?\n/, slurp($path) // '') {
+                my ($man, $pceid, $qeid) = split /,/, $row;
+                next unless defined $qeid && $man =~ /^(?:[0-9a-f]{2})+$/i;
+                $IDX{manifest}{lc $man} //= { pceid => lc $pceid, qeid => lc $qeid };
+            }
         } elsif ($f =~ /\.csv$/) {
             for my $row (split /\r?\n/, slurp($path) // '') {
                 my ($ppid, $pceid, $cpusvn, $pcesvn, $qeid) = split /,/, $row;
@@ -302,7 +309,7 @@ my %CT = (json => 'application/json', crl => 'application/pkix-crl',
 sub err {
     my ($status, $msg, %x) = @_;
     my @h;
-    push @h, ['Error-Code', 'InvalidRequestSyntax'], ['Error-Message', $msg] if $x{intel} && $status == 400;
+    push @h, ['Error-Code', $x{code} // 'InvalidRequestSyntax'], ['Error-Message', $msg] if $x{intel} && $status == 400;
     return { status => $status, headers => \@h, body => '', reason => $msg, canon => $x{canon},
              chain_header => $x{chain_header} };
 }
@@ -324,7 +331,7 @@ sub ok_file {
 # Returns a response descriptor:
 #   { status, file|body, ctype, chain (file), chain_header, canon, headers => [[n,v]...], reason }
 sub route {
-    my ($path, $qs, $hdrs) = @_;
+    my ($path, $qs, $hdrs, $req) = @_;
     my $q = parse_query($qs);
 
     # ---- Intel PCS ---------------------------------------------------------
@@ -393,6 +400,7 @@ sub route {
     }
 
     if ($path =~ m{^/sgx/certification/(v[34])/(pckcerts|pckcert)$}) {
+        return pck_post_route($1, $2, $req) if $req && $req->{method} eq 'POST';
         return pck_route($1, $2, $q);
     }
 
@@ -491,7 +499,8 @@ sub pck_load {
     my ($ent) = @_;
     my $d = $JSON->decode(slurp($ent->{file}));
     my @list = map { { tcb => pck_tcb_of($_->{tcb}), tcbm => $_->{tcbm}, cert => $_->{cert} } } @{ $d->{pck_data} };
-    return (\@list, join('', @{ $d->{ca_chain} }));
+    # PCS's header is the PEM chain with a newline after each certificate
+    return (\@list, join('', map { /\n\z/ ? $_ : "$_\n" } @{ $d->{ca_chain} }));
 }
 
 sub pck_headers {
@@ -553,12 +562,51 @@ sub pck_route {
     return err(404, 'PCK certificate not found', canon => $canon) unless $ent;
     return { status => 200, pckset => $ent, ver => $ver, canon => $canon } if $what eq 'pckcerts';
 
+    return pck_answer($ent, $ver, $cpusvn, $pcesvn, $canon);
+}
+
+# PCS's pckcert answer for a raw TCB from a platform's set
+sub pck_answer {
+    my ($ent, $ver, $cpusvn, $pcesvn, $canon) = @_;
     my ($list, $chain) = pck_load($ent);
     my $raw = { comp => [map { hex } unpack('(A2)*', $cpusvn)], pcesvn => unpack('v', pack('H4', $pcesvn)) };
     my $best = pck_select($list, $raw, pck_levels($ver, $ent->{fmspc}));
     return err(404, 'no PCK certificate for this TCB', canon => $canon) unless $best;
     return { status => 200, body => $best->{cert}, ctype => $CT{pem}, canon => $canon,
              headers => [pck_headers($ent, $chain), ['SGX-TCBm', $best->{tcbm}]] };
+}
+
+# PCS's POST forms for multi-package platforms: a JSON body with
+# platformManifest and pceid (pckcert: also cpusvn, pcesvn), the set found
+# through platform_manifest.csv.  The canonical form names the manifest by
+# its digest: "...?platformManifest=sha256:<hex>&pceid=<lower>".
+sub pck_post_route {
+    my ($ver, $what, $req) = @_;
+    my $ct = $req->{headers}{'content-type'} // '';
+    return err(415, 'Content-Type must be application/json')
+        unless $ct =~ m{^application/json\s*(?:;|$)}i;
+    my $b = eval { JSON::PP->new->decode($req->{body}) };
+    return err(400, 'Invalid request body', intel => 1) unless ref $b eq 'HASH';
+    my ($man, $pceid) = ($b->{platformManifest}, $b->{pceid});
+    return err(400, 'Invalid platformManifest', intel => 1, code => 'InvalidPlatformManifest')
+        unless defined $man && !ref $man && $man =~ /^(?:[0-9A-Fa-f]{2})+$/;
+    return err(400, 'Invalid pceid parameter', intel => 1)
+        unless defined $pceid && !ref $pceid && $pceid =~ /^[0-9A-Fa-f]{4}$/;
+    my $path = "/sgx/certification/$ver/$what";
+    my $canon = "$path?platformManifest=sha256:" . sha256_hex(lc $man) . '&pceid=' . lc($pceid);
+    my $id = $IDX{manifest}{lc $man};
+    my @sets = $id && $id->{pceid} eq lc $pceid
+        ? sort { $b->{date} cmp $a->{date} } @{ $IDX{pckset}{ $id->{qeid} } || [] } : ();
+    return err(400, 'Unknown platform manifest', intel => 1, code => 'PackageNotFound',
+               canon => $canon) unless @sets;
+    return { status => 200, pckset => $sets[0], ver => $ver, canon => $canon } if $what eq 'pckcerts';
+    my ($cpusvn, $pcesvn) = ($b->{cpusvn}, $b->{pcesvn});
+    return err(400, 'Invalid cpusvn parameter', intel => 1)
+        unless defined $cpusvn && !ref $cpusvn && $cpusvn =~ /^[0-9A-Fa-f]{32}$/;
+    return err(400, 'Invalid pcesvn parameter', intel => 1)
+        unless defined $pcesvn && !ref $pcesvn && $pcesvn =~ /^[0-9A-Fa-f]{4}$/;
+    $canon .= '&cpusvn=' . lc($cpusvn) . '&pcesvn=' . lc($pcesvn);
+    return pck_answer($sets[0], $ver, $cpusvn, $pcesvn, $canon);
 }
 
 # PCS wants the API key on pckcert(s): 401 without it, as Azure APIM answers.
@@ -1062,7 +1110,8 @@ sub handle_origin {
     sleep($fault->{latency} / 1000) if $fault && $fault->{latency};
 
     my $keep = $req->{keep};
-    if ($req->{method} ne 'GET' && $req->{method} ne 'HEAD') {
+    if ($req->{method} ne 'GET' && $req->{method} ne 'HEAD'
+        && !($req->{method} eq 'POST' && $path =~ m{^/sgx/certification/v[34]/pckcerts?$})) {
         send_response($s, $req, 405, [['Request-ID', request_id()], ['Allow', 'GET, HEAD']], '', $keep);
         logmsg("$req->{method} $raw -> 405");
         return $keep;
@@ -1097,7 +1146,7 @@ sub handle_origin {
 
     my $serves = with_lock(LOCK_SH, sub { read_json('serves.json', {}) });
     my ($sv, $svkey) = lookup_served($serves, $raw);
-    my $r = route($path, $qs, $req->{headers});
+    my $r = route($path, $qs, $req->{headers}, $req);
     ($sv, $svkey) = lookup_served($serves, $r->{canon}, $path)
         if !$sv && !($r->{status} == 400 && !$r->{canon});
 
