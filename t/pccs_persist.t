@@ -83,7 +83,7 @@ my $mwant = $r->{content};
 
 my $snap = $t->dir . '/thim.snap';
 ok($t->wait_for(sub {
-       my $s = eval { ThimSnapshot::read_file($snap) } or return 0;
+       my $s = eval { ThimSnapshot::read_all($snap) } or return 0;
        2 == grep { $_->{key} =~ /^intel-reg:[0-9a-f]{64}$/ } @{ $s->{records} }
    }, timeout => 10), 'the snapshot holds both registrations');
 is((stat $snap)[2] & 07777, 0600, 'the snapshot is 0600');
@@ -92,9 +92,10 @@ is((stat $snap)[2] & 07777, 0600, 'the snapshot is 0600');
 
 $t->stop;
 $o->fault('/', drop => 1);
-my $copy = ThimSnapshot::read_file($snap);
+my $copy = ThimSnapshot::read_all($snap);
 $t->mark_log;
 $t->run;
+ThimSnapshot::wait_loaded($t);
 like($t->log_since_mark, qr/records loaded from snapshot .*\(0 damaged, 0 refused/,
      'the snapshot loads, nothing refused');
 $r = $t->get("$V4/pckcert?$mq");
@@ -117,8 +118,10 @@ $t->stop;
 my @reg = grep { $_->{key} =~ /^intel-reg:/ } @{ $copy->{records} };
 ($reg[0]{value}, $reg[1]{value}) = ($reg[1]{value}, $reg[0]{value});
 ThimSnapshot::write_file($snap, $copy);
+unlink "$snap.journal";
 $t->mark_log;
 $t->run;
+ThimSnapshot::wait_loaded($t);
 like($t->log_since_mark, qr/records loaded from snapshot .*\(0 damaged, 2 refused/,
      'two swapped registrations: both refused on load');
 like($t->log_since_mark, qr/the registration is another platform's/,

@@ -84,12 +84,13 @@ is($o->total, 0, 'the origin is never asked');
 
 my $snap = $t->dir . '/thim.snap';
 ok($t->wait_for(sub {
-       my $s = eval { ThimSnapshot::read_file($snap) } or return 0;
+       my $s = eval { ThimSnapshot::read_all($snap) } or return 0;
        2 == grep { $_->{key} =~ /^intel-policy:00906EA10000:[01]$/ } @{ $s->{records} }
    }, timeout => 10), 'the snapshot holds both default policies');
 $t->stop;
 $t->mark_log;
 $t->run;
+ThimSnapshot::wait_loaded($t);
 like($t->log_since_mark, qr/records loaded from snapshot .*\(0 damaged, 0 refused/,
      'both policies re-checked and loaded');
 is($t->get("$V4/appraisalpolicy?fmspc=00906ea10000")->{content}, "$sgx,$tdx",
