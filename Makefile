@@ -37,6 +37,7 @@ THIMCTL_PURE := src/ngx_thim_args.c src/ngx_thim_x509.c src/ngx_thim_verify.c \
                 src/ngx_thim_pck.c src/ngx_thim_sgx_ext.c src/ngx_thim_pck_set.c
 THIMCTL_CFLAGS := -g -O2 -Wall -Wextra -Wno-unused-parameter -Werror \
                   -D_GNU_SOURCE
+THIMCTL_LDFLAGS :=
 THIMCTL_ASAN := $(BUILD)/asan/thimctl
 THIMCTL_DEPS := $(THIMCTL_SRCS) $(THIMCTL_PURE) tools/thimctl/thimctl.h \
                 $(wildcard src/*.h) $(OBJS)/Makefile
@@ -58,7 +59,8 @@ ASAN_ENV   := ASAN_OPTIONS=detect_leaks=0:detect_odr_violation=0 \
               TEST_THIM_MODULE=$(ASAN_OBJS)/ngx_http_thim_module.so \
               TEST_THIMCTL=$(THIMCTL_ASAN)
 
-.PHONY: all deps run test test-plain test-asan test-parallel bench bench-scale fuzz fuzz-ci fuzz-deps fuzz-corpus \
+.PHONY: all deps run test test-plain test-asan test-parallel test-matrix \
+        matrix deb bench bench-scale fuzz fuzz-ci fuzz-deps fuzz-corpus \
         bundle clean deployment-svg
 
 all: $(MODULE) $(UNIT_BINS) $(THIMCTL)
@@ -91,8 +93,13 @@ $(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(wildcard src/*.c src/*.h) \
 	$(CC) $(UNIT_CFLAGS) $(UNIT_INCS) -o $@ $< $(UNIT_LINK_$*)
 
 $(THIMCTL): $(THIMCTL_DEPS)
-	$(CC) $(THIMCTL_CFLAGS) $(UNIT_INCS) -o $@ $(THIMCTL_SRCS) \
-	    $(THIMCTL_PURE) -lcurl -ljansson -lcrypto
+	$(CC) $(THIMCTL_CFLAGS) $(UNIT_INCS) $(THIMCTL_LDFLAGS) -o $@ \
+	    $(THIMCTL_SRCS) $(THIMCTL_PURE) -lcurl -ljansson -lcrypto
+
+# thimctl(1), from docs/thimctl.md (go-md2man: make deb installs it)
+$(BUILD)/thimctl.1: docs/thimctl.md scripts/thimctl-man.sh
+	@mkdir -p $(BUILD)
+	scripts/thimctl-man.sh docs/thimctl.md >$@
 
 # the same with ASan and UBSan, for the sanitizer pass of make test
 $(THIMCTL_ASAN): $(THIMCTL_DEPS)
@@ -107,10 +114,18 @@ run: deps all
 bundle:
 	scripts/make-bundle.pl --data t/data --out conf/bundle
 
-# Every test twice, against Debian's nginx and against nginx and the
-# module built with sanitizers, both passes at once: each is the other's
-# load, so the suite proves on every run that it holds on a busy machine.
-test: test-parallel
+# Every test four times: against Debian's nginx and against nginx and the
+# module built with sanitizers, both passes at once (each is the other's
+# load, so the suite proves on every run that it holds on a busy
+# machine); then against nginx.org's stable and mainline (make
+# test-matrix), also both at once.  As root, the Debian packages are
+# built first, for t/deb.t.
+test:
+	@rc=0; \
+	if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory deb || rc=1; fi; \
+	$(MAKE) --no-print-directory test-parallel || rc=1; \
+	$(MAKE) --no-print-directory test-matrix || rc=1; \
+	exit $$rc
 
 # one pass against Debian's nginx alone
 test-plain: deps all
@@ -146,6 +161,55 @@ test-parallel: deps all $(THIMCTL_ASAN)
 	echo "== plain pass (exit $$prc)"; cat $(BUILD)/test-plain.log; \
 	echo "== sanitizer pass (exit $$arc)"; cat $(BUILD)/test-asan.log; \
 	[ $$prc = 0 ] && [ $$arc = 0 ]
+
+# nginx.org's current stable and mainline, from the sources in
+# vendor/nginx (its README: tags, commits, SHA256SUMS, checked before
+# use), configured as nginx.org's packages are, each with the module
+# built against it (scripts/build-nginx.sh); Debian's 1.22.1 is the
+# plain pass's.
+MATRIX_VERSIONS := 1.30.4 1.31.4
+MATRIX          := $(BUILD)/matrix
+matrix_env = TEST_NGINX_BINARY=$(MATRIX)/nginx-$(1)/objs/nginx \
+             TEST_THIM_MODULE=$(MATRIX)/nginx-$(1)/objs/ngx_http_thim_module.so
+
+matrix:
+	@for v in $(MATRIX_VERSIONS); do \
+	    echo "building nginx $$v and the module"; \
+	    scripts/build-nginx.sh $$v $(CURDIR) $(MATRIX) || exit 1; \
+	done
+
+# the suite against each of them, all at once (each the others' load);
+# each pass's output is kept in build/ and printed when all are done
+test-matrix: deps all matrix
+	@echo "passes against nginx $(MATRIX_VERSIONS) in parallel:"; \
+	pids=; for v in $(MATRIX_VERSIONS); do \
+	    env $(call matrix_env,$$v) $(PROVE) -r t/ \
+	        >$(BUILD)/test-nginx-$$v.log 2>&1 & pids="$$pids $$!"; \
+	done; \
+	rc=0; set -- $(MATRIX_VERSIONS); for p in $$pids; do \
+	    wait $$p; prc=$$?; [ $$prc = 0 ] || rc=1; \
+	    echo "== nginx $$1 pass (exit $$prc)"; \
+	    cat $(BUILD)/test-nginx-$$1.log; shift; \
+	done; \
+	exit $$rc
+
+# The Debian packages libnginx-mod-http-thim and thimctl (debian/), built
+# with debhelper from a copy of the tree in build/deb/src, then checked
+# with lintian: build/deb/*.deb.
+DEB_TOOLS := debhelper dpkg-dev lintian go-md2man nginx nginx-dev \
+             libssl-dev libjansson-dev libcurl4-openssl-dev
+DEB_DIR   := $(BUILD)/deb
+
+deb:
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(DEB_TOOLS)"
+	@rm -rf $(DEB_DIR); mkdir -p $(DEB_DIR)/src
+	@tar -C $(CURDIR) --exclude=./build --exclude=./.git \
+	    --exclude=./vendor -cf - . | tar -C $(DEB_DIR)/src -xf -
+	@echo "dpkg-buildpackage (log: $(DEB_DIR)/build.log)"
+	@cd $(DEB_DIR)/src && dpkg-buildpackage -b -us -uc \
+	    >$(DEB_DIR)/build.log 2>&1 || { tail -40 $(DEB_DIR)/build.log; exit 1; }
+	lintian --fail-on error,warning --display-info $(DEB_DIR)/*.changes
+	@ls $(DEB_DIR)/*.deb
 
 bench: deps all $(BUILD)/tools/verify-bench $(BUILD)/tools/gen-tcb
 	$(BUILD)/tools/verify-bench $(CURDIR)/t/data

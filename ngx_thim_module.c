@@ -12,6 +12,9 @@
  */
 
 
+#include <ngx_config.h>
+#include <ngx_core.h>
+
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 

@@ -53,7 +53,9 @@
     "in the origin location: raise it"
 
 
+#if (NGX_DEBUG)
 static ngx_str_t  ngx_http_thim_hidden = ngx_string("(hidden)");
+#endif
 
 static ngx_http_output_body_filter_pt  ngx_http_thim_next_body_filter;
 

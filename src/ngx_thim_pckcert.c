@@ -32,6 +32,9 @@
  */
 
 
+#include <ngx_config.h>
+#include <ngx_core.h>
+
 #include <openssl/evp.h>
 
 #include "ngx_thim_args.h"

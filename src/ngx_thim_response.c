@@ -10,6 +10,9 @@
  */
 
 
+#include <ngx_config.h>
+#include <ngx_core.h>
+
 #include <openssl/rand.h>
 
 #include "ngx_thim_args.h"

@@ -13,6 +13,9 @@
  */
 
 
+#include <ngx_config.h>
+#include <ngx_core.h>
+
 #include <jansson.h>
 #include <openssl/evp.h>
 
