@@ -420,9 +420,14 @@ ngx_http_thim_seed_store(ngx_http_thim_persist_t *persist, json_t *entry,
 
     if (s == NULL
         || ngx_http_thim_parse_iso8601((u_char *) s, len, &fetched) != NGX_OK
-        || fetched < 0)
+        || fetched < 1)
     {
-        fetched = 0;
+        /*
+         * unknown: older than any copy whose time is known, yet a time,
+         * for the snapshot this record is written to refuses a record
+         * without one
+         */
+        fetched = 1;
     }
 
     fetched = ngx_min(fetched, ngx_time());

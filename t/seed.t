@@ -264,4 +264,43 @@ sub expected {
     $t->stop;
 }
 
+# ===========================================================================
+# "fetched" is optional in a bundle: what is seeded without it is written
+# to the snapshot with a time, and the next start loads it (it was once
+# written with 0 and refused at every later start)
+
+{
+    my $t = ThimTest->new(workers => 1, modules => [ThimSetup::module()]);
+    my $dir = $t->dir . '/bundle';
+    system('cp', '-a', $BUNDLE, $dir) == 0 or die 'cp';
+    my $idx = decode_json(slurp("$dir/index.json"));
+    delete $_->{fetched} for @{ $idx->{entries} };
+    spew("$dir/index.json", encode_json($idx));
+    my $n = @{ $idx->{entries} };
+
+    $t->{vars}{ORIGIN_PORT} = $t->port('origin');
+    $t->write_config(ThimSetup::config(
+        zone => "4m seed=$dir snapshot=%%TESTDIR%%/thim.snap"));
+    $t->run;
+    ThimSnapshot::wait_loaded($t);
+    like($t->error_log, qr/$n entries seeded from bundle .*\(0 skipped/,
+         "all $n entries without a fetch time are seeded");
+    $t->stop;
+
+    $t->write_config(ThimSetup::config(
+        zone => "4m snapshot=%%TESTDIR%%/thim.snap"));
+    $t->mark_log;
+    $t->run;
+    ThimSnapshot::wait_loaded($t);
+    my $log = $t->log_since_mark;
+    unlike($log, qr/fetch time is not a time/,
+           'no seeded record is refused for its fetch time');
+    my ($loaded) = $log =~ /(\d+) records loaded from snapshot/;
+    ok(defined $loaded && $loaded >= $n - 1,
+       "the next start loads them from the snapshot ($loaded of $n)");
+    my $r = $t->get('/vcek/v1/Turin/cert_chain');
+    is($r->{headers}{'x-cache-status'}, 'HIT', '... and serves them');
+    $t->stop;
+}
+
 done_testing();
