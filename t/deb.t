@@ -5,7 +5,9 @@
 # both, the module is enabled the Debian way (the modules-enabled
 # symlink its postinst makes), Debian's /usr/sbin/nginx loads it through
 # /etc/nginx/modules-enabled/*.conf with the packaged trust anchors and
-# serves collateral from the origin emulator over HTTP/1.1 and HTTP/2;
+# serves collateral through the packaged include files (the README's
+# minimal configuration) from the origin emulator over HTTP/1.1 and
+# HTTP/2;
 # then both are purged and nothing of theirs is left on the system.
 #
 # Needs root (dpkg), and runs in the pass against Debian's nginx only
@@ -20,6 +22,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use Test::More;
+use ThimNamespace;
 use ThimSetup;
 use ThimTest;
 
@@ -149,30 +152,45 @@ is($vrc, 0, "man finds thimctl(1) ($ver)");
 # ---------------------------------------------------------------------------
 # Debian's nginx serves collateral with the installed module
 
-{
+SKIP: {
+    skip ThimNamespace::unavailable(), 10 if ThimNamespace::unavailable();
+
     local $ThimTest::NGINX = '/usr/sbin/nginx';
     my $t = ThimTest->new(workers => 1, modules => []);
-    mkdir $t->dir . '/origin';
-    my $o = ThimOrigin->start(pki => $t->pki, data => $ThimSetup::DATA,
-                              dir => $t->dir . '/origin');
-    $t->{vars}{ORIGIN_PORT} = $o->port;
+    my $d = $t->dir;
+    my $o = ThimNamespace::origin($t);
 
-    # load_module's relative path is nginx's prefix: here the test's
-    # directory, whose modules/ is Debian's (/usr/share/nginx/modules is
-    # the same link)
-    symlink '/usr/lib/nginx/modules', $t->dir . '/modules'
-        or die "symlink: $!";
-
-    # The harness's configuration (the origin locations point at the
-    # emulator), with the packaged trust anchors and the module loaded
-    # from modules-enabled instead of build/.
-    my $conf = ThimSetup::config(
-        intel_root => "$SHARE/intel/Intel_SGX_Root_CA.pem");
-    my $n = $conf =~ s{thim_amd_trust (\w+) \S+/amd/(\w+)/cert_chain\.pem;}
-                      {thim_amd_trust $1 $SHARE/amd/$2.pem;}g;
-    is($n, 3, 'the three AMD anchors are the packaged ones');
-    $conf = "include /etc/nginx/modules-enabled/*.conf;\n$conf";
+    # The README's minimal configuration as the package lays it out: the
+    # module loaded from modules-enabled, the packaged trust anchors and
+    # the packaged include files from /etc/nginx/snippets; only the API
+    # key's and TLS paths and the port are the test's.  The packaged
+    # files are used as installed, in a namespace where the origins' names
+    # are the emulator (t/lib/ThimNamespace.pm); thim_origins.conf is read
+    # with the emulator's port, its only change.
+    my $conf = ThimNamespace::readme_block();
+    my %path = (
+        'load_module modules/ngx_http_thim_module.so;'
+            => 'include /etc/nginx/modules-enabled/*.conf;',
+        'include snippets/' => 'include /etc/nginx/snippets/',
+        '/etc/ngx_thim/intel-api-key' => $ThimSetup::API_KEY_FILE,
+        '/etc/nginx/tls/thim.pem' => $t->pki->{cert},
+        '/etc/nginx/tls/thim.key' => $t->pki->{key},
+    );
+    for my $from (sort keys %path) {
+        $conf =~ s/\Q$from\E/$path{$from}/g or die "README block: no $from";
+    }
+    $conf =~ s/^(\s*listen\s+)443\b/${1}127.0.0.1:%%PORT_https%%/m
+        or die 'README block: no listen 443';
+    like($conf, qr{\Q$SHARE\E/intel/Intel_SGX_Root_CA\.pem},
+         'the packaged Intel root is the anchor');
     $t->write_config($conf);
+
+    my $installed = ThimTest::_slurp('/etc/nginx/snippets/thim_origins.conf')
+        // die "thim_origins.conf: $!";
+    $t->write_file('ns/thim_origins.conf',
+                   ThimNamespace::origins_conf($installed, $o->port));
+    ThimNamespace::wrap($t, "$d/ns/thim_origins.conf "
+                            . '/etc/nginx/snippets/thim_origins.conf');
     $t->run;
 
     my $tcb = '/sgx/certification/v4/tcb?fmspc=00906ed50000';

@@ -20,65 +20,26 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 
-use File::Copy qw(copy);
 use File::Path qw(make_path);
 use JSON::PP ();
 use Test::More;
-use ThimOrigin;
+use ThimNamespace;
 use ThimSetup;
 use ThimTest;
 
-my @HOSTS = qw(api.trustedservices.intel.com
-               certificates.trustedservices.intel.com kdsintf.amd.com);
+my @HOSTS = @ThimNamespace::HOSTS;
 
-plan skip_all => 'needs root: nginx runs in a private mount namespace '
-    . 'where /etc/hosts names the origins' if $> != 0;
-plan skip_all => 'needs unshare(1) and mount(8) (util-linux)'
-    unless grep { -x "$_/unshare" } split /:/, $ENV{PATH};
-plan skip_all => 'cannot make a mount namespace here: ' . namespace_error()
-    if namespace_error();
-
-sub namespace_error {
-    my $out = `unshare -m -- sh -c 'mount --bind /etc/hosts /etc/hosts && echo ok' 2>&1`;
-    return $out =~ /^ok$/m ? '' : ($out || 'unshare failed');
-}
-
-# the block after the marker, exactly as README.md has it
-sub readme_block {
-    open my $fh, '<', "$ThimSetup::ROOT/README.md" or die "README.md: $!";
-    local $/;
-    my $md = <$fh>;
-    $md =~ /^<!-- t\/readme_conf\.t: [^\n]*-->\n```nginx\n(.*?)^```$/ms
-        or die "README.md: no nginx block after the t/readme_conf.t marker";
-    return $1;
-}
+plan skip_all => ThimNamespace::unavailable() if ThimNamespace::unavailable();
 
 my $t = ThimTest->new(workers => 1, modules => []);
 my $dir = $t->dir;
 
-# the emulator's certificate names the origins, signed by the test CA
+# the emulator, under the origins' names
 my $pki = $t->pki;
-my $opki = "$dir/origin-pki";
-make_path($opki);
-open my $ext, '>', "$opki/ext" or die $!;
-print $ext 'subjectAltName=' . join(',', 'IP:127.0.0.1', 'DNS:localhost',
-                                    map { "DNS:$_" } @HOSTS) . "\n";
-close $ext;
-system("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
-       . " -subj /CN=$HOSTS[0] -keyout $opki/key.pem -out $opki/csr.pem"
-       . " 2>/dev/null") == 0
-    and system("openssl x509 -req -days 30 -in $opki/csr.pem"
-       . " -CA $pki->{ca} -CAkey $pki->{ca_key} -CAcreateserial"
-       . " -extfile $opki/ext -out $opki/cert.pem 2>/dev/null") == 0
-    or die 'openssl failed';
-
-mkdir "$dir/origin";
-my $o = ThimOrigin->start(pki => { ca => $pki->{ca}, cert => "$opki/cert.pem",
-                                   key => "$opki/key.pem" },
-                          data => $ThimSetup::DATA, dir => "$dir/origin");
+my $o = ThimNamespace::origin($t);
 
 # the README's block: paths and ports only
-my $conf = readme_block();
+my $conf = ThimNamespace::readme_block();
 my $block = $conf;
 is_deeply([$block =~ /^\s*include\s+(\S+);/mg],
           ['snippets/thim_origins.conf', 'snippets/thim_routes.conf'],
@@ -105,8 +66,7 @@ make_path("$dir/snippets");
 for my $f (qw(thim_origins.conf thim_routes.conf)) {
     my $text = ThimTest::_slurp("$ThimSetup::ROOT/conf/nginx/$f")
         // die "conf/nginx/$f: $!";
-    my $port = $o->port;
-    $text =~ s/^(\s*server\s+[\w.-]+):443;/$1:$port;/mg
+    $text = ThimNamespace::origins_conf($text, $o->port)
         if $f eq 'thim_origins.conf';
     $t->write_file("snippets/$f", $text);
 }
@@ -115,7 +75,7 @@ is(scalar(split /\n/, ThimTest::_slurp("$dir/nginx.conf")),
    scalar(split /\n/, $block), 'nginx.conf: the README block, line for line');
 
 # the namespace: hosts, the system trust store, Debian's default dirs
-write_namespace($t);
+ThimNamespace::wrap($t);
 
 $t->run;
 
@@ -210,28 +170,3 @@ is($o->total, 0, '... the origin was not asked');
 $t->stop;
 done_testing();
 
-
-# nginx as the test runs it: in a mount namespace of its own
-sub write_namespace {
-    my ($t) = @_;
-    my $d = $t->dir;
-    make_path(map { "$d/ns/$_" } qw(certs lib log));
-    $t->write_file('ns/hosts', "127.0.0.1 localhost\n"
-                   . join('', map { "127.0.0.1 $_\n" } @HOSTS));
-    copy($t->pki->{ca}, "$d/ns/certs/ca-certificates.crt") or die $!;
-    my @bind = ("$d/ns/hosts /etc/hosts", "$d/ns/certs /etc/ssl/certs",
-                "$d/ns/lib /var/lib/nginx", "$d/ns/log /var/log/nginx");
-    my $mounts = join ' && ', map {
-        my ($from, $to) = split / /;
-        "{ [ ! -e $to ] || mount --bind $from $to; }"
-    } @bind;
-    my $nginx = $ThimTest::NGINX;
-    # Debian's compiled-in pid file is /run/nginx.pid: the last -g wins
-    my $f = $t->write_file('nginx-ns', <<"SH");
-#!/bin/sh
-exec unshare -m --propagation private -- sh -c '$mounts && exec "\$@"' \\
-    sh $nginx "\$@" -g "daemon off; pid $d/logs/nginx.pid;"
-SH
-    chmod 0755, $f;
-    $ThimTest::NGINX = $f;
-}
