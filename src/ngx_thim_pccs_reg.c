@@ -476,6 +476,8 @@ ngx_http_thim_pccs_keep(ngx_http_thim_ctx_t *ctx, ngx_str_t *key,
     st.lease = 0;
     st.negative = 0;
     st.derived = 0;
+    st.loaded = 0;
+    st.import = 0;
 
     return ngx_http_thim_cache_store(ctx->zone, key, &st, log);
 }
