@@ -24,6 +24,9 @@
  */
 
 
+#include <ngx_config.h>
+#include <ngx_core.h>
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 

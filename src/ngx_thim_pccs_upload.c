@@ -33,6 +33,9 @@
  */
 
 
+#include <ngx_config.h>
+#include <ngx_core.h>
+
 #include <openssl/pem.h>
 
 #include "ngx_thim_args.h"

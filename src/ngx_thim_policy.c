@@ -22,6 +22,9 @@
  */
 
 
+#include <ngx_config.h>
+#include <ngx_core.h>
+
 #include <openssl/evp.h>
 
 #include "ngx_thim_args.h"

@@ -14,6 +14,9 @@
  */
 
 
+#include <ngx_config.h>
+#include <ngx_core.h>
+
 #include <sys/un.h>
 
 #include "ngx_thim_cache.h"
