@@ -637,6 +637,43 @@ ngx_http_thim_cache_renew(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
 
 /*
+ * An operator asked for the entry's refresh (PCCS's admin refresh,
+ * ngx_thim_pccs_refresh.c): it is due now, and the refresh sweep or the
+ * next request refreshes it as any entry past its refresh time.
+ * NGX_DECLINED: no such entry, or one that is never fetched again here.
+ */
+
+ngx_int_t
+ngx_http_thim_cache_due(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    time_t now)
+{
+    uint32_t               hash;
+    ngx_int_t              rc;
+    ngx_http_thim_zone_t  *ctx;
+    ngx_http_thim_node_t  *tn;
+
+    ctx = shm_zone->data;
+    tn = ngx_http_thim_cache_lock_find(shm_zone, key, &hash);
+
+    rc = NGX_DECLINED;
+
+    if (tn && tn->value && !tn->negative && !tn->derived
+        && tn->expires > now)
+    {
+        if (tn->refresh_at > now) {
+            tn->refresh_at = now;
+        }
+
+        rc = NGX_OK;
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return rc;
+}
+
+
+/*
  * The origin answered 429: nobody, in any worker, asks it again before
  * "until" (the later of two hold-offs wins).  "holdoff" is the origin,
  * or NGX_HTTP_THIM_HOLDOFF_INTEL_KEY for the routes that Intel limits by

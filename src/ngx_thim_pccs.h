@@ -66,6 +66,10 @@ ngx_int_t ngx_http_thim_pccs_reg_store(ngx_http_thim_ctx_t *ctx,
 ngx_int_t ngx_http_thim_pccs_upload(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_str_t *body);
 
+/* ngx_thim_pccs_refresh.c */
+ngx_int_t ngx_http_thim_pccs_refresh(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx);
+
 /* ngx_thim_policy.c */
 ngx_int_t ngx_http_thim_policy_put(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_str_t *body);

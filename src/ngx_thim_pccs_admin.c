@@ -10,6 +10,7 @@
  *   PUT  /sgx/certification/v3|v4/platformcollateral admin-token
  *       the admin tool's upload (ngx_thim_pccs_upload.c)
  *   GET|POST /sgx/certification/v3|v4/refresh       admin-token
+ *       collateral made due for the refresh sweep (ngx_thim_pccs_refresh.c)
  *   PUT|GET  /sgx/certification/v3|v4/appraisalpolicy
  *       (ngx_thim_policy.c)
  *
@@ -363,6 +364,9 @@ ngx_http_thim_pccs_dispatch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
 
     case NGX_HTTP_THIM_PCCS_COLLATERAL:
         return ngx_http_thim_pccs_upload(r, ctx, body);
+
+    case NGX_HTTP_THIM_PCCS_REFRESH:
+        return ngx_http_thim_pccs_refresh(r, ctx);
 
     case NGX_HTTP_THIM_PCCS_POLICY:
         return (r->method == NGX_HTTP_PUT)
