@@ -13,8 +13,11 @@
  * The entries named are made due now (ngx_http_thim_cache_due()); the
  * refresh sweep (ngx_thim_refresh.c) fetches them again at its next turn,
  * each verified as any origin answer, the cached copy kept when the origin
- * fails, and a client's request for one refreshes it at once.  The answer
- * is PCCS's 200 "Operation successful." as soon as they are marked.
+ * fails, and a client's request for one refreshes it at once.  A PCK set
+ * is marked only when its platform is registered (the sweep refetches it
+ * with the registration's PPID or manifest; other sets refresh on a
+ * client's request).  The answer is PCCS's 200 "Operation successful."
+ * as soon as they are marked.
  */
 
 
@@ -51,6 +54,8 @@ static ngx_uint_t ngx_http_thim_pccs_refresh_is_cert(ngx_str_t *key,
     ngx_uint_t family);
 static ngx_uint_t ngx_http_thim_pccs_refresh_names(
     ngx_http_thim_pccs_due_t *due, ngx_str_t *key, ngx_str_t *value);
+static ngx_int_t ngx_http_thim_pccs_refresh_need(ngx_pool_t *pool,
+    ngx_str_t *key, ngx_str_t *need);
 static ngx_uint_t ngx_http_thim_pccs_refresh_named(
     ngx_http_thim_pccs_due_t *due, u_char *fmspc);
 
@@ -60,7 +65,7 @@ ngx_http_thim_pccs_refresh(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
 {
     char                      *parameter;
     ngx_int_t                  rc;
-    ngx_str_t                 *key, *value;
+    ngx_str_t                 *key, *value, need;
     ngx_uint_t                 i, marked;
     ngx_http_thim_pccs_due_t   due;
 
@@ -107,8 +112,19 @@ ngx_http_thim_pccs_refresh(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
     marked = 0;
 
     for (i = 0; i < due.keys.nelts; i++) {
-        if (ngx_http_thim_pccs_refresh_names(&due, &key[i], &value[i])
-            && ngx_http_thim_cache_due(ctx->zone, &key[i], due.now) == NGX_OK)
+        if (!ngx_http_thim_pccs_refresh_names(&due, &key[i], &value[i])) {
+            continue;
+        }
+
+        rc = ngx_http_thim_pccs_refresh_need(r->pool, &key[i], &need);
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (ngx_http_thim_cache_due(ctx->zone, &key[i],
+                                    (rc == NGX_OK) ? &need : NULL, due.now)
+            == NGX_OK)
         {
             marked++;
         }
@@ -320,6 +336,30 @@ ngx_http_thim_pccs_refresh_is_cert(ngx_str_t *key, ngx_uint_t family)
     return ngx_strlcasestrn(key->data, key->data + key->len, pckcert,
                             sizeof(pckcert) - 2)
            != NULL;
+}
+
+
+/*
+ * A PCK set is fetched again only with its platform's registration (the
+ * sweep's refresh location reads the PPID or manifest there): NGX_OK
+ * and its key in *need; NGX_DECLINED: the key needs nothing.
+ */
+
+static ngx_int_t
+ngx_http_thim_pccs_refresh_need(ngx_pool_t *pool, ngx_str_t *key,
+    ngx_str_t *need)
+{
+    ngx_str_t  digest;
+
+    if (ngx_http_thim_key_family(key) != NGX_HTTP_THIM_KEY_PCK_SET) {
+        return NGX_DECLINED;
+    }
+
+    digest.data = key->data + sizeof(NGX_HTTP_THIM_PCK_SET_TAG) - 1;
+    digest.len = key->len - (sizeof(NGX_HTTP_THIM_PCK_SET_TAG) - 1);
+
+    return ngx_http_thim_key(pool, NGX_HTTP_THIM_KEY_PCCS_REG, &digest, NULL,
+                             need);
 }
 
 

@@ -93,6 +93,10 @@ my $r = $t->get("$V4/pckcert?$q");
 is($r->{status}, 200, 'the PPID platform is served');
 my $fmspc = lc($r->{headers}{'sgx-fmspc'} // '');
 like($fmspc, qr/^[0-9a-f]{12}$/, "... FMSPC $fmspc");
+# a set nobody registered (a client's GET pckcerts): refreshed on access only
+my ($uppid, $upceid) = @{ $rows[0] }[0, 1];
+is($t->get("$V4/pckcerts?encrypted_ppid=$uppid&pceid=$upceid")->{status}, 200,
+   'an unregistered platform\'s set is cached');
 is($t->get("$V4/tcb?fmspc=$fmspc")->{status}, 200, 'its TCB info is cached');
 is($t->get("$V4/qe/identity")->{status}, 200, 'the QE identity is cached');
 is($t->get("$V4/tcb?fmspc=$fmspc")->{headers}{'x-cache-status'}, 'HIT',
@@ -175,7 +179,7 @@ is($r->{headers}{'x-cache-status'}, 'HIT', '... from the zone');
 
 like($t->error_log, qr/PCCS refresh of PCK certificates: \d+ entries due now/,
      'the refresh is logged');
-unlike($t->error_log, qr/thim_refresh.*400|not a key of this family/,
-       '... and the refresh location takes every key it marked');
+unlike($t->error_log, qr/thim_refresh.*400|not a key of this family|no platform registration/,
+       '... and the refresh location takes every key it marked: no unregistered set');
 
 done_testing();
