@@ -637,6 +637,49 @@ ngx_http_thim_cache_renew(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
 
 /*
+ * An operator asked for the entry's refresh (PCCS's admin refresh,
+ * ngx_thim_pccs_refresh.c): it is due now, and the refresh sweep or the
+ * next request refreshes it as any entry past its refresh time.  "need",
+ * if not NULL, is the record its refetch needs (a PCK set's
+ * registration).  NGX_DECLINED: no such entry, one that is never fetched
+ * again here, or one that cannot be.
+ */
+
+ngx_int_t
+ngx_http_thim_cache_due(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_str_t *need, time_t now)
+{
+    uint32_t               hash;
+    ngx_int_t              rc;
+    ngx_http_thim_zone_t  *ctx;
+    ngx_http_thim_node_t  *tn, *nn;
+
+    ctx = shm_zone->data;
+    tn = ngx_http_thim_cache_lock_find(shm_zone, key, &hash);
+
+    nn = (need == NULL) ? tn
+         : ngx_http_thim_cache_find(ctx, need,
+                                    ngx_crc32_short(need->data, need->len));
+
+    rc = NGX_DECLINED;
+
+    if (tn && tn->value && !tn->negative && !tn->derived
+        && tn->expires > now && nn && nn->value)
+    {
+        if (tn->refresh_at > now) {
+            tn->refresh_at = now;
+        }
+
+        rc = NGX_OK;
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return rc;
+}
+
+
+/*
  * The origin answered 429: nobody, in any worker, asks it again before
  * "until" (the later of two hold-offs wins).  "holdoff" is the origin,
  * or NGX_HTTP_THIM_HOLDOFF_INTEL_KEY for the routes that Intel limits by

@@ -87,6 +87,7 @@ static void ngx_http_thim_fetch_end(ngx_http_thim_fetch_t *f);
 static void ngx_http_thim_fetch_cleanup(void *data);
 static void ngx_http_thim_fetch_headers(ngx_http_request_t *sr,
     ngx_list_t *headers);
+static void ngx_http_thim_fetch_get(ngx_http_request_t *sr);
 static ngx_int_t ngx_http_thim_fetch_post(ngx_http_request_t *sr,
     ngx_str_t *body);
 static ngx_int_t ngx_http_thim_fetch_body_filter(ngx_http_request_t *r,
@@ -721,6 +722,10 @@ ngx_http_thim_fetch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
         goto failed;
     }
 
+    if (ctx->origin_body.len == 0 && r->method == NGX_HTTP_POST) {
+        ngx_http_thim_fetch_get(sr);
+    }
+
     /* $thim_intel_api_key, evaluated in the subrequest, looks here */
     ngx_http_set_ctx(sr, ctx, ngx_http_thim_module);
 
@@ -950,6 +955,26 @@ ngx_http_thim_fetch_post(ngx_http_request_t *sr, ngx_str_t *body)
     ngx_str_set(&sr->method_name, "POST");
 
     return NGX_OK;
+}
+
+
+/*
+ * A fetch for a client's POST (a registration, a PCS POST form) that has
+ * no body of its own, a TCB info or a PPID's set: a GET, without the
+ * client's body, length or type (a subrequest inherits them all).
+ */
+
+static void
+ngx_http_thim_fetch_get(ngx_http_request_t *sr)
+{
+    sr->method = NGX_HTTP_GET;
+    ngx_str_set(&sr->method_name, "GET");
+
+    sr->request_body = NULL;
+    sr->headers_in.content_type = NULL;
+    sr->headers_in.content_length = NULL;
+    sr->headers_in.content_length_n = -1;
+    sr->headers_in.chunked = 0;
 }
 
 

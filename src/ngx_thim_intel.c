@@ -315,6 +315,12 @@ ngx_http_thim_intel_handler(ngx_http_request_t *r)
         return rc;
     }
 
+    /* a client's own PCS POST forms (ngx_thim_pckcert_post.c) */
+    rc = ngx_http_thim_pckcert_post_handler(r);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
     rc = ngx_http_thim_begin(r, &ctx);
     if (rc != NGX_DECLINED) {
         return rc;

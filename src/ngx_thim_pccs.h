@@ -66,6 +66,10 @@ ngx_int_t ngx_http_thim_pccs_reg_store(ngx_http_thim_ctx_t *ctx,
 ngx_int_t ngx_http_thim_pccs_upload(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_str_t *body);
 
+/* ngx_thim_pccs_refresh.c */
+ngx_int_t ngx_http_thim_pccs_refresh(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx);
+
 /* ngx_thim_policy.c */
 ngx_int_t ngx_http_thim_policy_put(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_str_t *body);
@@ -78,6 +82,8 @@ ngx_int_t ngx_http_thim_policy_rekey(ngx_http_thim_ctx_t *ctx,
 ngx_int_t ngx_http_thim_pccs_send(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_uint_t status, ngx_str_t *type,
     ngx_str_t *body, char *parameter);
+ngx_int_t ngx_http_thim_pccs_read_body(ngx_http_request_t *r,
+    ngx_str_t *body);
 ngx_int_t ngx_http_thim_pccs_text(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_uint_t status, char *text,
     char *parameter);

@@ -10,6 +10,7 @@
  *   PUT  /sgx/certification/v3|v4/platformcollateral admin-token
  *       the admin tool's upload (ngx_thim_pccs_upload.c)
  *   GET|POST /sgx/certification/v3|v4/refresh       admin-token
+ *       collateral made due for the refresh sweep (ngx_thim_pccs_refresh.c)
  *   PUT|GET  /sgx/certification/v3|v4/appraisalpolicy
  *       (ngx_thim_policy.c)
  *
@@ -60,8 +61,6 @@ static ngx_int_t ngx_http_thim_pccs_route(ngx_http_request_t *r,
 static ngx_int_t ngx_http_thim_pccs_token(ngx_http_request_t *r,
     ngx_http_thim_loc_conf_t *tlcf, ngx_uint_t who);
 static void ngx_http_thim_pccs_body(ngx_http_request_t *r);
-static ngx_int_t ngx_http_thim_pccs_read(ngx_http_request_t *r,
-    ngx_str_t *body);
 static ngx_int_t ngx_http_thim_pccs_dispatch(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_uint_t route, ngx_str_t *body);
 
@@ -281,7 +280,7 @@ ngx_http_thim_pccs_body(ngx_http_request_t *r)
 
     if (ctx == NULL
         || ngx_http_thim_pccs_route(r, &route) != NGX_OK
-        || ngx_http_thim_pccs_read(r, &body) != NGX_OK)
+        || ngx_http_thim_pccs_read_body(r, &body) != NGX_OK)
     {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -293,10 +292,13 @@ ngx_http_thim_pccs_body(ngx_http_request_t *r)
 }
 
 
-/* the request body in one piece, from memory or its temporary file */
+/*
+ * the request body in one piece, from memory or its temporary file (read
+ * with request_body_in_single_buf), NUL-terminated
+ */
 
-static ngx_int_t
-ngx_http_thim_pccs_read(ngx_http_request_t *r, ngx_str_t *body)
+ngx_int_t
+ngx_http_thim_pccs_read_body(ngx_http_request_t *r, ngx_str_t *body)
 {
     u_char       *p;
     off_t         len;
@@ -366,6 +368,9 @@ ngx_http_thim_pccs_dispatch(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
 
     case NGX_HTTP_THIM_PCCS_COLLATERAL:
         return ngx_http_thim_pccs_upload(r, ctx, body);
+
+    case NGX_HTTP_THIM_PCCS_REFRESH:
+        return ngx_http_thim_pccs_refresh(r, ctx);
 
     case NGX_HTTP_THIM_PCCS_POLICY:
         return (r->method == NGX_HTTP_PUT)

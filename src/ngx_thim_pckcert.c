@@ -129,6 +129,9 @@ static ngx_int_t ngx_http_thim_pckcert_set_origin(ngx_http_thim_ctx_t *ctx,
     ngx_http_thim_pckcert_args_t *a);
 static ngx_int_t ngx_http_thim_pckcert_platform_key(ngx_pool_t *pool,
     char *tag, ngx_str_t *id, ngx_str_t *pceid, ngx_str_t *key);
+static ngx_int_t ngx_http_thim_pckcert_derived(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_http_thim_pckcert_t *pc,
+    ngx_http_thim_pckcert_args_t *a);
 static ngx_int_t ngx_http_thim_pckcert_derived_key(ngx_http_thim_ctx_t *ctx,
     ngx_http_thim_pckcert_t *pc, ngx_http_thim_pckcert_args_t *a);
 static void ngx_http_thim_pckcert_keep_derived(ngx_http_request_t *r,
@@ -180,6 +183,8 @@ static ngx_int_t ngx_http_thim_pckcert_answer(ngx_http_request_t *r,
 static ngx_int_t ngx_http_thim_pckcert_azure(ngx_http_request_t *r,
     ngx_http_thim_pckcert_t *pc, ngx_str_t *pem, ngx_str_t *tcbm,
     ngx_str_t *body);
+static ngx_int_t ngx_http_thim_pckcert_manifest_origin(
+    ngx_http_thim_ctx_t *ctx, ngx_str_t *manifest, ngx_str_t *pceid);
 static ngx_int_t ngx_http_thim_pckcert_check(ngx_http_thim_ctx_t *ctx,
     ngx_str_t *body, char **reason, time_t *next_update);
 
@@ -302,24 +307,9 @@ ngx_http_thim_pckcert_handler(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
 
     ctx->expect = pc;
 
-    if (pc->form != NGX_HTTP_THIM_PCK_SET) {
-        if (ngx_http_thim_pckcert_derived_key(ctx, pc, &a) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        /* asked before, and its sources still fresh: one lookup */
-        rc = ngx_http_thim_derived_lookup(r, ctx, &pc->derived);
-
-        if (rc == NGX_OK) {
-            return ngx_http_thim_pckcert_from_derived(r, ctx, pc);
-        }
-
-        if (rc == NGX_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        ctx->data = pc;
-        ctx->next = ngx_http_thim_pckcert_after_set;
+    rc = ngx_http_thim_pckcert_derived(r, ctx, pc, &a);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     /* only now, when the set may have to be fetched */
@@ -328,6 +318,44 @@ ngx_http_thim_pckcert_handler(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     }
 
     return ngx_http_thim_serve(r, ctx);
+}
+
+
+/*
+ * A certificate asked before, its sources still fresh: answered from its
+ * kept answer in one lookup.  NGX_DECLINED: the set is served next (a
+ * set's own request, or the selection after it).
+ */
+
+static ngx_int_t
+ngx_http_thim_pckcert_derived(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_http_thim_pckcert_t *pc,
+    ngx_http_thim_pckcert_args_t *a)
+{
+    ngx_int_t  rc;
+
+    if (pc->form == NGX_HTTP_THIM_PCK_SET) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_thim_pckcert_derived_key(ctx, pc, a) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_thim_derived_lookup(r, ctx, &pc->derived);
+
+    if (rc == NGX_OK) {
+        return ngx_http_thim_pckcert_from_derived(r, ctx, pc);
+    }
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->data = pc;
+    ctx->next = ngx_http_thim_pckcert_after_set;
+
+    return NGX_DECLINED;
 }
 
 
@@ -1433,6 +1461,9 @@ ngx_http_thim_pckcert_tcb(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
     ctx->next = ngx_http_thim_pckcert_after_tcb;
     ctx->next_on_missing = 1;
 
+    /* the set's own (a manifest's POST pckcerts) is not the TCB info's */
+    ngx_str_null(&ctx->origin_body);
+
     if (ngx_http_thim_intel_set_tcb(ctx, pc->tcb_fmspc, version) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -1956,7 +1987,6 @@ ngx_int_t
 ngx_http_thim_pckcert_registered(ngx_http_thim_ctx_t *ctx,
     ngx_http_thim_platform_t *pf)
 {
-    u_char                        *p;
     ngx_http_thim_pckcert_t       *pc;
     ngx_http_thim_pckcert_args_t   a;
 
@@ -1985,6 +2015,23 @@ ngx_http_thim_pckcert_registered(ngx_http_thim_ctx_t *ctx,
         return ngx_http_thim_pckcert_set_origin(ctx, &a);
     }
 
+    return ngx_http_thim_pckcert_manifest_origin(ctx, &pf->manifest,
+                                                 &pf->pceid);
+}
+
+
+/*
+ * A multi-package platform's set is fetched with PCS's POST pckcerts:
+ * {"platformManifest":"<hex>","pceid":"<hex>"}, both validated by the
+ * caller (hex only: nothing to escape).
+ */
+
+static ngx_int_t
+ngx_http_thim_pckcert_manifest_origin(ngx_http_thim_ctx_t *ctx,
+    ngx_str_t *manifest, ngx_str_t *pceid)
+{
+    u_char  *p;
+
     ctx->cache_only = 0;
 
     if (ngx_http_thim_pckcert_set_origin(ctx, NULL) != NGX_OK) {
@@ -1993,7 +2040,7 @@ ngx_http_thim_pckcert_registered(ngx_http_thim_ctx_t *ctx,
 
     ctx->origin_body.len = sizeof("{\"platformManifest\":\"\","
                                   "\"pceid\":\"\"}") - 1
-                           + pf->manifest.len + NGX_HTTP_THIM_SVN_HEX;
+                           + manifest->len + NGX_HTTP_THIM_SVN_HEX;
     ctx->origin_body.data = ngx_pnalloc(ctx->pool, ctx->origin_body.len);
     if (ctx->origin_body.data == NULL) {
         return NGX_ERROR;
@@ -2001,9 +2048,9 @@ ngx_http_thim_pckcert_registered(ngx_http_thim_ctx_t *ctx,
 
     p = ngx_cpymem(ctx->origin_body.data, "{\"platformManifest\":\"",
                    sizeof("{\"platformManifest\":\"") - 1);
-    p = ngx_cpymem(p, pf->manifest.data, pf->manifest.len);
+    p = ngx_cpymem(p, manifest->data, manifest->len);
     p = ngx_cpymem(p, "\",\"pceid\":\"", sizeof("\",\"pceid\":\"") - 1);
-    ngx_http_thim_strlow(p, pf->pceid.data, NGX_HTTP_THIM_SVN_HEX);
+    ngx_http_thim_strlow(p, pceid->data, NGX_HTTP_THIM_SVN_HEX);
     p += NGX_HTTP_THIM_SVN_HEX;
     *p++ = '"';
     *p = '}';
@@ -2011,6 +2058,82 @@ ngx_http_thim_pckcert_registered(ngx_http_thim_ctx_t *ctx,
     ngx_str_null(&ctx->origin_args);
 
     return NGX_OK;
+}
+
+
+/*
+ * A client's own PCS POST form (ngx_thim_pckcert_post.c), its body
+ * validated: POST pckcerts {platformManifest, pceid} or POST pckcert
+ * {platformManifest, cpusvn, pcesvn, pceid[, qeid]}.  Served as the GET
+ * forms are: the set kept under the platform's QE ID when the request
+ * names it (as its registration keys it), else under its manifest; the
+ * whole set checked, the certificate chosen by Intel's rule.
+ */
+
+ngx_int_t
+ngx_http_thim_pckcert_post(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_platform_t *pf)
+{
+    u_char                         b[NGX_HTTP_THIM_SVN_HEX / 2];
+    ngx_int_t                      rc;
+    ngx_http_thim_pckcert_t       *pc;
+    ngx_http_thim_pckcert_args_t   a;
+
+    pc = ngx_pcalloc(r->pool, sizeof(ngx_http_thim_pckcert_t));
+    if (pc == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    pc->path = ngx_http_thim_pckcert_path(r);
+    if (pc->path == NULL || pc->path->metadata) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    pc->form = pc->path->form;
+
+    ngx_memzero(&a, sizeof(ngx_http_thim_pckcert_args_t));
+    a.qeid = pf->qeid;
+    a.pceid = pf->pceid;
+    a.cpusvn = pf->cpusvn;
+    a.pcesvn = pf->pcesvn;
+
+    (void) ngx_http_thim_hex_decode(pc->pceid, a.pceid.data,
+                                    NGX_HTTP_THIM_SVN_HEX);
+
+    ctx->route = &ngx_http_thim_pckcerts_route;
+
+    if (ngx_http_thim_pckcert_platform_key(ctx->pool,
+                                           a.qeid.len ? "qeid" : "manifest",
+                                           a.qeid.len ? &a.qeid
+                                                      : &pf->manifest,
+                                           &a.pceid, &ctx->key)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->expect = pc;
+
+    if (pc->form != NGX_HTTP_THIM_PCK_SET) {
+        (void) ngx_http_thim_hex_decode(pc->raw.comp, a.cpusvn.data,
+                                        NGX_HTTP_THIM_CPUSVN_HEX);
+        (void) ngx_http_thim_hex_decode(b, a.pcesvn.data,
+                                        NGX_HTTP_THIM_SVN_HEX);
+        pc->raw.pcesvn = b[0] | b[1] << 8;
+    }
+
+    rc = ngx_http_thim_pckcert_derived(r, ctx, pc, &a);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    if (ngx_http_thim_pckcert_manifest_origin(ctx, &pf->manifest, &a.pceid)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_thim_serve(r, ctx);
 }
 
 

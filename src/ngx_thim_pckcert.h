@@ -38,6 +38,9 @@ ngx_int_t ngx_http_thim_pckcert_rekey(ngx_http_thim_ctx_t *ctx,
 
 ngx_int_t ngx_http_thim_pckcert_registered(ngx_http_thim_ctx_t *ctx,
     ngx_http_thim_platform_t *pf);
+ngx_int_t ngx_http_thim_pckcert_post(ngx_http_request_t *r,
+    ngx_http_thim_ctx_t *ctx, ngx_http_thim_platform_t *pf);
+ngx_int_t ngx_http_thim_pckcert_post_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_thim_pckcert_platform_digest(u_char *hex,
     ngx_str_t *qeid, ngx_str_t *pceid);
 

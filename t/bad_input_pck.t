@@ -150,11 +150,15 @@ for my $route (sort keys %ROUTES) {
 check('/sgx/certification/v4/pckcert?'
       . query([qw(cpusvn pcesvn pceid)]), 'qeid', 'no platform named');
 
-# a POST is refused before the query is read, its line hidden all the same
+# a POST is PCS's POST form (t/pccs_pckcert_post.t): its query is never
+# read, its body must be JSON; another method is refused before the query
+# is read; the line hidden all the same
 {
-    my $r = $t->get('/sgx/certification/v4/pckcert?' . query($ROUTES{'/sgx/certification/v4/pckcert'}),
-                    method => 'POST', body => '{}');
-    is($r->{status}, 405, 'POST: 405');
+    my $q = '/sgx/certification/v4/pckcert?' . query($ROUTES{'/sgx/certification/v4/pckcert'});
+    my $r = $t->get($q, method => 'POST', body => '{}');
+    is($r->{status}, 415, 'POST without application/json: 415');
+    $r = $t->get($q, method => 'PUT', body => '{}');
+    is($r->{status}, 405, 'PUT: 405');
 }
 
 # a mistyped PCK route: 404, and its line hidden too

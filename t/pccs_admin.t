@@ -3,9 +3,9 @@
 # air-gapped ngx_thim (thim_pccs_offline on, its origin unreachable) takes
 # registrations from the PCK ID retrieval tool; the admin tool lists them
 # (GET /platforms, admin-token), their collateral is fetched on a connected
-# machine (here a bundle made by thimctl from the emulator, turned into the
-# admin tool's platform_collaterals.json exactly as its "fetch" writes it,
-# Python's json.dump spacing included), and uploaded (PUT
+# machine (here bundles made by thimctl fetch from the emulator, turned
+# into the admin tool's platform_collaterals.json by thimctl
+# pccs-collateral), and uploaded (PUT
 # /platformcollateral).  Every item is verified as an origin answer first: a
 # forged one refuses the whole upload and names itself; the good upload
 # makes QCNL's pckcert requests hits with no origin at all.
@@ -74,6 +74,7 @@ is(admin(GET => 'platforms', token => sha512_hex($ADMIN))->{status}, 401,
 my $r = admin(GET => 'platforms', http2 => 1);
 is($r->{status}, 200, 'GET /platforms: 200');
 my $list = JSON::PP::decode_json($r->{content});
+my $listed = $r->{content};    # the admin tool's platform_list.json
 is($r->{headers}{'platform-count'}, 2, 'platform-count: 2');
 is_deeply([sort map { lc $_->{qe_id} } @$list], [sort map { $_->[4] } @rows],
           'the registered platforms, as PCCS lists them');
@@ -123,69 +124,31 @@ $o->fault('/', drop => 1);
 
 sub slurp { open(my $h, '<:raw', $_[0]) or return undef; local $/; scalar <$h> }
 
-sub entry {
-    my ($idx, $path, $query) = @_;
-    my ($e) = grep { $_->{path} eq $path && ($_->{query} // '') =~ $query }
-              @{ $idx->{entries} };
-    return $e;
-}
-
-# Python's json.dump: ", " and ": " between tokens
-sub pythonic {
-    my ($s) = @_;
-    $s =~ s/("(?:[^"\\]|\\.)*")|([:,])/defined $1 ? $1 : "$2 "/ge;
-    return $s;
-}
+# thimctl writes the admin tool's upload from the platform list and the
+# bundles, as the admin tool's "fetch" would from Intel
+my $plist = $t->dir . '/platform_list.json';
+open $fh, '>:raw', $plist or die $!;
+print $fh $listed;
+close $fh;
+my $upfile = $t->dir . '/platform_collaterals.json';
+($rc, $out) = thimctl('pccs-collateral', '-o', $upfile, $plist, $b1, $b2);
+is($rc, 0, "thimctl pccs-collateral writes the admin tool's upload") or diag $out;
+my $doc = JSON::PP::decode_json(slurp($upfile) // '{}');
+is(scalar @{ $doc->{collaterals}{pck_certs} // [] }, 2,
+   '... with both platforms\' certificate sets');
+is_deeply([sort map { $_->{fmspc} } @{ $doc->{collaterals}{tcbinfos} // [] }],
+          [sort keys %fmspc], '... and their FMSPCs\' TCB infos');
 
 sub upload {
     my (%forge) = @_;
-    my (%raw, @sets, %pckchain);
-    for my $e (grep { $_->{path} =~ /pckcerts$/ } @{ $idx1->{entries} }) {
-        my ($ppid, $pceid) = $e->{query} =~ /encrypted_ppid=(\w+)&pceid=(\w+)/;
-        my ($p) = grep { lc $_->{enc_ppid} eq $ppid } @$list;
-        my $certs = JSON::PP::decode_json(slurp("$b1/$e->{file}"));
-        my $tag = 'SET' . scalar @sets;
-        push @sets, { qe_id => $p->{qe_id}, pce_id => $p->{pce_id},
-                      enc_ppid => $p->{enc_ppid}, platform_manifest => '',
-                      certs => $tag };
-        $raw{$tag} = slurp("$b1/$e->{file}");
-        $pckchain{ uc $e->{headers}{'SGX-PCK-Certificate-CA-Type'} }
-            = $e->{headers}{'SGX-PCK-Certificate-Issuer-Chain'};
+    my $text = slurp($upfile);
+    if ($forge{qe}) {
+        # one digit of the QE identity's isvprodid, inside its JSON string
+        my $at = index($text, '\\"isvprodid\\":', index($text, '"qeidentity"'));
+        $at += length '\\"isvprodid\\":';
+        my $d = substr($text, $at, 1);
+        substr($text, $at, 1) = $d == 9 ? 8 : $d + 1;
     }
-    my @tcbinfos;
-    for my $f (sort keys %fmspc) {
-        my $e = entry($idx2, "$V4/tcb", qr/^fmspc=$f&update=standard$/) or next;
-        my $tag = "TCB$f";
-        $raw{$tag} = slurp("$b2/$e->{file}");
-        push @tcbinfos, { fmspc => $f, sgx_tcbinfo => $tag };
-    }
-    my $tcb = entry($idx2, "$V4/tcb", qr/update=standard/);
-    my $qe = entry($idx2, "$V4/qe/identity", qr/update=standard/);
-    my $tdqe = entry($idx2, '/tdx/certification/v4/qe/identity', qr/update=standard/);
-    my %crl = map { my $e = entry($idx2, "$V4/pckcrl", qr/ca=$_/);
-                    ($_ => unpack('H*', slurp("$b2/$e->{file}"))) } qw(processor platform);
-    my $root = entry($idx2, '/IntelSGXRootCA.der', qr/^$/);
-    my $qebody = slurp("$b2/$qe->{file}");
-    $qebody =~ s/("isvprodid":)(\d)/$1 . ($2 == 9 ? 8 : $2 + 1)/e if $forge{qe};
-    my $doc = {
-        platforms => $list,
-        collaterals => {
-            version => 4, pck_certs => \@sets, tcbinfos => \@tcbinfos,
-            pckcacrl => { processorCrl => $crl{processor}, platformCrl => $crl{platform} },
-            qeidentity => $qebody,
-            tdqeidentity => $tdqe ? slurp("$b2/$tdqe->{file}") : '',
-            qveidentity => '',
-            certificates => {
-                'SGX-PCK-Certificate-Issuer-Chain' => \%pckchain,
-                'SGX-TCB-Info-Issuer-Chain' => $tcb->{headers}{'TCB-Info-Issuer-Chain'},
-                'SGX-Enclave-Identity-Issuer-Chain'
-                    => $qe->{headers}{'SGX-Enclave-Identity-Issuer-Chain'},
-            },
-            rootcacrl => unpack('H*', slurp("$b2/$root->{file}")),
-        },
-    };
-    my $text = pythonic(JSON::PP->new->canonical->encode($doc));
-    $text =~ s/"(SET\d+|TCB\w+)"/pythonic($raw{$1})/ge;
     return $text;
 }
 

@@ -241,6 +241,8 @@ int thimctl_fetch(thimctl_common_t *c, thimctl_plan_opts_t *o, char *dir,
     char *api_key);
 int thimctl_verify(thimctl_common_t *c, char **urls, size_t n);
 int thimctl_status(thimctl_common_t *c, char *url);
+int thimctl_pccs_collateral(char *platforms, char **bundles, size_t n,
+    char *out);
 
 
 #endif /* _THIMCTL_H_INCLUDED_ */

@@ -122,6 +122,16 @@ main(int argc, char **argv)
         return THIMCTL_EXIT_OK;
     }
 
+    /* thimctl pccs-collateral -o FILE PLATFORMS.json BUNDLE... */
+    if (strcmp(cmd, "pccs-collateral") == 0) {
+        if (argc < 6 || strcmp(argv[2], "-o") != 0) {
+            return thimctl_usage("pccs-collateral needs -o FILE, the "
+                                 "platforms' JSON and a bundle");
+        }
+
+        return thimctl_pccs_collateral(argv[4], argv + 5, argc - 5, argv[3]);
+    }
+
     if (strcmp(cmd, "fetch") != 0 && strcmp(cmd, "verify") != 0
         && strcmp(cmd, "status") != 0)
     {
@@ -484,6 +494,7 @@ thimctl_usage(char *error)
         "                     [--api-key-file FILE] [common options]\n"
         "       thimctl verify [common options] [--at TIME] URL...\n"
         "       thimctl status [common options] URL\n"
+        "       thimctl pccs-collateral -o FILE PLATFORMS.json BUNDLE...\n"
         "common options: --cacert FILE  --intel-root-ca FILE  "
         "--amd-trust DIR\n"
         "                --retries N  --timeout S  --max-wait S\n"
