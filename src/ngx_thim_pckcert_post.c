@@ -18,6 +18,9 @@
  */
 
 
+#include <ngx_config.h>
+#include <ngx_core.h>
+
 #include <jansson.h>
 
 #include "ngx_thim_args.h"
