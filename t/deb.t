@@ -160,6 +160,11 @@ SKIP: {
     my $d = $t->dir;
     my $o = ThimNamespace::origin($t);
 
+    # load_module's relative path is nginx's prefix: here the test's
+    # directory, whose modules/ is Debian's (/usr/share/nginx/modules is
+    # the same link)
+    symlink '/usr/lib/nginx/modules', "$d/modules" or die "symlink: $!";
+
     # The README's minimal configuration as the package lays it out: the
     # module loaded from modules-enabled, the packaged trust anchors and
     # the packaged include files from /etc/nginx/snippets; only the API
