@@ -947,6 +947,10 @@ ngx_http_thim_fetch_post(ngx_http_request_t *sr, ngx_str_t *body)
     ngx_str_set(&h->value, "application/json");
     h->lowcase_key = (u_char *) "content-type";
     h->hash = 1;
+#if (nginx_version >= 1023000)
+    /* one header, not a list of them: $content_type reads the list */
+    h->next = NULL;
+#endif
 
     sr->headers_in.content_type = h;
     sr->headers_in.content_length_n = body->len;

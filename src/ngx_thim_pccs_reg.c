@@ -685,6 +685,9 @@ ngx_http_thim_pccs_platforms(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
     }
 
     h->hash = 1;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
     ngx_str_set(&h->key, "platform-count");
     h->value.data = p;
     h->value.len = ngx_sprintf(p, "%ui", rl.n) - p;

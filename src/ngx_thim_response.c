@@ -374,6 +374,9 @@ ngx_http_thim_add_header(ngx_http_request_t *r, ngx_str_t *name,
     }
 
     h->hash = 1;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
     h->key = *name;
     h->value = *value;
 

@@ -803,6 +803,9 @@ ngx_http_thim_status_add_header(ngx_http_request_t *r, char *name,
     }
 
     h->hash = 1;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
     h->key.len = ngx_strlen(name);
     h->key.data = (u_char *) name;
     h->value.len = ngx_strlen(value);

@@ -47,6 +47,10 @@ ok($t->wait_for(sub { $o->count($QE) >= 1 && $o->count('/sgx/certification/v4/tc
 like($t->log_since_mark, qr/refreshing \d+ entries ahead of expiry/,
      'the sweep says so');
 
+# the sweep's refresh runs detached: the origin has been asked, and its
+# answer lands a moment later
+ok($t->wait_for(sub { $t->get($QE)->{content} eq $want }, timeout => 15),
+   'the refreshed collateral is served');
 $r = $t->get($QE);
 is($r->{headers}{'x-cache-status'}, 'HIT', 'the next client gets a hit');
 ok($r->{content} eq $want, '... with the refreshed collateral');
@@ -83,7 +87,7 @@ ok($t->wait_for(sub { ($t->get($QE)->{headers}{'x-cache-status'} // '')
 $o->fault('/', latency => 4000);
 $t->mark_log;
 ok($t->wait_for(sub { $t->log_since_mark =~ /refreshing \d+ entries ahead/ },
-                timeout => 20), 'a sweep waits on a slow origin');
+                timeout => 40), 'a sweep waits on a slow origin');
 $t->stop;
 unlike($t->log_since_mark, qr/open socket/, 'stopping then leaves no socket open');
 
