@@ -63,6 +63,10 @@ struct ngx_http_thim_node_s {
                                                   a cold key (budget) */
     u_char                     dirty;          /* in the dirty queue */
     u_char                     written;        /* in a snapshot file */
+    u_char                     unswept;        /* the refresh location
+                                                  declined the key: left
+                                                  to clients' requests
+                                                  until a new record */
     ngx_queue_t                queue;          /* in its class's LRU */
     ngx_queue_t                group;          /* a derived entry: in its
                                                   source's group; any
@@ -495,6 +499,7 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     tn->derived = st->derived;
     tn->fetched = st->import ? st->fetched : ngx_time();
     tn->refresh_at = st->refresh_at;
+    tn->unswept = 0;
     tn->expires = st->expires;
     tn->next_update = st->next_update;
     tn->fail_status = 0;
@@ -670,12 +675,39 @@ ngx_http_thim_cache_due(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
             tn->refresh_at = now;
         }
 
+        tn->unswept = 0;
         rc = NGX_OK;
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 
     return rc;
+}
+
+
+/*
+ * The refresh location could not serve the key (a PCK certificate set
+ * whose platform nobody registered: only a client's request carries its
+ * PPID).  The refresh sweep then leaves it to clients' requests until a
+ * new record is stored or an operator asks for its refresh; otherwise a
+ * set past its expiry would be picked by every sweep.
+ */
+
+void
+ngx_http_thim_cache_unswept(ngx_shm_zone_t *shm_zone, ngx_str_t *key)
+{
+    uint32_t               hash;
+    ngx_http_thim_zone_t  *ctx;
+    ngx_http_thim_node_t  *tn;
+
+    ctx = shm_zone->data;
+    tn = ngx_http_thim_cache_lock_find(shm_zone, key, &hash);
+
+    if (tn) {
+        tn->unswept = 1;
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
 }
 
 
@@ -1836,6 +1868,7 @@ ngx_http_thim_cache_walk(ngx_shm_zone_t *shm_zone,
             e.next_update = tn->next_update;
             e.negative = tn->negative;
             e.derived = tn->derived;
+            e.unswept = tn->unswept;
 
             rc = handler(&e, data);
         }
@@ -1923,6 +1956,7 @@ ngx_http_thim_cache_entry(ngx_http_thim_node_t *tn, ngx_http_thim_entry_t *e,
     e->next_update = tn->next_update;
     e->negative = 0;
     e->derived = 0;
+    e->unswept = 0;
 }
 
 

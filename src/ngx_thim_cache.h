@@ -269,6 +269,7 @@ ngx_int_t ngx_http_thim_cache_renew(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_uint_t lease, ngx_msec_t ms);
 ngx_int_t ngx_http_thim_cache_due(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_str_t *need, time_t now);
+void ngx_http_thim_cache_unswept(ngx_shm_zone_t *shm_zone, ngx_str_t *key);
 void ngx_http_thim_cache_hold_off(ngx_shm_zone_t *shm_zone,
     ngx_uint_t holdoff, time_t until);
 void ngx_http_thim_cache_origin_result(ngx_shm_zone_t *shm_zone,
@@ -291,6 +292,7 @@ typedef struct {
     time_t                     next_update;
     ngx_uint_t                 negative;
     ngx_uint_t                 derived;
+    ngx_uint_t                 unswept;        /* not for the sweep */
 } ngx_http_thim_entry_t;
 
 

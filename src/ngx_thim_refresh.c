@@ -4,9 +4,9 @@
  *
  * A refresh is an origin subrequest, and a subrequest needs a request:
  * timers cannot make one (STYLE.md 8).  So one elected worker sweeps the
- * zone on a cancelable timer for entries past their refresh time and not
- * yet expired (a key is refreshed from three quarters of its life on, as
- * by a client's request), and for each sends itself a plain HTTP request
+ * zone on a cancelable timer for entries past their refresh time
+ * (a key is refreshed from three quarters of its life on, as by a
+ * client's request), and for each sends itself a plain HTTP request
  * over loopback, to the address of the zone's refresh= parameter, where a
  * location with thim_refresh (allowed from 127.0.0.1 only) turns the key
  * back into its route with the family's rekey function and serves it like
@@ -14,9 +14,13 @@
  * takes the fetch lease and refreshes it in a background subrequest, as
  * refresh-ahead on access does.  The loopback client reads the answer
  * away and closes.  Requests are sent one at a time, at most
- * NGX_HTTP_THIM_REFRESH_BATCH per sweep; keys already expired are left to
- * refresh on access, so an origin that is down costs one attempt per key
- * per sweep only inside that last quarter.
+ * NGX_HTTP_THIM_REFRESH_BATCH per sweep.  Keys past their expiry are
+ * swept too, so that after an origin outage longer than their life the
+ * copies nobody asks for come back fresh once the origin does: a failed
+ * fetch moves the key's refresh time past its back-off
+ * (thim_fetch_backoff), so an origin that is down costs one attempt per
+ * key per back-off step, not per sweep.  Fresh keys due are picked
+ * before expired ones (the walk takes the stale class last).
  */
 
 
@@ -148,8 +152,8 @@ ngx_http_thim_refresh_pick(ngx_http_thim_entry_t *e, void *data)
      */
     if (e->negative
         || e->derived
+        || e->unswept
         || e->refresh_at > sw->now
-        || e->expires <= sw->now
         || e->key.len > NGX_HTTP_THIM_REFRESH_KEY_MAX)
     {
         return NGX_OK;
@@ -448,6 +452,9 @@ ngx_http_thim_refresh_handler(ngx_http_request_t *r)
     rc = ngx_http_thim_refresh_rekey(ctx, &key, &reason);
 
     if (rc == NGX_DECLINED) {
+        /* a key held but not servable here: the sweep stops asking */
+        ngx_http_thim_cache_unswept(ctx->zone, &key);
+
         return ngx_http_thim_send_error(r, ctx, NGX_HTTP_BAD_REQUEST, reason,
                                         "key");
     }
