@@ -114,17 +114,17 @@ run: deps all
 bundle:
 	scripts/make-bundle.pl --data t/data --out conf/bundle
 
-# Every test twice: against Debian's nginx and against nginx and the
+# Every test four times: against Debian's nginx and against nginx and the
 # module built with sanitizers, both passes at once (each is the other's
 # load, so the suite proves on every run that it holds on a busy
-# machine).  As root, the Debian packages are built first, for t/deb.t.
-# make test-matrix (nginx.org's stable and mainline) is not part of it
-# yet: t/refresh_ahead.t's slow-origin sweep fails against 1.30.4
-# (docs/versions.md).
+# machine); then against nginx.org's stable and mainline (make
+# test-matrix), also both at once.  As root, the Debian packages are
+# built first, for t/deb.t.
 test:
 	@rc=0; \
 	if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory deb || rc=1; fi; \
 	$(MAKE) --no-print-directory test-parallel || rc=1; \
+	$(MAKE) --no-print-directory test-matrix || rc=1; \
 	exit $$rc
 
 # one pass against Debian's nginx alone
