@@ -4,12 +4,13 @@
  *
  * Locking: one ngx_shmtx_lock() per operation, held only for tree work.
  * A request sends its record straight from the zone and pins it for as
- * long as it does (a count changed under the lock): a record replaced or
- * evicted meanwhile is only detached, and freed by its last unpin.  So the
- * lock is never held for a copy, and hits in different workers barely
- * meet on it.  A worker killed while sending leaves its pins behind: the
- * records they hold stay allocated (bounded by the requests it had in
- * flight) until the zone is next created.
+ * long as it does (a count taken under the lookup's lock and given back
+ * with an atomic add, without it): a record replaced or evicted meanwhile
+ * is only detached, and freed by its last unpin.  So the lock is never
+ * held for a copy, a hit takes it once, and hits in different workers
+ * barely meet on it.  A worker killed while sending leaves its pins
+ * behind: the records they hold stay allocated (bounded by the requests
+ * it had in flight) until the zone is next created.
  *
  * Eviction: stale collateral is still valuable (it is served while the
  * origin is down), so nothing real is dropped because it is old; entries
@@ -148,6 +149,8 @@ static ngx_int_t ngx_http_thim_cache_take_slot(ngx_http_thim_zone_t *ctx,
     ngx_msec_t lease);
 static ngx_int_t ngx_http_thim_cache_end_lease(ngx_http_thim_zone_t *ctx,
     ngx_http_thim_node_t *tn, ngx_uint_t lease);
+static void ngx_http_thim_cache_slot_freed(ngx_http_thim_zone_t *ctx,
+    ngx_uint_t origin);
 static ngx_http_thim_value_t *ngx_http_thim_cache_usable(
     ngx_http_thim_node_t *tn, ngx_http_thim_lookup_t *lk);
 static void ngx_http_thim_cache_trim(ngx_http_thim_zone_t *ctx,
@@ -254,6 +257,7 @@ ngx_http_thim_cache_lookup(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
     lk->refresh = 0;
     lk->updating = 0;
+    lk->slot_wait = 0;
     lk->backoff = 0;
     lk->budget = 0;
     lk->seq = 0;
@@ -338,6 +342,7 @@ ngx_http_thim_cache_poll(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ctx = shm_zone->data;
     lk->refresh = 0;
     lk->updating = 0;
+    lk->slot_wait = 0;
     lk->backoff = 0;
     lk->budget = 0;
     lk->retry_after = 0;
@@ -400,12 +405,17 @@ ngx_http_thim_cache_unpin(ngx_shm_zone_t *shm_zone,
 
     ctx = shm_zone->data;
 
-    ngx_shmtx_lock(&ctx->shpool->mutex);
-
-    if (--pin->pins == 0 && pin->retired) {
-        ngx_slab_free_locked(ctx->shpool, pin);
+    /* a hit takes the lock once, for its lookup */
+    if (ngx_atomic_fetch_add(&pin->state,
+                             -(ngx_atomic_int_t) NGX_HTTP_THIM_VALUE_PIN)
+        != NGX_HTTP_THIM_VALUE_PIN + NGX_HTTP_THIM_VALUE_RETIRED)
+    {
+        return;
     }
 
+    /* the last pin of a record that was retired meanwhile */
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+    ngx_slab_free_locked(ctx->shpool, pin);
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 }
 
@@ -482,8 +492,7 @@ ngx_http_thim_cache_store(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
         return NGX_ERROR;
     }
 
-    v->pins = 0;
-    v->retired = 0;
+    v->state = 0;
     v->len = st->len;
     ngx_memcpy(v->data, st->value, st->len);
 
@@ -1296,8 +1305,15 @@ static void
 ngx_http_thim_cache_waits(ngx_http_thim_zone_t *ctx, ngx_http_thim_node_t *tn,
     ngx_http_thim_lookup_t *lk)
 {
-    if (lk->found == NGX_HTTP_THIM_FOUND_WAIT && lk->updating) {
+    if (lk->found != NGX_HTTP_THIM_FOUND_WAIT) {
+        return;
+    }
+
+    if (lk->updating) {
         tn->waiters |= ctx->wake_mask;
+
+    } else if (lk->slot_wait) {
+        ctx->sh->slot_waiters[lk->origin] |= ctx->wake_mask;
     }
 }
 
@@ -1318,7 +1334,7 @@ ngx_http_thim_cache_landed(ngx_http_thim_zone_t *ctx, ngx_http_thim_node_t *tn)
 static void
 ngx_http_thim_cache_pin(ngx_http_thim_node_t *tn, ngx_http_thim_lookup_t *lk)
 {
-    tn->value->pins++;
+    (void) ngx_atomic_fetch_add(&tn->value->state, NGX_HTTP_THIM_VALUE_PIN);
 
     lk->pin = tn->value;
     lk->value = tn->value->data;
@@ -1344,8 +1360,8 @@ ngx_http_thim_cache_detach(ngx_http_thim_zone_t *ctx,
     ctx->sh->value_bytes -= v->len;
     tn->value = NULL;
 
-    if (v->pins) {
-        v->retired = 1;
+    if (ngx_atomic_fetch_add(&v->state, NGX_HTTP_THIM_VALUE_RETIRED) != 0) {
+        /* pinned: its last unpin frees it */
         return;
     }
 
@@ -1405,7 +1421,9 @@ ngx_http_thim_cache_try_lease(ngx_http_thim_zone_t *ctx,
     }
 
     if (ngx_http_thim_cache_take_slot(ctx, tn, lk, now, lease) != NGX_OK) {
-        /* the origin's bound is reached: wait like for another fetch */
+        /* the origin's bound is reached: wait for a slot to free */
+        lk->slot_wait = 1;
+
         if (lk->rate) {
             ngx_http_thim_budget_give_back(&ctx->sh->budget[lk->origin],
                                            lk->rate, cold);
@@ -1627,6 +1645,7 @@ ngx_http_thim_cache_end_lease(ngx_http_thim_zone_t *ctx,
         if (ctx->sh->slot_lease[tn->origin][tn->slot - 1] == lease) {
             ctx->sh->slots[tn->origin][tn->slot - 1] = 0;
             ctx->sh->slot_lease[tn->origin][tn->slot - 1] = 0;
+            ngx_http_thim_cache_slot_freed(ctx, tn->origin);
         }
 
         tn->slot = 0;
@@ -1636,6 +1655,24 @@ ngx_http_thim_cache_end_lease(ngx_http_thim_zone_t *ctx,
     tn->fetch_lease = 0;
 
     return NGX_OK;
+}
+
+
+/*
+ * A slot of a bounded origin is free: the requests waiting for one look
+ * at the zone now (one of them takes it, the others wait on), instead of
+ * at their next poll.  Under the lock; the datagrams go after it.
+ */
+
+static void
+ngx_http_thim_cache_slot_freed(ngx_http_thim_zone_t *ctx, ngx_uint_t origin)
+{
+    if (ctx->sh->slot_waiters[origin]) {
+        ngx_http_thim_wake_landed(ctx->shpool, &ctx->sh->wake, ctx->wake_mask,
+                                  NGX_HTTP_THIM_SLOT_HASH(origin),
+                                  ctx->sh->slot_waiters[origin]);
+        ctx->sh->slot_waiters[origin] = 0;
+    }
 }
 
 
@@ -1787,7 +1824,7 @@ ngx_http_thim_cache_body(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
 
     if (tn && tn->value && !tn->negative) {
         pin = tn->value;
-        pin->pins++;
+        (void) ngx_atomic_fetch_add(&pin->state, NGX_HTTP_THIM_VALUE_PIN);
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
@@ -1939,7 +1976,7 @@ static void
 ngx_http_thim_cache_entry(ngx_http_thim_node_t *tn, ngx_http_thim_entry_t *e,
     u_char *key, ngx_http_thim_value_t **pin)
 {
-    tn->value->pins++;
+    (void) ngx_atomic_fetch_add(&tn->value->state, NGX_HTTP_THIM_VALUE_PIN);
     tn->written = 1;
 
     *pin = tn->value;

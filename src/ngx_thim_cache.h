@@ -55,11 +55,20 @@ typedef enum {
 } ngx_http_thim_found_e;
 
 
-/* a record in the zone, pinned by the requests that send it */
+/*
+ * A record in the zone, pinned by the requests that send it.  "state" is
+ * two per pin plus one once the record is retired (replaced or evicted):
+ * a pin is taken under the lock, while the record is still its entry's,
+ * and given back with one atomic add, without the lock; whoever leaves
+ * the state at exactly "retired, no pin" (the retiring operation or the
+ * last unpin) frees the record, so exactly one does.
+ */
+
+#define NGX_HTTP_THIM_VALUE_PIN        2
+#define NGX_HTTP_THIM_VALUE_RETIRED    1
+
 typedef struct {
-    ngx_uint_t                 pins;           /* under the lock */
-    ngx_uint_t                 retired;        /* replaced or evicted:
-                                                  freed when unpinned */
+    ngx_atomic_t               state;
     size_t                     len;
     u_char                     data[1];
 } ngx_http_thim_value_t;
@@ -101,7 +110,19 @@ typedef struct {
                                                   under way elsewhere */
     unsigned                   budget:1;       /* HELD_OFF: the origin's
                                                   request budget is spent */
+    unsigned                   slot_wait:1;    /* WAIT: for a fetch slot
+                                                  of the origin, not for
+                                                  a fetch of the key */
 } ngx_http_thim_lookup_t;
+
+
+/*
+ * What the waiters for a bounded origin's fetch slot wait on, in the
+ * workers' tables of waiters (ngx_thim_wake.c): a "key hash" of its own
+ * per origin.  A real key with the same crc32 only costs its waiters a
+ * look at the zone for nothing.
+ */
+#define NGX_HTTP_THIM_SLOT_HASH(origin)  ((uint32_t) 0xfffffff0 + (origin))
 
 
 /* how origin fetches ended, for the status endpoint */
@@ -161,6 +182,9 @@ typedef struct {
                                     [NGX_HTTP_THIM_MAX_FETCH_SLOTS];
     ngx_uint_t                 slot_lease[NGX_HTTP_THIM_ORIGINS]
                                          [NGX_HTTP_THIM_MAX_FETCH_SLOTS];
+    uint64_t                   slot_waiters[NGX_HTTP_THIM_ORIGINS];
+                                              /* workers whose requests
+                                                 wait for a slot */
     ngx_uint_t                 lease_gen;     /* the last lease token */
 
     /* request budgets (thim_origin_rate, ngx_thim_budget.c) */

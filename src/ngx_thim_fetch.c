@@ -76,6 +76,8 @@ static void ngx_http_thim_park(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx);
 static ngx_int_t ngx_http_thim_wait(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_http_thim_lookup_t *lk);
+static ngx_uint_t ngx_http_thim_wake_on(ngx_http_thim_ctx_t *ctx,
+    ngx_http_thim_lookup_t *lk);
 static void ngx_http_thim_wait_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_thim_fetch(ngx_http_request_t *r,
     ngx_http_thim_ctx_t *ctx, ngx_uint_t lease, ngx_uint_t background);
@@ -540,10 +542,11 @@ ngx_http_thim_park(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx)
 
 
 /*
- * Waiting on a fetch owned elsewhere: the request is woken when it lands
+ * Waiting on a fetch owned elsewhere, or for a fetch slot of a bounded
+ * origin: the request is woken when the fetch lands or a slot frees
  * (ngx_thim_wake.c) and looks at the zone only every
  * NGX_HTTP_THIM_WAKE_FALLBACK ms meanwhile, for an owner that died; one
- * that waits for an origin's fetch slot, or cannot be woken, polls.
+ * that cannot be woken polls.
  */
 
 static ngx_int_t
@@ -580,7 +583,7 @@ ngx_http_thim_wait(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
 
     ctx->wait_seq = lk->seq;
 
-    interval = (lk->updating && ngx_http_thim_wake_wait(ctx) == NGX_OK)
+    interval = ngx_http_thim_wake_on(ctx, lk)
                ? NGX_HTTP_THIM_WAKE_FALLBACK : NGX_HTTP_THIM_POLL_INTERVAL;
 
     /* and at the deadline, to give up */
@@ -590,6 +593,31 @@ ngx_http_thim_wait(ngx_http_request_t *r, ngx_http_thim_ctx_t *ctx,
                   ngx_min(interval, (ngx_msec_t) ngx_max(left, 1)));
 
     return NGX_DONE;
+}
+
+
+/*
+ * The waiter joins its worker's waiters of what it waits on: the key's
+ * fetch, or a fetch slot of the key's origin.  0: nothing will wake it
+ * (it waits for a reason nothing signals, or cannot be woken), it polls.
+ */
+
+static ngx_uint_t
+ngx_http_thim_wake_on(ngx_http_thim_ctx_t *ctx, ngx_http_thim_lookup_t *lk)
+{
+    uint32_t  hash;
+
+    if (lk->updating) {
+        hash = ngx_crc32_short(ctx->key.data, ctx->key.len);
+
+    } else if (lk->slot_wait) {
+        hash = NGX_HTTP_THIM_SLOT_HASH(lk->origin);
+
+    } else {
+        return 0;
+    }
+
+    return ngx_http_thim_wake_wait(ctx, hash) == NGX_OK;
 }
 
 
@@ -608,6 +636,12 @@ ngx_http_thim_wait_handler(ngx_event_t *ev)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_thim_module);
     tlcf = ctx->conf;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "thim waiter of \"%V\" %s", &ctx->key,
+                   ev->timedout ? "polls" : "woken");
+
+    ev->timedout = 0;
 
     /* woken, or polling: either way out of the table of waiters */
     ngx_http_thim_wake_cancel(ctx);

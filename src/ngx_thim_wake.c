@@ -660,14 +660,15 @@ ngx_http_thim_wake_key(ngx_http_thim_wake_key_t *wk)
 
 /*
  * The request waits on a fetch owned elsewhere (lookup: WAIT, with the
- * key's lease held): it is woken when the fetch lands.  NGX_DECLINED:
- * it cannot be (no row, no memory), it polls.
+ * key's lease held, "hash" the key's crc32) or for a fetch slot of its
+ * origin (NGX_HTTP_THIM_SLOT_HASH()): it is woken when the fetch lands
+ * or a slot frees.  NGX_DECLINED: it cannot be (no row, no memory), it
+ * polls.
  */
 
 ngx_int_t
-ngx_http_thim_wake_wait(ngx_http_thim_ctx_t *ctx)
+ngx_http_thim_wake_wait(ngx_http_thim_ctx_t *ctx, uint32_t hash)
 {
-    uint32_t                   hash;
     ngx_http_thim_zone_t      *zone;
     ngx_http_thim_wake_key_t  *wk;
 
@@ -680,8 +681,6 @@ ngx_http_thim_wake_wait(ngx_http_thim_ctx_t *ctx)
     if (ctx->wake_key) {
         return NGX_OK;
     }
-
-    hash = ngx_crc32_short(ctx->key.data, ctx->key.len);
 
     wk = ngx_http_thim_wake_find(zone->shpool, hash);
 
