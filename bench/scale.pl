@@ -153,7 +153,8 @@ sub bench_size {
     # 2. seeded, a part per start (the seed index is read whole, at most
     # 64 MB); nginx writes its own snapshot when it stops, and the next
     # start loads it before seeding the next part
-    my $zone = sprintf '%dm', int($n * 16384 / 1048576) + 64;
+    # a record of ~12.5 KB takes 4 slab pages, its node 256 bytes more
+    my $zone = sprintf '%dm', int($n * 20480 / 1048576) + 64;
     my $ng = nginx_new($dir, $n, zone => $zone, interval => '3600s');
     $origin->clear_faults;
     $origin->fault($TCB, drop => 1);
