@@ -157,6 +157,15 @@ typedef struct {
     ngx_uint_t                 refused;
     ngx_uint_t                 skipped;
     ngx_atomic_uint_t          evicted;        /* sh->evictions at start */
+
+    /* the bundle's seeding, entry by entry (ngx_thim_seed.c) */
+    ngx_uint_t                 seed_pass;      /* 0: root CRLs, 1: others */
+    ngx_uint_t                 seed_next;      /* the index's next entry */
+    ngx_msec_t                 seed_started;   /* wall clock, ms; 0: not */
+    ngx_atomic_uint_t          seed_evicted;
+    ngx_uint_t                 seed_loaded;
+    ngx_uint_t                 seed_skipped;   /* bad, or not served */
+    ngx_uint_t                 seed_kept;      /* a newer copy was cached */
 } ngx_http_thim_load_t;
 
 

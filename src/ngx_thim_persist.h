@@ -66,6 +66,8 @@ struct ngx_http_thim_persist_s {
     /* the background load (ngx_thim_snapshot_load.c) */
     ngx_event_t                load_timer;
     void                      *loader;
+    void                      *seed_index;     /* the bundle's index.json,
+                                                  parsed (json_t) */
 
     /* refresh ahead of expiry (ngx_thim_refresh.c) */
     ngx_addr_t                 refresh_addr;   /* the loopback listener */
@@ -143,8 +145,9 @@ ngx_int_t ngx_http_thim_refresh_rekey(ngx_http_thim_ctx_t *ctx,
     ngx_str_t *key, char **reason);
 
 /* ngx_thim_seed.c */
-void ngx_http_thim_seed_load(ngx_http_thim_persist_t *persist,
-    ngx_log_t *log);
+ngx_int_t ngx_http_thim_seed_step(ngx_http_thim_persist_t *persist,
+    ngx_msec_t until, ngx_log_t *log);
+void ngx_http_thim_seed_close(ngx_http_thim_persist_t *persist);
 
 
 #endif /* _NGX_THIM_PERSIST_H_INCLUDED_ */

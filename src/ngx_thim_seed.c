@@ -1,7 +1,8 @@
 
 /*
- * ngx_thim: seeding a zone from a bundle (docs/bundle.md), in the master
- * when the zone is made, after the snapshot.
+ * ngx_thim: seeding a zone from a bundle (docs/bundle.md), after the
+ * snapshot, in the background load (ngx_thim_snapshot_load.c): in slices,
+ * in one worker at a time.
  *
  * Each entry is an origin answer: its origin, path and query are mapped
  * to the key ngx_thim would use for that request and the body is checked
@@ -85,36 +86,57 @@ static ngx_str_t  ngx_http_thim_seed_origins[] = {
 };
 
 
-void
-ngx_http_thim_seed_load(ngx_http_thim_persist_t *persist, ngx_log_t *log)
+/*
+ * Seeds entries until "until" (wall clock, ms), the loader's slice, so
+ * that the worker's event loop keeps serving however large the bundle.
+ * The index is parsed once per worker; the place reached and the counts
+ * are in the zone (ngx_http_thim_load_t), so a worker that dies or exits
+ * mid-way leaves the rest to another, which parses the index again and
+ * goes on from there.  NGX_AGAIN: entries are left; NGX_OK: done (or no
+ * bundle to seed: a missing bundle or a bad index is logged and start-up
+ * goes on).
+ */
+
+ngx_int_t
+ngx_http_thim_seed_step(ngx_http_thim_persist_t *persist, ngx_msec_t until,
+    ngx_log_t *log)
 {
-    size_t                       i;
     json_t                      *root, *entries, *entry;
-    ngx_uint_t                   pass;
+    ngx_int_t                    rc;
     const char                  *s;
     ngx_pool_t                  *pool;
-    ngx_msec_t                   start;
-    ngx_atomic_uint_t            evicted;
     ngx_http_thim_zone_t        *ctx;
+    ngx_http_thim_load_t        *load;
     ngx_http_thim_seed_stats_t   stats;
 
     ctx = persist->shm_zone->data;
-    start = ngx_http_thim_persist_now();
-    evicted = ctx->sh->evictions;
-    ngx_memzero(&stats, sizeof(ngx_http_thim_seed_stats_t));
+    load = &ctx->sh->load;
+
+    if (load->seed_started == 0) {
+        load->seed_started = ngx_http_thim_persist_now();
+        load->seed_evicted = ctx->sh->evictions;
+    }
 
     pool = ngx_create_pool(4096, log);
     if (pool == NULL) {
-        return;
+        return NGX_AGAIN;
     }
 
-    root = ngx_http_thim_seed_index(persist, pool, log);
+    root = persist->seed_index;
+
     if (root == NULL) {
-        ngx_destroy_pool(pool);
-        return;
+        root = ngx_http_thim_seed_index(persist, pool, log);
+
+        if (root == NULL) {
+            ngx_destroy_pool(pool);
+            return NGX_OK;
+        }
+
+        persist->seed_index = root;
     }
 
     entries = json_object_get(root, "entries");
+    rc = NGX_AGAIN;
 
     /*
      * The Intel root CA CRL first, wherever it is in the index: the
@@ -122,35 +144,72 @@ ngx_http_thim_seed_load(ngx_http_thim_persist_t *persist, ngx_log_t *log)
      * (ngx_http_thim_intel_root_crl()).
      */
 
-    for (pass = 0; pass < 2; pass++) {
-        json_array_foreach(entries, i, entry) {
-            s = ngx_http_thim_seed_string(entry, "origin");
+    while (ngx_http_thim_persist_now() < until) {
 
-            if ((s && ngx_strcmp(s, "intel-root") == 0) != (pass == 0)) {
-                continue;
-            }
+        if (load->seed_next >= json_array_size(entries)) {
+            load->seed_next = 0;
 
-            ngx_reset_pool(pool);
-
-            if (ngx_http_thim_seed_entry(persist, entry, pool, &stats, log)
-                == NGX_ERROR)
-            {
-                pass = 2;
+            if (++load->seed_pass == 2) {
+                rc = NGX_OK;
                 break;
             }
         }
+
+        entry = json_array_get(entries, load->seed_next++);
+
+        s = ngx_http_thim_seed_string(entry, "origin");
+
+        if ((s && ngx_strcmp(s, "intel-root") == 0) != (load->seed_pass == 0))
+        {
+            continue;
+        }
+
+        ngx_reset_pool(pool);
+        ngx_memzero(&stats, sizeof(ngx_http_thim_seed_stats_t));
+
+        if (ngx_http_thim_seed_entry(persist, entry, pool, &stats, log)
+            == NGX_ERROR)
+        {
+            /* no memory: the rest is not seeded */
+            rc = NGX_OK;
+            break;
+        }
+
+        load->seed_loaded += stats.loaded;
+        load->seed_skipped += stats.skipped;
+        load->seed_kept += stats.kept;
     }
 
-    json_decref(root);
     ngx_destroy_pool(pool);
+
+    if (rc == NGX_AGAIN) {
+        return NGX_AGAIN;
+    }
+
+    ngx_http_thim_seed_close(persist);
 
     ngx_log_error(NGX_LOG_NOTICE, log, 0,
                   "thim zone \"%V\": %ui entries seeded from bundle \"%V\" "
                   "in %M ms (%ui skipped, %ui had a newer copy, "
                   "%uA evicted for room)",
-                  &ctx->name, stats.loaded, &persist->seed,
-                  ngx_http_thim_persist_now() - start, stats.skipped,
-                  stats.kept, ctx->sh->evictions - evicted);
+                  &ctx->name, load->seed_loaded, &persist->seed,
+                  ngx_http_thim_persist_now() - load->seed_started,
+                  load->seed_skipped, load->seed_kept,
+                  ctx->sh->evictions - load->seed_evicted);
+
+    return NGX_OK;
+}
+
+
+/* the worker is done with the index (the seeding ended, or it exits) */
+
+void
+ngx_http_thim_seed_close(ngx_http_thim_persist_t *persist)
+{
+    if (persist->seed_index) {
+        json_decref(persist->seed_index);
+        persist->seed_index = NULL;
+    }
 }
 
 

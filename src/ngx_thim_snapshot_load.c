@@ -74,7 +74,7 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_thim_load_step(ngx_http_thim_persist_t *persist,
-    ngx_log_t *log);
+    ngx_msec_t until, ngx_log_t *log);
 static void ngx_http_thim_load_open(ngx_http_thim_persist_t *persist,
     ngx_log_t *log);
 static ngx_int_t ngx_http_thim_load_header(ngx_str_t *name, char *magic,
@@ -155,7 +155,7 @@ ngx_http_thim_snapshot_load_timer(ngx_event_t *ev)
     while (ctx->sh->load.stage != NGX_HTTP_THIM_LOAD_NONE
            && ngx_http_thim_persist_now() < until)
     {
-        if (ngx_http_thim_load_step(persist, ev->log) == NGX_ERROR) {
+        if (ngx_http_thim_load_step(persist, until, ev->log) == NGX_ERROR) {
             break;
         }
     }
@@ -187,10 +187,14 @@ ngx_http_thim_snapshot_load_exit(ngx_http_thim_persist_t *persist)
 }
 
 
-/* one record, or one stage's start or end; NGX_ERROR: no memory */
+/*
+ * One record, or one stage's start or end, or the bundle's entries until
+ * "until"; NGX_ERROR: no memory
+ */
 
 static ngx_int_t
-ngx_http_thim_load_step(ngx_http_thim_persist_t *persist, ngx_log_t *log)
+ngx_http_thim_load_step(ngx_http_thim_persist_t *persist, ngx_msec_t until,
+    ngx_log_t *log)
 {
     ngx_http_thim_zone_t  *ctx;
     ngx_http_thim_load_t  *load;
@@ -214,8 +218,10 @@ ngx_http_thim_load_step(ngx_http_thim_persist_t *persist, ngx_log_t *log)
                    (load->stage <= NGX_HTTP_THIM_LOAD_ROOT_JOURNAL), log);
 
     case NGX_HTTP_THIM_LOAD_SEED:
-        if (persist->seed.len) {
-            ngx_http_thim_seed_load(persist, log);
+        if (persist->seed.len
+            && ngx_http_thim_seed_step(persist, until, log) == NGX_AGAIN)
+        {
+            return NGX_OK;
         }
 
         load->stage = NGX_HTTP_THIM_LOAD_DONE;
@@ -700,6 +706,8 @@ static void
 ngx_http_thim_load_close(ngx_http_thim_persist_t *persist)
 {
     ngx_http_thim_loader_t  *l;
+
+    ngx_http_thim_seed_close(persist);
 
     l = persist->loader;
 
