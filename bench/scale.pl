@@ -77,6 +77,8 @@ my $GEN = "$TOP/build/tools/gen-tcb";
 my $OUT = $ENV{BENCH_OUT} // "$TOP/build/bench-scale";
 my $ONLY_SNAPSHOT = ($ENV{BENCH_PARTS} // '') eq 'snapshot';
 my $WAIT_MAX = $ENV{BENCH_START_TIMEOUT} // 900;
+# the descriptors an nginx worker may hold (its soft limit is ours)
+my $NOFILE = (qx(sh -c 'ulimit -n') =~ /^(\d+)/ ? $1 : 1 << 20);
 
 my $TCB = '/sgx/certification/v4/tcb';
 # BENCH_BODY=small: the 3.5 KB tcbInfo of 90806F000000 instead of the 10 KB
@@ -360,6 +362,13 @@ $to_origin
         }
         location /sgx/certification/ { thim_intel; }
 EOF
+    # the static twin's open_file_cache holds a descriptor per file: as
+    # many as the descriptor limit leaves room for beside the connections
+    # (on the development machine 20,000, which even root cannot raise)
+    my $files = max(min($n + 64, $NOFILE - 2048), 64);
+    push @notes, "$n: the static twin's open_file_cache holds $files of "
+                 . "$n files (RLIMIT_NOFILE $NOFILE)"
+        if $files < $n + 64 && !$ng->{noted_files}++;
     my $conf = <<"EOF";
 load_module $MODULE;
 worker_processes $WORKERS;
@@ -376,12 +385,17 @@ http {
     uwsgi_temp_path $d/tmp/uwsgi;
     scgi_temp_path $d/tmp/scgi;
     keepalive_requests 1000000;
-    open_file_cache max=@{[ $n + 64 ]} inactive=1h;   # static at its best
+    open_file_cache max=$files inactive=1h;   # static at its best
     open_file_cache_valid 1h;
     log_format plain '\$msec \$status \$thim_cache_status \$request_uri';
 
     thim_cache_zone name=thim:$ng->{zone} snapshot=$d/thim.snap snapshot_interval=$ng->{interval}$seed;
     thim_cache_valid 1d;
+    # the origin drops every TCB request while the start-up is measured
+    # (an answer can only come from the zone): keys asked before they are
+    # loaded fail, and with the default back-off the origin would then be
+    # held off for the waiters' rounds
+    thim_fetch_backoff 100ms 1s;
     thim_intel_root_ca $ipki->{root}{cert};
     thim_intel_api_key_file $TOP/t/lib/intel-api-key;
 
@@ -512,7 +526,7 @@ sub startup {
     $r->{"hit_how_$run"} = $how;
     $r->{"loaded_$run"} = $loaded;
     $r->{"load_line_$run"} = $line;
-    if (defined $line && $line =~ /(\d+) records loaded from snapshot "[^"]*" in (\d+) ms \((\d+) damaged, (\d+) refused/) {
+    if (defined $line && $line =~ /(\d+) records loaded from snapshot "[^"]*"(?: and its journal)? in (\d+) ms \((\d+) damaged, (\d+) refused/) {
         @$r{"load_records_$run", "load_ms_$run"} = ($1, $2);
         push @notes, "$ng->{n}: load $run: $3 damaged, $4 refused" if $3 || $4;
         push @notes, "$ng->{n}: load $run: $1 records loaded, not " . ($ng->{n} + 1)
@@ -779,7 +793,9 @@ sub writer_lines {
     for (split /\n/, log_since($ng, $mark)) {
         next unless /snapshot|journal/i && /\b(written|wrote|compact\w*|appended)\b/i;
         my ($ms) = /\bin (\d+) ms/;
-        my ($lock) = /locked (?:for )?(\d+) ms/;
+        # "zone locked per record": the writer holds it for no longer
+        my ($lock) = /locked (?:for )?(\d+) ms/ ? $1
+                   : /zone locked per record/ ? 'per record' : undef;
         my ($bytes) = /\((\d+) bytes\)/;
         push @w, { ms => $ms, lock => $lock, bytes => $bytes, line => $_ };
     }
@@ -922,10 +938,14 @@ sub table {
         my @ms = grep { defined } map { $_->{ms} } @w;
         my @lk = grep { defined } map { $_->{lock} } @w;
         my $ms = @ms ? sprintf('%s / %s ms', med(\@ms), max(@ms)) : 'n/a';
-        my $lk = @lk ? sprintf('%s / %s ms', med(\@lk), max(@lk)) : 'n/a';
+        my @lkn = grep { /^\d+$/ } @lk;
+        my $lk = @lkn ? sprintf('%s / %s ms', med(\@lkn), max(@lkn))
+               : @lk ? $lk[0] : 'n/a';
         sprintf '%d; each median / max %s, zone locked %s', scalar @w, $ms, $lk });
     $row->('snapshot write at stop after seeding (zone locked)', sub {
-        defined $_[0]{seed_write_ms} ? "$_[0]{seed_write_ms} ms ($_[0]{seed_write_lock} ms)" : undef });
+        my $lk = $_[0]{seed_write_lock} // 'n/a';
+        $lk .= ' ms' if $lk =~ /^\d+$/;
+        defined $_[0]{seed_write_ms} ? "$_[0]{seed_write_ms} ms ($lk)" : undef });
     $row->('graceful stop, writer config (incl. its exit write)', sub { $s->($_[0]{stop}) });
     $row->('worker RSS idle after hits (private)', sub {
         sprintf '%.0f MB (%.0f MB)', @{ $_[0]{rss_idle_after} } });
@@ -1005,6 +1025,7 @@ sub med {
 }
 
 sub max { my $m = shift; $_ > $m and $m = $_ for @_; $m }
+sub min { my $m = shift; $_ < $m and $m = $_ for @_; $m }
 
 sub commify { my $v = reverse $_[0]; $v =~ s/(\d{3})(?=\d)/$1,/g; scalar reverse $v }
 
