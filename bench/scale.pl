@@ -116,6 +116,11 @@ my $machine = sprintf '%d cores, load average %s at start, nginx %s',
     qx{nproc} + 0, join(' ', (split ' ', slurp('/proc/loadavg'))[0 .. 2]),
     (qx{$NGINX -v 2>&1} =~ m{nginx/(\S+)})[0] // '?';
 
+# the nginx instances started and not yet stopped: a size that fails
+# stops its own, so that none goes on writing its snapshot into the next
+# run's directory
+my @started;
+
 for my $n (@SIZES) {
     $res{$n} = eval { bench_size($n) } // {};
     if ($@) {
@@ -123,6 +128,7 @@ for my $n (@SIZES) {
         print "size $n failed: $e\n";
         push @notes, "$n entries: run failed: $e";
     }
+    eval { nginx_stop($_) } for grep { $_->{pid} } splice @started;
 }
 
 exit 0 if $ONLY_SNAPSHOT;
@@ -446,6 +452,7 @@ sub nginx_start {
     }
     $ng->{pid} = $pid;
     $ng->{t0} = time;
+    push @started, $ng;
 }
 
 
