@@ -119,12 +119,16 @@ bundle:
 # load, so the suite proves on every run that it holds on a busy
 # machine); then against nginx.org's stable and mainline (make
 # test-matrix), also both at once.  As root, the Debian packages are
-# built first, for t/deb.t.
+# built first, for t/deb.t.  What failed in any pass is printed last
+# (scripts/test-summary.sh): CI shows the end of the output.
 test:
-	@rc=0; \
+	@rc=0; rm -f $(BUILD)/test-*.log; \
 	if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory deb || rc=1; fi; \
 	$(MAKE) --no-print-directory test-parallel || rc=1; \
 	$(MAKE) --no-print-directory test-matrix || rc=1; \
+	echo "summary of the passes:"; \
+	scripts/test-summary.sh $(BUILD)/test-plain.log $(BUILD)/test-asan.log \
+	    $(foreach v,$(MATRIX_VERSIONS),$(BUILD)/test-nginx-$(v).log); \
 	exit $$rc
 
 # one pass against Debian's nginx alone
