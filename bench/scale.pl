@@ -33,7 +33,9 @@
 # BENCH_WAKE_ROUNDS (5), BENCH_ORIGIN_DELAY (ms, 300),
 # BENCH_SNAPSHOT_INTERVAL (2s), BENCH_TRICKLE (new keys/s, 10),
 # BENCH_SAMPLE (keys checked, 200), NGINX, TEST_THIM_MODULE, BENCH_OUT
-# (build/bench-scale).  BENCH_PARTS=snapshot (bench/snapshot.pl, make
+# (build/bench-scale), BENCH_PERF (1: the workers profiled with perf
+# during the waiters' rounds, BENCH_OUT/wake-N.perf; strace: their
+# system calls, BENCH_OUT/wake-N.perf.strace; sched: perf sched record).  BENCH_PARTS=snapshot (bench/snapshot.pl, make
 # bench): steps 1 and 2, then three start-ups and stops, loads and writes
 # only.
 
@@ -825,8 +827,9 @@ sub writes {
 # emulator's own time of sending the answer
 sub wake {
     my ($ng, $r) = @_;
-    my (@lat, @ngx);
+    my (@lat, @ngx, @landed);
     my ($fetches, $bad) = (0, 0);
+    my $perf = profile_workers($ng, "$OUT/wake-$ng->{n}.perf");
     for my $round (1 .. $WAKE_ROUNDS) {
         my $f = fmspc($ng->{n} + $round - 1);
         my $path = "$TCB?fmspc=$f";
@@ -863,22 +866,69 @@ sub wake {
             if (($buf{$s} // '') !~ m{^HTTP/1\.\d 200 }) { $bad++; next }
             push @lat, ($first{$s} - $sent[0]) * 1000;
         }
-        # nginx's own view: the access log's $msec of each answer
+        # nginx's own view: the access log's $msec of each answer; and
+        # each waiter's against the request that fetched (its MISS line):
+        # $msec is the time of the event loop's pass that answered, and
+        # the fetching request is answered in the pass that read the
+        # origin's answer, so this is from the answer reaching nginx
+        # (its check and storing included) to the pass of each waiter
+        my (@pass, $miss);
         for (split /\n/, slurp("$ng->{dir}/logs/plain.log") // '') {
-            push @ngx, ($1 - $sent[0]) * 1000
-                if /^([\d.]+) 200 \S+ \Q$path\E$/;
+            next unless /^([\d.]+) 200 (\S+) \Q$path\E$/;
+            push @ngx, ($1 - $sent[0]) * 1000;
+            $2 eq 'MISS' ? ($miss = $1) : push @pass, $1;
         }
+        push @landed, map { ($_ - $miss) * 1000 } @pass if defined $miss;
+    }
+    if ($perf) {
+        kill 'INT', $perf;
+        waitpid($perf, 0);
     }
     @lat = sort { $a <=> $b } @lat;
     @ngx = sort { $a <=> $b } @ngx;
     $r->{wake} = [pct(\@lat, 50), pct(\@lat, 99), $lat[-1], scalar @lat,
                   $fetches, $bad];
     $r->{wake_ngx} = [pct(\@ngx, 50), pct(\@ngx, 99), $ngx[-1], scalar @ngx];
+    @landed = sort { $a <=> $b } @landed;
+    $r->{wake_landed} = [pct(\@landed, 50), pct(\@landed, 99), $landed[-1],
+                         scalar @landed,
+                         scalar(grep { $_ <= 2 } @landed)];
     printf "waiters: %d answers, %d origin fetches for %d rounds, %d not 200; "
            . "after the origin's answer: median %.2f ms, p99 %.2f ms, max %.2f ms "
            . "(nginx's access log: %.0f / %.0f / %.0f ms)\n",
            scalar @lat, $fetches, $WAKE_ROUNDS, $bad, @{ $r->{wake} }[0 .. 2],
            map { $_ // -1 } @{ $r->{wake_ngx} }[0 .. 2];
+    printf "waiters by nginx's clock from the fetching request's pass: "
+           . "median %.0f ms, p99 %.0f ms, max %.0f ms (n=%d, %d within 2 ms)\n",
+           map { $_ // -1 } @{ $r->{wake_landed} };
+}
+
+
+# BENCH_PERF=1: the workers profiled (perf record, call graphs, on CPU
+# and where they leave it) while the waiters' rounds run, to FILE; BENCH_PERF=strace:
+# their system calls with times, to FILE.strace; BENCH_PERF=sched: the
+# machine's scheduling (perf sched), to FILE.sched; the tracer's pid
+sub profile_workers {
+    my ($ng, $file) = @_;
+    my $how = $ENV{BENCH_PERF} or return undef;
+    my @w = workers($ng);
+    my @cmd = $how eq 'strace'
+        ? ('strace', '-ttt', '-T', '-o', "$file.strace", map { ('-p', $_) } @w)
+        : $how eq 'sched'
+        ? ('perf', 'sched', 'record', '-o', "$file.sched")
+        : ('perf', 'record', '-e', 'cpu-clock', '-F', '20000',
+           '-e', 'sched:sched_switch', '-g', '-p', join(',', @w),
+           '-o', $file);
+    spew("$file.workers", join("\n", @w) . "\n");
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        open STDOUT, '>', "$file.log";
+        open STDERR, '>&', \*STDOUT;
+        { exec @cmd }
+        POSIX::_exit(127);
+    }
+    sleep 1;
+    return $pid;
 }
 
 
@@ -964,6 +1014,9 @@ sub table {
             $w->[5] ? ", $w->[5] not 200" : '' });
     $row->("... the same from nginx's access log (\$msec, 1 ms resolution)", sub {
         sprintf '%.0f / %.0f / %.0f ms (n=%d)', @{ $_[0]{wake_ngx} } });
+    $row->("... by nginx's clock from the pass that read the origin's answer (the fetching request's \$msec): median / p99 / max; within 2 ms", sub {
+        my $w = $_[0]{wake_landed};
+        sprintf '%.0f / %.0f / %.0f ms (n=%d); %d', @$w });
     $t .= "\n" . join('', map { "- $_\n" } @notes) if @notes;
     return $t;
 }
