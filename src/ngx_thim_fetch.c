@@ -1670,12 +1670,23 @@ ngx_http_thim_keep(ngx_http_thim_ctx_t *ctx, ngx_http_thim_record_t *rec,
 
     st.len = last - st.value;
 
+    /*
+     * Checking the answer (its chains and signatures) took a millisecond
+     * or more of this pass: what follows (the record's lifetime, the
+     * log's $msec of this request and of its waiters) reads the clock as
+     * it is now, not as it was when the pass began.
+     */
+    ngx_time_update();
+
     ngx_http_thim_lifetime(ctx, ngx_time(), ttl, negative, &st);
     ngx_http_thim_tier_bound(ctx, ngx_time(), &st);
 
     st.lease = ctx->fetch->lease;
 
     rc = ngx_http_thim_cache_store(ctx->zone, &ctx->key, &st, log);
+
+    /* other workers' waiters first: they answer while this one writes */
+    ngx_http_thim_wake_now();
 
     if (rc == NGX_DECLINED) {
         return NGX_DECLINED;

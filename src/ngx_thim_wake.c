@@ -146,10 +146,7 @@ ngx_http_thim_wake_exit_process(ngx_cycle_t *cycle)
     ngx_uint_t              i, n;
     ngx_http_thim_zone_t  **zones;
 
-    if (ngx_http_thim_wake_flush_ev.posted) {
-        ngx_delete_posted_event(&ngx_http_thim_wake_flush_ev);
-        ngx_http_thim_wake_flush(&ngx_http_thim_wake_flush_ev);
-    }
+    ngx_http_thim_wake_now();
 
     zones = ngx_http_thim_wake_zones(cycle, &n);
 
@@ -377,6 +374,23 @@ ngx_http_thim_wake_landed(ngx_slab_pool_t *shpool,
 
 
 /*
+ * What landed so far told at once, not at the end of the event loop's
+ * pass (outside the zone's lock): a worker that stored an origin answer
+ * lets the other workers' waiters be answered while it writes its own
+ * request's answer and its own waiters'.
+ */
+
+void
+ngx_http_thim_wake_now(void)
+{
+    if (ngx_http_thim_wake_flush_ev.posted) {
+        ngx_delete_posted_event(&ngx_http_thim_wake_flush_ev);
+        ngx_http_thim_wake_flush(&ngx_http_thim_wake_flush_ev);
+    }
+}
+
+
+/*
  * Every fetch that ended since the last pass, told: for each zone and
  * each worker named, one datagram with the keys' hashes; this worker's
  * own waiters are woken here.
@@ -490,6 +504,9 @@ ngx_http_thim_wake_send(ngx_http_thim_wake_row_t *row,
     len = ngx_http_thim_wake_addr(&sa, pid, row->nonce);
     size = offsetof(ngx_http_thim_wake_msg_t, hash)
            + msg->n * sizeof(uint32_t);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "thim tells worker %uA of %uD landed keys", pid, msg->n);
 
     if (sendto(ngx_http_thim_wake_conn->fd, msg, size, 0,
                (struct sockaddr *) &sa, len)

@@ -52,6 +52,9 @@ void ngx_http_thim_wake_landed(ngx_slab_pool_t *shpool,
     ngx_http_thim_wake_table_t *table, uint64_t own, uint32_t hash,
     uint64_t mask);
 
+/* outside the lock: the landings noted so far are told now */
+void ngx_http_thim_wake_now(void);
+
 /* the request joins (NGX_OK) or leaves its worker's waiters of a hash */
 ngx_int_t ngx_http_thim_wake_wait(ngx_http_thim_ctx_t *ctx, uint32_t hash);
 void ngx_http_thim_wake_cancel(ngx_http_thim_ctx_t *ctx);

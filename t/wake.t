@@ -139,6 +139,27 @@ my %protos = map { $_->{proto} => 1 } @$w;
 is(scalar keys %pids, 2, 'waiters in both workers');
 ok($protos{'HTTP/1.1'} && $protos{'HTTP/2.0'}, 'waiters over HTTP/1.1 and 2');
 
+# The worker that stored the answer tells the other worker's waiters at
+# once, before it finishes its own request (whose answer and log line
+# would otherwise come first: the other worker's clients would wait for
+# them); the order of one process's own debug lines, no clock.
+{
+    my @lines = split /\n/, $t->error_log;
+    my ($at) = grep { $lines[$_] =~ /thim fetch "[^"]*\/sgx\/certification\/v4\/qe\/identity[?"]/ } 0 .. $#lines;
+    my ($pid, $cid) = defined $at
+        ? $lines[$at] =~ /\[debug\] (\d+)#\d+: \*(\d+) / : ();
+    my ($told, $logged);
+    for my $i (($at // 0) .. $#lines) {
+        next unless defined $pid && $lines[$i] =~ /\[debug\] $pid#/;
+        $told //= $i if $lines[$i] =~ /thim tells worker \d+ of \d+ landed keys/;
+        $logged //= $i if $lines[$i] =~ /\*$cid http log handler/;
+    }
+    ok($told && $logged && $told < $logged, 'the fetching worker told the '
+       . 'other worker\'s waiters before it finished its own request')
+        or diag(join "\n", (grep { /thim fetch/ } @lines)[0 .. 2], grep { defined }
+                map { $lines[$_] } $at, $told, $logged);
+}
+
 # 2. failure: the origin's 500 reaches every waiter at once
 round(name => 'failure', path => '/sgx/certification/v4/qve/identity',
       h1 => 40, h2 => 40, want => 502, status => 500);
