@@ -163,15 +163,22 @@ my ($from) = $t->log_since_mark =~ /compaction into "[^"]*" started at (\d+) ms/
 my ($recs, $took) = $t->log_since_mark
     =~ /snapshot of (\d+) records \(\d+ bytes\) written to "[^"]*" in (\d+) ms/;
 cmp_ok($recs, '>=', $N + 3, "the compaction holds every record ($recs)");
-my @during;
+my (@during, @all);
 for my $line (split /\n/, $t->read_file('logs/ms.log')) {
     my ($at, $status, $cache) = split ' ', $line;
-    push @during, $at if $at * 1000 >= $from && $at * 1000 <= $from + $took
-                         && $cache eq 'HIT';
+    next unless $cache eq 'HIT';
+    push @all, $at * 1000;
+    push @during, $at if $at * 1000 >= $from && $at * 1000 <= $from + $took;
 }
+# the client's own pace (on a busy machine, under ASan, tens of ms per
+# request): a compaction shorter than a few of its gaps may fall between
+# two requests; one write of the whole zone would stop it for all of it
+my @gap = sort { $a <=> $b } map { $all[$_] - $all[$_ - 1] } 1 .. $#all;
+my $pace = @gap ? $gap[int(@gap / 2)] : 0;
 note("compaction from $from ms: $took ms; hits answered by the writing "
-     . 'worker meanwhile: ' . scalar @during);
-ok(@during >= 1 || $took < 30,
+     . 'worker meanwhile: ' . scalar(@during) . "; the client's median gap "
+     . "$pace ms");
+ok(@during >= 1 || $took < 30 + 4 * $pace,
    'the only worker answered hits while it compacted (slices, not one write)');
 ok(-s $snap > $N * 5000, 'the new base holds the zone');
 

@@ -107,11 +107,16 @@ sub round {
                               timeout => 20, interval => 0.1);
     waitpid $_, 0 for @pids;
 
+    # nginx writes a request's log line after its answer: a client can
+    # be gone before its line is written
+    my $want = $n + ($a{first} ? 1 : 0);
+    $t->wait_for(sub { answers($path, $from) >= $want }, timeout => 10,
+                 interval => 0.05);
     my @r = answers($path, $from);
     if ($ENV{WAKE_DEBUG}) { diag(`tail -3 $_`) for $o->log_file; diag($t->read_file("logs/wake.log")); }
     my $sent = origin_sent($path);
     ok($sent, "$name: the emulator answered");
-    is(scalar @r, $n + ($a{first} ? 1 : 0), "$name: every client answered");
+    is(scalar @r, $want, "$name: every client answered");
     is(scalar(grep { $_->{status} != $a{want} } @r), 0,
        "$name: all got $a{want}");
 
