@@ -114,9 +114,14 @@ my $origin = ThimOrigin->start(pki => $pki, data => "$TOP/t/data",
                                dir => "$OUT/origin");
 
 my (%res, @notes);
-my $machine = sprintf '%d cores, load average %s at start, nginx %s',
+# the kernel's policy for huge pages in shared memory: the zone asks for
+# them (docs/directives.md), and this decides whether it gets them
+my $shmem_thp = (slurp('/sys/kernel/mm/transparent_hugepage/shmem_enabled')
+                 // '') =~ /\[(\w+)\]/ ? $1 : 'n/a';
+my $machine = sprintf '%d cores, load average %s at start, nginx %s, '
+    . 'shmem_enabled %s',
     qx{nproc} + 0, join(' ', (split ' ', slurp('/proc/loadavg'))[0 .. 2]),
-    (qx{$NGINX -v 2>&1} =~ m{nginx/(\S+)})[0] // '?';
+    (qx{$NGINX -v 2>&1} =~ m{nginx/(\S+)})[0] // '?', $shmem_thp;
 
 # the nginx instances started and not yet stopped: a size that fails
 # stops its own, so that none goes on writing its snapshot into the next
@@ -218,6 +223,7 @@ sub bench_size {
     $r{rss_idle} = rss($ng);
     hits($ng, \%r, 'a');
     $r{rss_idle_after} = rss($ng);
+    $r{pages} = pages($ng);
     wake($ng, \%r);
 
     # 4. run B: the same zone after a reload (nginx -s reload) with the
@@ -750,6 +756,22 @@ sub workers {
 }
 
 
+# the largest worker's page tables (VmPTE, KB) and its shared memory
+# mapped with huge pages (ShmemPmdMapped, MB)
+sub pages {
+    my ($ng) = @_;
+    my ($pte, $huge) = (0, 0);
+    for my $w (workers($ng)) {
+        my ($p) = (slurp("/proc/$w/status") // '') =~ /^VmPTE:\s+(\d+)/m;
+        my ($h) = (slurp("/proc/$w/smaps_rollup") // '')
+                  =~ /^ShmemPmdMapped:\s+(\d+)/m;
+        $pte = $p if ($p // 0) > $pte;
+        $huge = $h if ($h // 0) > $huge;
+    }
+    return [$pte, $huge / 1024];
+}
+
+
 # per worker: VmRSS and its private part (RssAnon), MB; the largest worker
 sub rss {
     my ($ng) = @_;
@@ -1006,6 +1028,8 @@ sub table {
     $row->('graceful stop, writer config (incl. its exit write)', sub { $s->($_[0]{stop}) });
     $row->('worker RSS idle after hits (private)', sub {
         sprintf '%.0f MB (%.0f MB)', @{ $_[0]{rss_idle_after} } });
+    $row->('worker page tables / zone in huge pages, largest worker', sub {
+        sprintf '%d KB / %.0f MB', @{ $_[0]{pages} } });
     $row->('worker RSS max while writing (private)', sub {
         sprintf '%.0f MB (%.0f MB)', @{ $_[0]{rss_write} } });
     $row->("waiters woken ($WAITERS clients x $WAKE_ROUNDS keys): median / p99 / max after the origin's answer", sub {

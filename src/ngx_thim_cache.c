@@ -102,6 +102,7 @@ struct ngx_http_thim_node_s {
 #define NGX_HTTP_THIM_MIN_BUCKETS      256
 
 
+static void ngx_http_thim_cache_huge_pages(ngx_shm_zone_t *shm_zone);
 static ngx_int_t ngx_http_thim_cache_buckets(ngx_http_thim_zone_t *ctx,
     size_t size);
 static void ngx_http_thim_cache_use(ngx_http_thim_zone_t *ctx,
@@ -195,6 +196,8 @@ ngx_http_thim_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     ctx->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
+    ngx_http_thim_cache_huge_pages(shm_zone);
+
     if (shm_zone->shm.exists) {
         ctx->sh = ctx->shpool->data;
         return NGX_OK;
@@ -233,6 +236,36 @@ ngx_http_thim_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ctx->shpool->log_nomem = 0;
 
     return NGX_OK;
+}
+
+
+/*
+ * A zone of 100,000 records maps gigabytes, and with 4 KB pages each
+ * worker's page tables for it run to megabytes: every lookup walks them
+ * (TLB misses along the rbtree), and under a hypervisor that shadows
+ * page tables a worker woken after another process ran pays for them
+ * again (a waiter answered milliseconds late; docs/performance.md).
+ * Transparent huge pages for the zone cut both by 512.  The mapping is
+ * the master's, inherited by every worker, so advising it once here is
+ * enough; whether the kernel then uses huge pages for shared memory is
+ * its policy (/sys/kernel/mm/transparent_hugepage/shmem_enabled:
+ * "advise" or "within_size"), which the operator sets
+ * (docs/directives.md).  A kernel without it changes nothing.
+ */
+
+static void
+ngx_http_thim_cache_huge_pages(ngx_shm_zone_t *shm_zone)
+{
+#if (NGX_LINUX && defined MADV_HUGEPAGE)
+
+    if (madvise(shm_zone->shm.addr, shm_zone->shm.size, MADV_HUGEPAGE) != 0) {
+        ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, ngx_errno,
+                      "thim zone \"%V\": madvise(MADV_HUGEPAGE) failed, "
+                      "the zone uses the kernel's default pages",
+                      &shm_zone->shm.name);
+    }
+
+#endif
 }
 
 

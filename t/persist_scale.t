@@ -25,6 +25,7 @@ use POSIX ();
 use Test::More;
 use Time::HiRes qw(time sleep);
 use ThimIntelPKI;
+use ThimPages;
 use ThimScale;
 use ThimSetup;
 use ThimSnapshot;
@@ -96,6 +97,18 @@ is($loaded, $N - 1, "every record re-checked and loaded ($ms ms on this machine)
 is($skipped, 1, 'the older copy of the fetched key is skipped: the fetch wins');
 $r = $t->get(url($file[-1]));
 is(xcs($r), 'HIT', 'and is served');
+
+# the zone advised for huge pages (ngx_thim_cache.c): where the kernel's
+# policy lets shared memory have them, the loaded records sit in them
+SKIP: {
+    skip 'the kernel\'s shmem_enabled is "' . ThimPages::shmem_policy()
+         . '": shared memory gets no huge pages', 1
+        unless ThimPages::shmem_huge();
+    my ($worker) = $t->worker_pids;
+    my $m = ThimPages::zone_mapping($worker, 256 * 1024);
+    cmp_ok($m ? ThimPages::huge_kb($m) : -1, '>=', 16 * 1024,
+           'the worker maps the loaded zone with huge pages');
+}
 unlike($t->log_since_mark, qr/compaction into/,
        'loading a snapshot does not make the writer rewrite it');
 
