@@ -166,6 +166,8 @@ static void ngx_http_thim_cache_waits(ngx_http_thim_zone_t *ctx,
     ngx_http_thim_node_t *tn, ngx_http_thim_lookup_t *lk);
 static void ngx_http_thim_cache_landed(ngx_http_thim_zone_t *ctx,
     ngx_http_thim_node_t *tn);
+static void ngx_http_thim_cache_view(ngx_http_thim_node_t *tn,
+    ngx_http_thim_entry_t *e);
 static ngx_http_thim_node_t *ngx_http_thim_cache_after(
     ngx_http_thim_zone_t *ctx, ngx_uint_t *b, ngx_str_t *key, uint32_t hash);
 static ngx_int_t ngx_http_thim_cache_order(ngx_http_thim_node_t *tn,
@@ -1928,17 +1930,7 @@ ngx_http_thim_cache_walk(ngx_shm_zone_t *shm_zone,
                 continue;
             }
 
-            e.key.data = tn->key;
-            e.key.len = tn->key_len;
-            e.value = tn->value->data;
-            e.len = tn->value->len;
-            e.fetched = tn->fetched;
-            e.refresh_at = tn->refresh_at;
-            e.expires = tn->expires;
-            e.next_update = tn->next_update;
-            e.negative = tn->negative;
-            e.derived = tn->derived;
-            e.unswept = tn->unswept;
+            ngx_http_thim_cache_view(tn, &e);
 
             rc = handler(&e, data);
         }
@@ -1947,6 +1939,79 @@ ngx_http_thim_cache_walk(ngx_shm_zone_t *shm_zone,
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 
     return rc;
+}
+
+
+/*
+ * One slice of a walk of the whole table, for a walk that runs beside
+ * the requests it would otherwise hold up (at 100,000 entries, one lock
+ * for all of them stops every hit for milliseconds): every entry with a
+ * record in buckets *bucket .. *bucket + n - 1, under one lock; *bucket
+ * moves past them.  NGX_AGAIN: buckets remain; NGX_DONE: the table is
+ * walked; the handler's rc other than NGX_OK stops the walk and is
+ * returned.  An entry never changes bucket, so slices pass each entry
+ * that stays in the zone once; one created meanwhile behind the slice is
+ * left to the next walk.
+ */
+
+ngx_int_t
+ngx_http_thim_cache_walk_slice(ngx_shm_zone_t *shm_zone, ngx_uint_t *bucket,
+    ngx_uint_t n, ngx_http_thim_walk_pt handler, void *data)
+{
+    ngx_int_t               rc;
+    ngx_uint_t              b, end;
+    ngx_http_thim_zone_t   *ctx;
+    ngx_http_thim_node_t   *tn, **buckets;
+    ngx_http_thim_entry_t   e;
+
+    ctx = shm_zone->data;
+    rc = NGX_OK;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    buckets = (ngx_http_thim_node_t **) ctx->sh->buckets;
+    end = ngx_min(*bucket + n, ctx->sh->bucket_mask + 1);
+
+    for (b = *bucket; b < end && rc == NGX_OK; b++) {
+        for (tn = buckets[b]; tn && rc == NGX_OK; tn = tn->next) {
+            if (tn->value == NULL) {
+                continue;
+            }
+
+            ngx_http_thim_cache_view(tn, &e);
+
+            rc = handler(&e, data);
+        }
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    *bucket = b;
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return (b > ctx->sh->bucket_mask) ? NGX_DONE : NGX_AGAIN;
+}
+
+
+/* under the lock: an entry with a record, as a walk's handler sees it */
+
+static void
+ngx_http_thim_cache_view(ngx_http_thim_node_t *tn, ngx_http_thim_entry_t *e)
+{
+    e->key.data = tn->key;
+    e->key.len = tn->key_len;
+    e->value = tn->value->data;
+    e->len = tn->value->len;
+    e->fetched = tn->fetched;
+    e->refresh_at = tn->refresh_at;
+    e->expires = tn->expires;
+    e->next_update = tn->next_update;
+    e->negative = tn->negative;
+    e->derived = tn->derived;
+    e->unswept = tn->unswept;
 }
 
 

@@ -336,6 +336,9 @@ typedef ngx_int_t (*ngx_http_thim_walk_pt)(ngx_http_thim_entry_t *e,
 
 ngx_int_t ngx_http_thim_cache_walk(ngx_shm_zone_t *shm_zone,
     ngx_http_thim_walk_pt handler, void *data);
+ngx_int_t ngx_http_thim_cache_walk_slice(ngx_shm_zone_t *shm_zone,
+    ngx_uint_t *bucket, ngx_uint_t n, ngx_http_thim_walk_pt handler,
+    void *data);
 ngx_int_t ngx_http_thim_cache_import(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     ngx_http_thim_store_t *st, time_t fetched, ngx_log_t *log);
 

@@ -20,7 +20,9 @@
  * fetch moves the key's refresh time past its back-off
  * (thim_fetch_backoff), so an origin that is down costs one attempt per
  * key per back-off step, not per sweep.  Fresh keys due are picked
- * before expired ones (the walk takes the stale class last).
+ * before expired ones.  The walk runs in slices of the hash table, one
+ * lock each, a millisecond apart: at 100,000 entries a walk under one
+ * lock would stop every hit for milliseconds at each sweep.
  */
 
 
@@ -34,6 +36,7 @@
 
 
 #define NGX_HTTP_THIM_REFRESH_BATCH     16
+#define NGX_HTTP_THIM_REFRESH_SLICE     8192    /* buckets per lock */
 #define NGX_HTTP_THIM_REFRESH_KEY_MAX   2048
 #define NGX_HTTP_THIM_REFRESH_TIMEOUT   60000
 #define NGX_HTTP_THIM_REFRESH_TAIL      " HTTP/1.0" CRLF "Host: localhost" \
@@ -46,6 +49,12 @@ typedef struct {
     ngx_log_t                 *log;
     ngx_str_t                  keys[NGX_HTTP_THIM_REFRESH_BATCH];
     ngx_uint_t                 nkeys;
+    ngx_str_t                  stale[NGX_HTTP_THIM_REFRESH_BATCH];
+    ngx_uint_t                 nstale;         /* expired, due: taken
+                                                  after the fresh ones */
+    ngx_uint_t                 bucket;         /* the walk's next slice */
+    ngx_uint_t                 slices;
+    ngx_event_t                slice;
     ngx_uint_t                 next;
     time_t                     now;
     ngx_peer_connection_t      pc;
@@ -54,8 +63,12 @@ typedef struct {
 } ngx_http_thim_sweep_t;
 
 
+static ngx_str_t *ngx_http_thim_refresh_room(ngx_pool_t *pool,
+    ngx_str_t *keys);
+static void ngx_http_thim_refresh_walk(ngx_event_t *ev);
 static ngx_int_t ngx_http_thim_refresh_pick(ngx_http_thim_entry_t *e,
     void *data);
+static void ngx_http_thim_refresh_end(ngx_http_thim_sweep_t *sw);
 static void ngx_http_thim_refresh_send(ngx_http_thim_sweep_t *sw);
 static void ngx_http_thim_refresh_write(ngx_event_t *wev);
 static void ngx_http_thim_refresh_read(ngx_event_t *rev);
@@ -89,7 +102,7 @@ ngx_http_thim_refresh_timer(ngx_event_t *ev)
         return;
     }
 
-    pool = ngx_create_pool(NGX_HTTP_THIM_REFRESH_BATCH
+    pool = ngx_create_pool(2 * NGX_HTTP_THIM_REFRESH_BATCH
                            * NGX_HTTP_THIM_REFRESH_KEY_MAX + 4096, ev->log);
     if (pool == NULL) {
         return;
@@ -107,37 +120,99 @@ ngx_http_thim_refresh_timer(ngx_event_t *ev)
     sw->now = ngx_time();
 
     /* room for the keys first: nothing is allocated under the lock */
-    for (sw->nkeys = 0; sw->nkeys < NGX_HTTP_THIM_REFRESH_BATCH; sw->nkeys++)
+    if (ngx_http_thim_refresh_room(pool, sw->keys) == NULL
+        || ngx_http_thim_refresh_room(pool, sw->stale) == NULL)
     {
-        sw->keys[sw->nkeys].data = ngx_pnalloc(pool,
-                                               NGX_HTTP_THIM_REFRESH_KEY_MAX);
-        if (sw->keys[sw->nkeys].data == NULL) {
-            ngx_destroy_pool(pool);
-            return;
-        }
-    }
-
-    sw->nkeys = 0;
-
-    (void) ngx_http_thim_cache_walk(persist->shm_zone,
-                                    ngx_http_thim_refresh_pick, sw);
-
-    if (sw->nkeys == 0) {
         ngx_destroy_pool(pool);
         return;
     }
 
-    ngx_log_error(NGX_LOG_INFO, ev->log, 0,
-                  "thim zone \"%V\": refreshing %ui entries ahead of expiry",
-                  &ctx->name, sw->nkeys);
+    sw->slice.handler = ngx_http_thim_refresh_walk;
+    sw->slice.data = sw;
+    sw->slice.log = ev->log;
+    sw->slice.cancelable = 1;
 
     persist->sweep = sw;
+
+    ngx_http_thim_refresh_walk(&sw->slice);
+}
+
+
+static ngx_str_t *
+ngx_http_thim_refresh_room(ngx_pool_t *pool, ngx_str_t *keys)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_HTTP_THIM_REFRESH_BATCH; i++) {
+        keys[i].data = ngx_pnalloc(pool, NGX_HTTP_THIM_REFRESH_KEY_MAX);
+        if (keys[i].data == NULL) {
+            return NULL;
+        }
+    }
+
+    return keys;
+}
+
+
+/*
+ * The walk, a slice at a time: until the table is walked or a batch of
+ * fresh keys is found; then the expired keys due fill what room is left.
+ */
+
+static void
+ngx_http_thim_refresh_walk(ngx_event_t *ev)
+{
+    ngx_http_thim_sweep_t  *sw = ev->data;
+
+    ngx_int_t                 rc;
+    ngx_uint_t                from;
+    ngx_http_thim_zone_t     *ctx;
+    ngx_http_thim_persist_t  *persist;
+
+    persist = sw->persist;
+
+    if (ngx_exiting || ngx_terminate) {
+        ngx_http_thim_refresh_stop(persist);
+        return;
+    }
+
+    ctx = persist->shm_zone->data;
+    from = sw->bucket;
+
+    rc = ngx_http_thim_cache_walk_slice(persist->shm_zone, &sw->bucket,
+                                        NGX_HTTP_THIM_REFRESH_SLICE,
+                                        ngx_http_thim_refresh_pick, sw);
+    sw->slices++;
+
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, sw->log, 0,
+                   "thim sweep of zone \"%V\": slice %ui, buckets %ui-%ui, "
+                   "%ui due",
+                   &ctx->name, sw->slices, from, sw->bucket - 1,
+                   sw->nkeys + sw->nstale);
+
+    if (rc == NGX_AGAIN) {
+        ngx_add_timer(ev, 1);
+        return;
+    }
+
+    while (sw->nstale && sw->nkeys < NGX_HTTP_THIM_REFRESH_BATCH) {
+        sw->keys[sw->nkeys++] = sw->stale[--sw->nstale];
+    }
+
+    if (sw->nkeys == 0) {
+        ngx_http_thim_refresh_end(sw);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, sw->log, 0,
+                  "thim zone \"%V\": refreshing %ui entries ahead of expiry",
+                  &ctx->name, sw->nkeys);
 
     ngx_http_thim_refresh_send(sw);
 }
 
 
-/* under the zone lock: copies the keys due */
+/* under the zone lock: copies the keys due, fresh and expired apart */
 
 static ngx_int_t
 ngx_http_thim_refresh_pick(ngx_http_thim_entry_t *e, void *data)
@@ -159,10 +234,27 @@ ngx_http_thim_refresh_pick(ngx_http_thim_entry_t *e, void *data)
         return NGX_OK;
     }
 
+    if (e->expires <= sw->now) {
+        if (sw->nstale < NGX_HTTP_THIM_REFRESH_BATCH) {
+            ngx_memcpy(sw->stale[sw->nstale].data, e->key.data, e->key.len);
+            sw->stale[sw->nstale++].len = e->key.len;
+        }
+
+        return NGX_OK;
+    }
+
     ngx_memcpy(sw->keys[sw->nkeys].data, e->key.data, e->key.len);
     sw->keys[sw->nkeys].len = e->key.len;
 
     return (++sw->nkeys < NGX_HTTP_THIM_REFRESH_BATCH) ? NGX_OK : NGX_DONE;
+}
+
+
+static void
+ngx_http_thim_refresh_end(ngx_http_thim_sweep_t *sw)
+{
+    sw->persist->sweep = NULL;
+    ngx_destroy_pool(sw->pool);
 }
 
 
@@ -182,8 +274,7 @@ ngx_http_thim_refresh_send(ngx_http_thim_sweep_t *sw)
     for ( ;; ) {
 
         if (sw->next == sw->nkeys || ngx_exiting || ngx_terminate) {
-            persist->sweep = NULL;
-            ngx_destroy_pool(sw->pool);
+            ngx_http_thim_refresh_end(sw);
             return;
         }
 
@@ -364,8 +455,11 @@ ngx_http_thim_refresh_stop(ngx_http_thim_persist_t *persist)
         sw->pc.connection = NULL;
     }
 
-    persist->sweep = NULL;
-    ngx_destroy_pool(sw->pool);
+    if (sw->slice.timer_set) {
+        ngx_del_timer(&sw->slice);
+    }
+
+    ngx_http_thim_refresh_end(sw);
 }
 
 
