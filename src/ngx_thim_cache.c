@@ -2079,19 +2079,11 @@ ngx_http_thim_cache_entry(ngx_http_thim_node_t *tn, ngx_http_thim_entry_t *e,
 
     *pin = tn->value;
 
-    e->key.data = key;
-    e->key.len = tn->key_len;
-    ngx_memcpy(key, tn->key, tn->key_len);
+    ngx_http_thim_cache_view(tn, e);
 
-    e->value = tn->value->data;
-    e->len = tn->value->len;
-    e->fetched = tn->fetched;
-    e->refresh_at = tn->refresh_at;
-    e->expires = tn->expires;
-    e->next_update = tn->next_update;
-    e->negative = 0;
-    e->derived = 0;
-    e->unswept = 0;
+    /* the key outlives the lock: the writer works on it after */
+    e->key.data = key;
+    ngx_memcpy(key, tn->key, tn->key_len);
 }
 
 
