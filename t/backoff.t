@@ -284,7 +284,12 @@ $o->clear_faults;
                "sweeper: $k asked " . $o2->count($k)
                . ' times in its refresh window, not on every pass');
     }
-    cmp_ok($picked, '<=', 1 + 2 * 3,
+    # the good key once and each failing one at most three times (back-off
+    # steps of 1.5-3 s, then 3-6 s, from a pass ~15 s after the fetch);
+    # two more for a key whose refresh a busy machine (ASan in CI) has
+    # not finished by the next pass.  Picked on every pass, the failing
+    # keys alone would make two per pass: 10 and more in this window.
+    cmp_ok($picked, '<=', 1 + 2 * 3 + 2,
            "sweeper: failing keys are not re-picked on every pass "
            . "($picked picks in $passes sweeps)");
 }
