@@ -165,9 +165,11 @@ ngx_http_thim_refresh_walk(ngx_event_t *ev)
     ngx_http_thim_sweep_t  *sw = ev->data;
 
     ngx_int_t                 rc;
-    ngx_uint_t                from;
     ngx_http_thim_zone_t     *ctx;
     ngx_http_thim_persist_t  *persist;
+#if (NGX_DEBUG)
+    ngx_uint_t                from;
+#endif
 
     persist = sw->persist;
 
@@ -177,7 +179,9 @@ ngx_http_thim_refresh_walk(ngx_event_t *ev)
     }
 
     ctx = persist->shm_zone->data;
+#if (NGX_DEBUG)
     from = sw->bucket;
+#endif
 
     rc = ngx_http_thim_cache_walk_slice(persist->shm_zone, &sw->bucket,
                                         NGX_HTTP_THIM_REFRESH_SLICE,
