@@ -21,8 +21,8 @@
  * (thim_fetch_backoff), so an origin that is down costs one attempt per
  * key per back-off step, not per sweep.  Fresh keys due are picked
  * before expired ones.  The walk runs in slices of the hash table, one
- * lock each, a millisecond apart: at 100,000 entries a walk under one
- * lock would stop every hit for milliseconds at each sweep.
+ * lock each, a millisecond apart: a walk under one lock would hold every
+ * other worker's lookups for the whole walk, which grows with the zone.
  */
 
 
