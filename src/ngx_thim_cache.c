@@ -244,7 +244,7 @@ ngx_http_thim_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 /*
  * A zone of 100,000 records maps gigabytes, and with 4 KB pages each
  * worker's page tables for it run to megabytes: every lookup walks them
- * (TLB misses along the rbtree), and under a hypervisor that shadows
+ * (TLB misses along the hash chain), and under a hypervisor that shadows
  * page tables a worker woken after another process ran pays for them
  * again (a waiter answered milliseconds late; docs/performance.md).
  * Transparent huge pages for the zone cut both by 512.  The mapping is
@@ -1944,10 +1944,10 @@ ngx_http_thim_cache_walk(ngx_shm_zone_t *shm_zone,
 
 /*
  * One slice of a walk of the whole table, for a walk that runs beside
- * the requests it would otherwise hold up (at 100,000 entries, one lock
- * for all of them stops every hit for milliseconds): every entry with a
- * record in buckets *bucket .. *bucket + n - 1, under one lock; *bucket
- * moves past them.  NGX_AGAIN: buckets remain; NGX_DONE: the table is
+ * the requests it would otherwise hold up (one lock for all of them holds
+ * every other worker's lookups for as long as the zone is large): every
+ * entry with a record in buckets *bucket .. *bucket + n - 1, under one
+ * lock; *bucket moves past them.  NGX_AGAIN: buckets remain; NGX_DONE: the table is
  * walked; the handler's rc other than NGX_OK stops the walk and is
  * returned.  An entry never changes bucket, so slices pass each entry
  * that stays in the zone once; one created meanwhile behind the slice is
